@@ -1,0 +1,199 @@
+//! Command-line flags: a small parser shared by every subcommand, and the
+//! exit-code convention (0 success, 1 something failed, 2 bad usage or input).
+//!
+//! Hand-written rather than `clap`: the xtask is compiled on a newcomer's
+//! first `cargo xtask`, and a derive-based parser adds seconds to that.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Bad usage: unknown flag, missing or malformed value. Exit 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+/// Bad input: a file that cannot be parsed, an invalid URL, a missing file.
+/// Exit 2.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Usage {}
+impl std::error::Error for BadInput {}
+
+/// Returns an exit-2 error for bad input.
+pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
+    BadInput(msg.into()).into()
+}
+
+/// The arguments of one subcommand, consumed flag by flag; whatever is left
+/// at `finish` is an error, so a typo never passes silently.
+pub struct Args {
+    cmd: &'static str,
+    items: Vec<Option<String>>,
+    /// Arguments after `--`, passed through untouched.
+    pub passthrough: Vec<String>,
+}
+
+impl Args {
+    pub fn new(cmd: &'static str, args: Vec<String>) -> Args {
+        let mut items = Vec::new();
+        let mut passthrough = Vec::new();
+        let mut it = args.into_iter();
+        for a in it.by_ref() {
+            if a == "--" {
+                break;
+            }
+            items.push(Some(a));
+        }
+        passthrough.extend(it);
+        Args {
+            cmd,
+            items,
+            passthrough,
+        }
+    }
+
+    fn usage(&self, msg: String) -> anyhow::Error {
+        Usage(format!(
+            "{msg}\nhint: run `cargo xtask {} --help`",
+            self.cmd
+        ))
+        .into()
+    }
+
+    /// True when the bare flag `--name` is present (consumed).
+    pub fn flag(&mut self, name: &str) -> bool {
+        let mut found = false;
+        for item in self.items.iter_mut() {
+            if item.as_deref() == Some(name) {
+                *item = None;
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// Every value of `--name VALUE` or `--name=VALUE`, in order.
+    pub fn values(&mut self, name: &str) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.items.len() {
+            let Some(item) = self.items[i].clone() else {
+                i += 1;
+                continue;
+            };
+            if item == name {
+                let value = self.items.get(i + 1).cloned().flatten();
+                match value {
+                    Some(v) if !v.starts_with("--") => {
+                        out.push(v);
+                        self.items[i] = None;
+                        self.items[i + 1] = None;
+                        i += 2;
+                        continue;
+                    }
+                    _ => return Err(self.usage(format!("{name} needs a value"))),
+                }
+            } else if let Some(v) = item.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                out.push(v.to_string());
+                self.items[i] = None;
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    /// The value of `--name`; the last one wins when given twice.
+    pub fn value(&mut self, name: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.values(name)?.pop())
+    }
+
+    /// The value of `--name`, parsed.
+    pub fn parsed<T: FromStr>(&mut self, name: &str, what: &str) -> anyhow::Result<Option<T>> {
+        match self.value(name)? {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| self.usage(format!("{name} takes {what}, not `{v}`"))),
+        }
+    }
+
+    /// The next argument that is not a flag.
+    pub fn positional(&mut self) -> Option<String> {
+        for item in self.items.iter_mut() {
+            if let Some(v) = item {
+                if !v.starts_with('-') || v == "-" {
+                    return item.take();
+                }
+            }
+        }
+        None
+    }
+
+    /// Fails on anything not consumed.
+    pub fn finish(self) -> anyhow::Result<()> {
+        let left: Vec<String> = self.items.iter().flatten().cloned().collect();
+        if let Some(first) = left.first() {
+            let msg = if first.starts_with('-') {
+                format!("unknown option `{first}` for `{}`", self.cmd)
+            } else {
+                format!("unexpected argument `{first}` for `{}`", self.cmd)
+            };
+            return Err(self.usage(msg));
+        }
+        Ok(())
+    }
+
+    /// Fails when `--` was given to a command that passes nothing on.
+    pub fn no_passthrough(&self) -> anyhow::Result<()> {
+        if let Some(first) = self.passthrough.first() {
+            return Err(self.usage(format!("unexpected argument `{first}` after `--`")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Args {
+        Args::new("t", v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn values_flags_and_leftovers() {
+        let mut a = args(&["--var", "A", "--json", "--var=B", "name", "--", "--x"]);
+        assert_eq!(a.values("--var").unwrap(), ["A", "B"]);
+        assert!(a.flag("--json"));
+        assert!(!a.flag("--json"));
+        assert_eq!(a.positional().as_deref(), Some("name"));
+        assert_eq!(a.passthrough, ["--x"]);
+        a.finish().unwrap();
+    }
+
+    #[test]
+    fn unknown_and_malformed_are_usage_errors() {
+        let a = args(&["--bogus"]);
+        let e = a.finish().unwrap_err();
+        assert!(e
+            .downcast_ref::<Usage>()
+            .unwrap()
+            .0
+            .contains("unknown option `--bogus`"));
+        let mut a = args(&["--port"]);
+        assert!(a.value("--port").is_err());
+        let mut a = args(&["--port", "x"]);
+        assert!(a.parsed::<u16>("--port", "a port number").is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! Everything the xtask prints goes through here: the one place where secrets
+//! are masked, a small JSON writer for `--json`, and colour that appears only
+//! at a terminal without `NO_COLOR`.
+//!
+//! Passwords are registered as soon as a URL is parsed; `redact` then replaces
+//! every spelling of them (raw, percent-encoded, upper or lower hex) in any
+//! text, including error messages passed through from libraries and Prisma.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+/// What a masked secret looks like in output.
+pub const MASK: &str = "****";
+
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Remembers a secret so that no later output can contain it.
+pub fn register_secret(secret: &str) {
+    if secret.is_empty() {
+        return;
+    }
+    let mut forms = vec![secret.to_string()];
+    let upper = crate::pgurl::encode_component(secret, crate::pgurl::USERINFO);
+    forms.push(upper.to_ascii_lowercase_hex());
+    forms.push(upper);
+    // `encodeURIComponent` and `url` leave some characters bare; a library
+    // error could show either spelling.
+    forms.push(crate::pgurl::encode_component(
+        secret,
+        crate::pgurl::QUERY_VALUE,
+    ));
+    let mut all = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    for f in forms {
+        if !all.contains(&f) {
+            all.push(f);
+        }
+    }
+    // Longest first, so a secret that contains another is masked whole.
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+trait LowerHex {
+    fn to_ascii_lowercase_hex(&self) -> String;
+}
+
+impl LowerHex for String {
+    /// `%2F` → `%2f`, leaving the other characters alone.
+    fn to_ascii_lowercase_hex(&self) -> String {
+        let mut out = String::with_capacity(self.len());
+        let mut after_percent = 0;
+        for c in self.chars() {
+            if c == '%' {
+                after_percent = 2;
+                out.push(c);
+            } else if after_percent > 0 {
+                after_percent -= 1;
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+/// Replaces every registered secret in `text` with `****`.
+pub fn redact(text: &str) -> String {
+    let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    for s in secrets.iter() {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), MASK);
+        }
+    }
+    out
+}
+
+/// Prints a line to stdout, masked.
+pub fn out(line: impl AsRef<str>) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", redact(line.as_ref()));
+}
+
+/// Prints a line to stderr, masked.
+pub fn err(line: impl AsRef<str>) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{}", redact(line.as_ref()));
+}
+
+/// Prints to stderr without a newline (progress lines), masked.
+pub fn err_partial(text: impl AsRef<str>) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{}", redact(text.as_ref()));
+    let _ = stderr.flush();
+}
+
+/// Colour and symbols for human output.
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub fn stdout() -> Style {
+        Style {
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+    pub fn stderr() -> Style {
+        Style {
+            color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn green(&self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    pub fn yellow(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    pub fn red(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+    pub fn dim(&self, t: &str) -> String {
+        self.paint("2", t)
+    }
+    pub fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+}
+
+/// A JSON value, enough for `--json` output. Strings are masked when rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    pub fn obj<const N: usize>(pairs: [(&str, Json); N]) -> Json {
+        Json::Obj(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+    pub fn str(s: impl Into<String>) -> Json {
+        Json::Str(s.into())
+    }
+    pub fn opt_str(s: Option<impl Into<String>>) -> Json {
+        s.map(|s| Json::Str(s.into())).unwrap_or(Json::Null)
+    }
+    pub fn num(n: impl Into<f64>) -> Json {
+        Json::Num(n.into())
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        self.write(&mut s);
+        s
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Num(n) => {
+                if n.fract() == 0.0 && n.abs() < 1e15 {
+                    let _ = write!(out, "{}", *n as i64);
+                } else {
+                    let _ = write!(out, "{n}");
+                }
+            }
+            Json::Str(s) => write_json_string(out, s),
+            Json::Arr(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            Json::Obj(pairs) => {
+                out.push('{');
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json_string(out, k);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// Masks before escaping: an escaped secret would no longer match.
+fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in redact(s).chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Milliseconds since `start`, for step timings.
+pub fn ms_since(start: std::time::Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_a_secret_is_masked() {
+        register_secret("p@ss/w#rd%");
+        for spelling in ["p@ss/w#rd%", "p%40ss%2Fw%23rd%25", "p%40ss%2fw%23rd%25"] {
+            let text = format!("url postgresql://u:{spelling}@h/db failed");
+            assert_eq!(redact(&text), "url postgresql://u:****@h/db failed");
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped_and_masked() {
+        register_secret("s3cr3t\"x");
+        let j = Json::obj([
+            ("a", Json::str("line\nnext \"q\" s3cr3t\"x")),
+            ("n", Json::num(12)),
+            ("b", Json::Bool(false)),
+            ("z", Json::Null),
+            ("l", Json::Arr(vec![Json::num(1.5)])),
+        ]);
+        assert_eq!(
+            j.render(),
+            r#"{"a":"line\nnext \"q\" ****","n":12,"b":false,"z":null,"l":[1.5]}"#
+        );
+    }
+}

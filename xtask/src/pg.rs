@@ -1,0 +1,247 @@
+//! Connecting with the `postgres` crate the way libpq would: the URL model is
+//! turned into a `postgres::Config` (never a URL string, so no library error
+//! can echo it), and `sslmode`/`sslrootcert` become native-tls settings with
+//! libpq's meaning. Every connection attempt is bounded in time.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use native_tls::{Certificate, TlsConnector};
+use postgres::config::SslMode;
+use postgres_native_tls::MakeTlsConnector;
+
+use crate::pgurl::{PgUrl, Reader};
+
+/// libpq's `sslmode`, which decides both whether TLS is used and what is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl TlsMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+    pub fn verifies(self) -> bool {
+        matches!(self, TlsMode::VerifyCa | TlsMode::VerifyFull)
+    }
+}
+
+/// What the `postgres` crate needs to connect, derived from a `PgUrl`.
+pub struct Target {
+    pub config: postgres::Config,
+    pub tls: TlsMode,
+    pub rootcert: Option<PathBuf>,
+    /// The bound for one whole connection attempt (TCP, TLS, startup, auth).
+    pub timeout: Duration,
+}
+
+/// Reads `sslmode` with libpq's meaning. `require` with a root certificate
+/// behaves as `verify-ca`, as libpq documents.
+pub fn tls_mode(url: &PgUrl) -> Result<TlsMode, String> {
+    let mode = match url.param("sslmode").unwrap_or("prefer") {
+        "disable" => TlsMode::Disable,
+        "allow" | "prefer" => TlsMode::Prefer,
+        "require" | "no-verify" => {
+            if url.param("sslrootcert").is_some_and(|p| p != "system") {
+                TlsMode::VerifyCa
+            } else {
+                TlsMode::Require
+            }
+        }
+        "verify-ca" => TlsMode::VerifyCa,
+        "verify-full" => TlsMode::VerifyFull,
+        other => {
+            return Err(format!(
+                "sslmode `{other}` is not one of disable, allow, prefer, require, verify-ca, verify-full"
+            ))
+        }
+    };
+    Ok(mode)
+}
+
+/// Builds the target. `default_timeout` applies when the URL has no
+/// `connect_timeout`; `override_timeout` wins over both.
+pub fn target(
+    url: &PgUrl,
+    base_dir: &Path,
+    default_timeout: Duration,
+    override_timeout: Option<Duration>,
+) -> Result<Target, String> {
+    let mut c = postgres::Config::new();
+    let tls = tls_mode(url)?;
+    if url.hosts.is_empty() {
+        c.host(&url.host());
+    }
+    for hp in &url.hosts {
+        let h = hp.host();
+        #[cfg(unix)]
+        if h.starts_with('/') {
+            c.host_path(&h);
+            c.port(hp.port.unwrap_or(5432));
+            continue;
+        }
+        c.host(if h.is_empty() { "localhost" } else { &h });
+        c.port(hp.port.unwrap_or(5432));
+    }
+    let user = url
+        .user()
+        .map(str::to_string)
+        .or_else(|| url.param("user").map(str::to_string))
+        .ok_or("the URL names no user: write postgresql://USER:PASSWORD@HOST/DB")?;
+    c.user(&user);
+    if let Some(p) = url.password().or_else(|| url.param("password")) {
+        c.password(p);
+    }
+    c.dbname(
+        url.database()
+            .or_else(|| url.param("dbname"))
+            .unwrap_or(&user),
+    );
+    let url_timeout = url
+        .param("connect_timeout")
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs);
+    let timeout = override_timeout.or(url_timeout).unwrap_or(default_timeout);
+    c.connect_timeout(timeout);
+    // Prisma-only and node-only parameters never reach the crate: it would
+    // reject them ("unknown option").
+    let rust = url.render_for(Reader::RustPostgres);
+    let rust = PgUrl::parse(&rust).map_err(|e| e.to_string())?;
+    for p in rust.params() {
+        match p.key.as_str() {
+            "application_name" => {
+                c.application_name(&p.value);
+            }
+            "options" => {
+                c.options(&p.value);
+            }
+            "keepalives" => {
+                c.keepalives(p.value != "0");
+            }
+            "keepalives_idle" => {
+                if let Ok(s) = p.value.parse() {
+                    c.keepalives_idle(Duration::from_secs(s));
+                }
+            }
+            _ => {}
+        }
+    }
+    c.ssl_mode(match tls {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+    let rootcert = url
+        .param("sslrootcert")
+        .filter(|p| *p != "system")
+        .map(|p| base_dir.join(p));
+    Ok(Target {
+        config: c,
+        tls,
+        rootcert,
+        timeout,
+    })
+}
+
+/// A native-tls connector with libpq's verification for `mode`.
+pub fn connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<MakeTlsConnector, String> {
+    let mut b = TlsConnector::builder();
+    match mode {
+        TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
+            b.danger_accept_invalid_certs(true);
+            b.danger_accept_invalid_hostnames(true);
+        }
+        TlsMode::VerifyCa => {
+            b.danger_accept_invalid_hostnames(true);
+        }
+        TlsMode::VerifyFull => {}
+    }
+    if let Some(path) = rootcert {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+        let certs = split_pem(&pem);
+        if certs.is_empty() {
+            return Err(format!(
+                "sslrootcert {}: no PEM certificate in it",
+                path.display()
+            ));
+        }
+        for cert in certs {
+            let c = Certificate::from_pem(&cert)
+                .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+            b.add_root_certificate(c);
+        }
+    }
+    let c = b.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
+    Ok(MakeTlsConnector::new(c))
+}
+
+/// A bundle such as RDS's `global-bundle.pem` holds many certificates.
+fn split_pem(pem: &[u8]) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(pem);
+    let mut out = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let Some(end) = rest[start..].find("-----END CERTIFICATE-----") else {
+            break;
+        };
+        let end = start + end + "-----END CERTIFICATE-----".len();
+        out.push(rest[start..end].as_bytes().to_vec());
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Why a bounded connection attempt gave up.
+pub enum ConnectError {
+    /// No verdict within the bound: the server accepted and said nothing.
+    TimedOut(Duration),
+    Setup(String),
+    Pg(postgres::Error),
+}
+
+/// Connects within `target.timeout` plus one second. The attempt runs on
+/// its own thread because the crate bounds only the TCP connect, not the
+/// TLS handshake or the startup exchange.
+pub fn connect(target: &Target) -> Result<postgres::Client, ConnectError> {
+    let tls = connector(target.tls, target.rootcert.as_deref()).map_err(ConnectError::Setup)?;
+    let config = target.config.clone();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(config.connect(tls));
+    });
+    let bound = target.timeout + Duration::from_secs(1);
+    match rx.recv_timeout(bound) {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(ConnectError::Pg(e)),
+        Err(_) => Err(ConnectError::TimedOut(target.timeout)),
+    }
+}
+
+/// The chain of messages in an error, masked: library errors can carry
+/// parts of what they were given.
+pub fn describe(e: &postgres::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    crate::output::redact(&parts.join(": "))
+}

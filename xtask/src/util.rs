@@ -1,0 +1,204 @@
+//! Small helpers shared by the commands: where the project lives, atomic file
+//! replacement, randomness for generated passwords, free ports.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// Where the workspace and the app live, as every subcommand sees them.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The app: env files, `prisma/`, `package.json`, `node_modules`.
+    pub project_dir: PathBuf,
+    /// The cargo workspace holding this xtask.
+    pub workspace_root: PathBuf,
+}
+
+impl Ctx {
+    pub fn new(project_dir: Option<PathBuf>) -> anyhow::Result<Ctx> {
+        let workspace_root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let project_dir = match project_dir {
+            Some(dir) => {
+                if !dir.is_dir() {
+                    return Err(crate::flags::bad_input(format!(
+                        "--project-dir {}: no such directory",
+                        dir.display()
+                    )));
+                }
+                dir
+            }
+            None => workspace_root.clone(),
+        };
+        Ok(Ctx {
+            project_dir,
+            workspace_root,
+        })
+    }
+
+    /// The cargo target directory, where the dev-db and backups live.
+    pub fn target_dir(&self) -> PathBuf {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.workspace_root.join("target"))
+    }
+
+    /// A path relative to the project directory, for messages.
+    pub fn show(&self, path: &Path) -> String {
+        path.strip_prefix(&self.project_dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+/// Replaces `path` with `bytes` atomically: a temporary file in the same
+/// directory, synced, then renamed over the original, keeping its
+/// permissions. On any failure the original is untouched and the temporary
+/// file is removed.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.xtask-{}-{}.tmp",
+        std::process::id(),
+        random_u64() % 1_000_000
+    ));
+    let result = (|| -> anyhow::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        if let Ok(meta) = fs::metadata(path) {
+            f.set_permissions(meta.permissions())?;
+        }
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Random bits from the operating system.
+pub fn random_u64() -> u64 {
+    #[cfg(unix)]
+    {
+        use std::io::Read;
+        let mut buf = [0u8; 8];
+        if fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut buf))
+            .is_ok()
+        {
+            return u64::from_le_bytes(buf);
+        }
+    }
+    // std seeds RandomState from the OS; good enough where /dev/urandom is absent.
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// `n` random characters from `alphabet`.
+pub fn random_string(alphabet: &str, n: usize) -> String {
+    let chars: Vec<char> = alphabet.chars().collect();
+    (0..n)
+        .map(|_| chars[(random_u64() % chars.len() as u64) as usize])
+        .collect()
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Whether a port on 127.0.0.1 can be bound now.
+pub fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Looks a program up on PATH (with Windows extensions).
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let exts: Vec<String> = if cfg!(windows) {
+        std::env::var("PATHEXT")
+            .unwrap_or_else(|_| ".EXE;.CMD;.BAT".into())
+            .split(';')
+            .map(|s| s.to_ascii_lowercase())
+            .chain([String::new()])
+            .collect()
+    } else {
+        vec![String::new()]
+    };
+    for dir in std::env::split_paths(&path) {
+        for ext in &exts {
+            let candidate = dir.join(format!("{program}{ext}"));
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+/// Whether this process runs as root (PostgreSQL refuses to).
+pub fn is_root() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_keeps_permissions() {
+        let dir = std::env::temp_dir().join(format!("xtask-aw-{}", random_u64()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("f");
+        fs::write(&p, "old").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        }
+        atomic_write(&p, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o640
+            );
+        }
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
