@@ -4,6 +4,7 @@
 
 mod dev_db;
 mod dotenv;
+mod env_fix;
 mod flags;
 mod output;
 mod pg;
@@ -76,6 +77,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         .any(|a| a == "--help" || a == "-h");
     let help = match name {
         "dev-db" => dev_db::HELP,
+        "env-fix" => env_fix::HELP,
         _ => unreachable!("every command in COMMANDS is dispatched"),
     };
     if wants_help {
@@ -86,6 +88,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
     let args = Args::new(name, rest);
     match name {
         "dev-db" => dev_db::run(&ctx, args),
+        "env-fix" => env_fix::run(&ctx, args),
         _ => unreachable!("every command in COMMANDS is dispatched"),
     }
 }

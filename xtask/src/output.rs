@@ -13,7 +13,23 @@ use std::sync::Mutex;
 /// What a masked secret looks like in output.
 pub const MASK: &str = "****";
 
+#[cfg(not(test))]
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+// Unit tests run on parallel threads; each keeps its own secrets so that one
+// test's short password does not mask another's expected output.
+#[cfg(test)]
+thread_local! {
+    static SECRETS_CELL: &'static Mutex<Vec<String>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+}
+
+fn secrets() -> std::sync::MutexGuard<'static, Vec<String>> {
+    #[cfg(not(test))]
+    let m: &'static Mutex<Vec<String>> = &SECRETS;
+    #[cfg(test)]
+    let m: &'static Mutex<Vec<String>> = SECRETS_CELL.with(|m| *m);
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Remembers a secret so that no later output can contain it.
 pub fn register_secret(secret: &str) {
@@ -30,7 +46,7 @@ pub fn register_secret(secret: &str) {
         secret,
         crate::pgurl::QUERY_VALUE,
     ));
-    let mut all = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = secrets();
     for f in forms {
         if !all.contains(&f) {
             all.push(f);
@@ -66,7 +82,7 @@ impl LowerHex for String {
 
 /// Replaces every registered secret in `text` with `****`.
 pub fn redact(text: &str) -> String {
-    let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let secrets = secrets();
     let mut out = text.to_string();
     for s in secrets.iter() {
         if out.contains(s.as_str()) {

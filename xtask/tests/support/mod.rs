@@ -1,0 +1,204 @@
+//! Test support: run the real xtask binary, start throwaway dev-db clusters
+//! through the same code users run, and check that no secret leaks.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::io::Write;
+
+/// The xtask binary cargo built for these tests.
+pub fn xtask_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xtask"))
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs the xtask with `args`, in `cwd`, with extra environment and stdin.
+pub fn xtask(args: &[&str], cwd: &Path, env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(xtask_bin());
+    cmd.args(args).current_dir(cwd).env("NO_COLOR", "1");
+    for var in ["DATABASE_URL", "DIRECT_URL", "SHADOW_DATABASE_URL", "CI"] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start xtask");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out: Output = child.wait_with_output().expect("wait for xtask");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A directory removed when dropped. World-traversable, because as root
+/// the server runs as another user that must reach the cluster inside it.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n: u64 = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), std::time::SystemTime::now());
+        let dir = std::env::temp_dir().join(format!("xtask-test-{tag}-{}-{n:x}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Percent-encodes like the URL model does for userinfo.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Fails when `text` contains the password, raw or percent-encoded in
+/// either hex case.
+pub fn assert_no_secret(text: &str, password: &str) {
+    let enc = encode(password);
+    for form in [password.to_string(), enc.clone(), enc.to_ascii_lowercase()] {
+        assert!(
+            !text.contains(&form),
+            "output contains the password (as `{}`):\n{text}",
+            if form == password { "raw" } else { "encoded" }
+        );
+    }
+}
+
+/// A throwaway RDS-like cluster started through `cargo xtask dev-db up`.
+/// Stopped and deleted on drop (also on panic); its watchdog stops it
+/// after 15 minutes if this process dies first.
+pub struct DevDb {
+    pub dir: TempDir,
+    pub port: u16,
+    /// The full URL with the password, as `dev-db url` prints it.
+    pub url: String,
+    pub password: String,
+    pub tls: bool,
+}
+
+impl DevDb {
+    pub fn start(extra: &[&str]) -> DevDb {
+        let dir = TempDir::new("db");
+        let data = dir.path().join("cluster");
+        let data_s = data.to_str().unwrap().to_string();
+        let mut args = vec!["dev-db", "up", "--data-dir", &data_s, "--port", "0", "--stop-after", "900", "--json"];
+        args.extend_from_slice(extra);
+        let up = xtask(&args, dir.path(), &[], None);
+        assert_eq!(up.code, 0, "dev-db up failed:\n{}", up.all());
+        let v: serde_json::Value = serde_json::from_str(up.stdout.trim()).expect("dev-db up --json");
+        let url = xtask(&["dev-db", "url", "--data-dir", &data_s], dir.path(), &[], None);
+        assert_eq!(url.code, 0, "{}", url.all());
+        let url = url.stdout.trim().to_string();
+        let password = password_of(&url);
+        assert_no_secret(&up.all(), &password);
+        DevDb {
+            port: v["port"].as_u64().unwrap() as u16,
+            tls: v["tls"].as_bool().unwrap(),
+            url,
+            password,
+            dir,
+        }
+    }
+
+    pub fn data_dir(&self) -> String {
+        self.dir.path().join("cluster").to_str().unwrap().to_string()
+    }
+
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("cluster").join("ca.crt")
+    }
+
+    /// The URL with `old` replaced, e.g. a different sslmode.
+    pub fn url_with(&self, old: &str, new: &str) -> String {
+        assert!(self.url.contains(old), "{} has no {old}", self.url);
+        self.url.replace(old, new)
+    }
+
+    /// A superuser client over TLS (as the test's own independent check).
+    pub fn admin(&self) -> postgres::Client {
+        let mut c = postgres::Config::new();
+        c.host("127.0.0.1").port(self.port).user("postgres").password(&self.password).dbname("postgres");
+        connect(c, self.tls)
+    }
+
+    /// The app user's client.
+    pub fn app(&self) -> postgres::Client {
+        let mut c = postgres::Config::new();
+        c.host("127.0.0.1").port(self.port).user("app").password(&self.password).dbname("summitly");
+        connect(c, self.tls)
+    }
+}
+
+pub fn connect(mut c: postgres::Config, tls: bool) -> postgres::Client {
+    let connector = native_tls::TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    c.ssl_mode(if tls { postgres::config::SslMode::Require } else { postgres::config::SslMode::Disable });
+    c.connect(postgres_native_tls::MakeTlsConnector::new(connector)).expect("connect to the dev-db")
+}
+
+impl Drop for DevDb {
+    fn drop(&mut self) {
+        let d = self.data_dir();
+        let _ = xtask(&["dev-db", "down", "--data-dir", &d], self.dir.path(), &[], None);
+    }
+}
+
+/// The decoded password of a URL the tests built or were given.
+pub fn password_of(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let userinfo = &rest[..rest.rfind('@').unwrap()];
+    let enc = userinfo.split_once(':').unwrap().1;
+    let bytes = enc.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&enc[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
