@@ -216,7 +216,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
                 write_env_url(ctx, &state)?;
             }
             if json {
-                output::out(status_json(&cluster, &state, true).render());
+                output::json(&status_json(&cluster, &state, true));
             } else {
                 output::out(format!(
                     "dev-db {} on 127.0.0.1:{} (TLS {}): {}",
@@ -241,7 +241,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
             args.finish()?;
             let Some(state) = cluster.state()? else {
                 if json {
-                    output::out(Json::obj([("running", Json::Bool(false)), ("exists", Json::Bool(false))]).render());
+                    output::json(&Json::obj([("running", Json::Bool(false)), ("exists", Json::Bool(false))]));
                 } else {
                     output::out(format!("dev-db: none at {} (start one with `cargo xtask dev-db up`)", cluster.dir.display()));
                 }
@@ -249,7 +249,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
             };
             let running = cluster.running_pid().is_some();
             if json {
-                output::out(status_json(&cluster, &state, running).render());
+                output::json(&status_json(&cluster, &state, running));
             } else {
                 output::out(format!("dev-db: {}", if running { "running" } else { "stopped" }));
                 output::out(format!("  version:   {}", server_version(&mut cluster).unwrap_or_else(|| "unknown".into())));

@@ -154,15 +154,29 @@ impl Document {
     }
 
     /// The value of entry `idx` as written: quotes and escapes resolved,
-    /// `$` left literal. This is what the user meant to write.
-    pub fn literal(&self, idx: usize) -> String {
+    /// `$` left literal. This is what the user meant to write. `None` when
+    /// only substitution makes the value readable (`"a$\"` closes its quote
+    /// early in dotenvy): then what was meant cannot be told.
+    pub fn try_literal(&self, idx: usize) -> Option<String> {
         let e = &self.entries[idx];
         match &e.var {
             Some(v) => read_value(&e.raw[v.value_start..v.value_end], None)
-                .map(|(s, _)| s)
-                .unwrap_or_default(),
-            None => String::new(),
+                .ok()
+                .map(|(s, _)| s),
+            None => Some(String::new()),
         }
+    }
+
+    /// `try_literal`, or the value as dotenvy reads it when that fails.
+    pub fn literal(&self, idx: usize) -> String {
+        self.try_literal(idx).unwrap_or_else(|| {
+            let line = self.entries[idx].line;
+            self.loaded()
+                .into_iter()
+                .find(|(_, _, l)| *l == line)
+                .map(|(_, v, _)| v)
+                .unwrap_or_default()
+        })
     }
 
     /// Every variable's value as dotenvy reads it: substitution of `$NAME`
@@ -325,7 +339,9 @@ fn parse_assignment(content: &str) -> Result<Option<Var>, String> {
     let value_end = if rest.is_empty() || rest.starts_with('#') {
         pos
     } else {
-        let (_, used) = read_value(rest, None).map_err(|col| {
+        // Validate as dotenvy reads: with substitution, which changes how a
+        // backslash or quote after `$` is taken.
+        let (_, used) = read_value(rest, Some(&|_: &str| String::new())).map_err(|col| {
             format!(
                 "the value of `{key}` cannot be read at column {}: check its quotes, backslashes and spaces (quote a value that contains spaces)",
                 pos + col + 1
@@ -503,16 +519,20 @@ fn write_value(value: &str, style: Quote) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
+pub mod tests_support {
     /// What dotenvy itself reads from `text`, BOM removed as `dotenvy::from_path` does.
-    pub(crate) fn dotenvy_reads(text: &str) -> Result<Vec<(String, String)>, String> {
+    pub fn dotenvy_reads(text: &str) -> Result<Vec<(String, String)>, String> {
         let body = text.strip_prefix('\u{feff}').unwrap_or(text);
         dotenvy::from_read_iter(body.as_bytes())
             .map(|r| r.map_err(|e| e.to_string()))
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::dotenvy_reads;
+    use super::*;
 
     fn ours(text: &str) -> Result<Vec<(String, String)>, ParseError> {
         Ok(Document::parse(text)?
@@ -546,10 +566,19 @@ mod tests {
 
     #[test]
     fn literal_keeps_dollar() {
-        let doc = Document::parse("P=\"pa$$word\"\nQ=pa$word\n").unwrap();
+        let doc = Document::parse("P='pa$$word'\nQ=pa$word\n").unwrap();
         assert_eq!(doc.literal(0), "pa$$word");
         assert_eq!(doc.literal(1), "pa$word");
         assert_eq!(doc.loaded()[1].1, "pa");
+    }
+
+    #[test]
+    fn substitution_quirks_match_dotenvy() {
+        // dotenvy ends `$NAME` at a quote and keeps the quote as text, so a
+        // double-quoted value with `$$` never closes.
+        let text = "P=\"pa$$word\"\n";
+        assert!(Document::parse(text).is_err());
+        assert!(dotenvy_reads(text).is_err());
     }
 
     #[test]

@@ -74,7 +74,7 @@ impl Finding {
     fn json(&self) -> Json {
         Json::obj([
             ("var", Json::str(&self.var)),
-            ("kind", Json::str(self.kind)),
+            ("kind", Json::Lit(self.kind)),
             ("detail", Json::str(&self.detail)),
         ])
     }
@@ -135,7 +135,11 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     };
     let mut opts = Options {
         explicit_vars: !vars.is_empty(),
-        vars: if vars.is_empty() { Options::default().vars } else { vars },
+        vars: if vars.is_empty() {
+            Options::default().vars
+        } else {
+            vars
+        },
         connect_timeout: connect_timeout.unwrap_or(30),
         pool_timeout: pool_timeout.unwrap_or(30),
         statement_timeout,
@@ -146,13 +150,13 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
         opts.password = Some(read_password_stdin()?);
     }
     let text = read_env_file(ctx, &path, &opts.vars[0])?;
-    let doc = Document::parse(&text).map_err(|e| {
-        bad_input(format!("{}: {e}. Nothing was written.", path.display()))
-    })?;
-    let mut outcome = repair(doc, &opts).map_err(|e| {
-        bad_input(format!("{}: {e}. Nothing was written.", path.display()))
-    })?;
-    outcome.warnings.extend(file_warnings(&path, &outcome.doc, &opts));
+    let doc = Document::parse(&text)
+        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
+    let mut outcome = repair(doc, &opts)
+        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
+    outcome
+        .warnings
+        .extend(file_warnings(&path, &outcome.doc, &opts));
     let new_text = outcome.doc.render();
     let changed = new_text != text;
 
@@ -160,25 +164,37 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     if changed && !check && !dry_run {
         if !no_backup {
             let b = backup_path(&path);
-            fs::copy(&path, &b).with_context(|| format!("cannot write the backup {}; nothing was written", b.display()))?;
+            fs::copy(&path, &b).with_context(|| {
+                format!(
+                    "cannot write the backup {}; nothing was written",
+                    b.display()
+                )
+            })?;
             backup = Some(b);
         }
-        util::atomic_write(&path, new_text.as_bytes())
-            .with_context(|| format!("{}: not rewritten, the original is unchanged", path.display()))?;
+        util::atomic_write(&path, new_text.as_bytes()).with_context(|| {
+            format!(
+                "{}: not rewritten, the original is unchanged",
+                path.display()
+            )
+        })?;
     }
 
     let shown = path.display().to_string();
     if json {
-        output::out(
-            Json::obj([
-                ("file", Json::str(&shown)),
-                ("changed", Json::Bool(changed)),
-                ("written", Json::Bool(changed && !check && !dry_run)),
-                ("changes", Json::Arr(outcome.changes.iter().map(Finding::json).collect())),
-                ("warnings", Json::Arr(outcome.warnings.iter().map(Finding::json).collect())),
-            ])
-            .render(),
-        );
+        output::json(&Json::obj([
+            ("file", Json::str(&shown)),
+            ("changed", Json::Bool(changed)),
+            ("written", Json::Bool(changed && !check && !dry_run)),
+            (
+                "changes",
+                Json::Arr(outcome.changes.iter().map(Finding::json).collect()),
+            ),
+            (
+                "warnings",
+                Json::Arr(outcome.warnings.iter().map(Finding::json).collect()),
+            ),
+        ]));
     } else {
         let style = output::Style::stdout();
         for c in &outcome.changes {
@@ -192,7 +208,10 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
         }
         output::out(match (changed, check || dry_run) {
             (false, _) => format!("{shown}: nothing to do"),
-            (true, true) => format!("{shown}: {} change(s) needed, nothing written", outcome.changes.len()),
+            (true, true) => format!(
+                "{shown}: {} change(s) needed, nothing written",
+                outcome.changes.len()
+            ),
             (true, false) => match &backup {
                 Some(b) => format!("{shown}: rewritten (backup: {})", b.display()),
                 None => format!("{shown}: rewritten"),
@@ -204,8 +223,13 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
 
 fn read_password_stdin() -> anyhow::Result<String> {
     let mut s = String::new();
-    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("cannot read the password from standard input")?;
-    let p = s.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&s).to_string();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+        .context("cannot read the password from standard input")?;
+    let p = s
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&s)
+        .to_string();
     if p.is_empty() {
         return Err(bad_input("--password-stdin: standard input was empty; pipe the password in, e.g. printf '%s' \"$PW\" | cargo xtask env-fix --password-stdin"));
     }
@@ -217,7 +241,10 @@ fn read_password_stdin() -> anyhow::Result<String> {
 pub fn read_env_file(ctx: &Ctx, path: &Path, var: &str) -> anyhow::Result<String> {
     match fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-            bad_input(format!("{}: not UTF-8 text; save it as UTF-8. Nothing was written.", path.display()))
+            bad_input(format!(
+                "{}: not UTF-8 text; save it as UTF-8. Nothing was written.",
+                path.display()
+            ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let defining = files_defining(&ctx.project_dir, var);
@@ -226,7 +253,10 @@ pub fn read_env_file(ctx: &Ctx, path: &Path, var: &str) -> anyhow::Result<String
             } else {
                 format!("{var} is defined in: {} (use --file)", defining.join(", "))
             };
-            Err(bad_input(format!("{}: no such file. {hint}", path.display())))
+            Err(bad_input(format!(
+                "{}: no such file. {hint}",
+                path.display()
+            )))
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -234,7 +264,9 @@ pub fn read_env_file(ctx: &Ctx, path: &Path, var: &str) -> anyhow::Result<String
 
 /// Env files in `dir` that define `var`.
 pub fn files_defining(dir: &Path, var: &str) -> Vec<String> {
-    let Ok(rd) = fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut names: Vec<String> = rd
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -260,7 +292,10 @@ fn uses_adapter_pg(project: &Path) -> bool {
 /// `.env.local` → `.env.local.bak.local`: still matched by the `.env*.local`
 /// pattern of the Next.js `.gitignore`, unlike `.env.local.bak`.
 pub fn backup_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let backup = if name.starts_with(".env") {
         format!("{name}.bak.local")
     } else {
@@ -272,7 +307,7 @@ pub fn backup_path(path: &Path) -> PathBuf {
 /// Whether a password is a template's placeholder rather than a password.
 pub fn is_placeholder(password: &str) -> bool {
     let re = regex::Regex::new(
-        r"(?i)^(\[[^\]]*\]|<[^>]*>|\{[^}]*\}|\$\{?[a-z_]*\}?|your[-_ ]?(db[-_ ]?|database[-_ ]?)?pass(word)?.*|password|pass|changeme|change[-_]me|secret|placeholder|\*+|x{3,}|\.\.\.+)$",
+        r"(?i)^(\[[^\]]*\]|<[^>]*>|\{[^}]*\}|your[-_ ]?(db[-_ ]?|database[-_ ]?)?pass(word)?.*|password|pass|changeme|change[-_]me|secret|placeholder|\*+|x{3,}|\.\.\.+)$",
     )
     .expect("placeholder pattern");
     re.is_match(password.trim())
@@ -304,13 +339,16 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
     let total = targets.len();
     for (var, idx) in targets {
         let line = doc.line_span(idx);
-        let literal = doc.literal(idx);
+        let Some(literal) = doc.try_literal(idx) else {
+            return Err(format!("{var} ({line}): a `$` followed by a backslash or quote makes this value read differently by each loader; write it in single quotes, or set the password with --password-stdin"));
+        };
         let as_loaded = loaded
             .iter()
             .find(|(k, _, l)| *k == var && *l == doc.entries[idx].line)
             .map(|(_, v, _)| v.clone())
             .unwrap_or_default();
-        if literal.contains("${") {
+        let reference = regex::Regex::new(r"\$\{[A-Za-z0-9_.]+\}").expect("reference pattern");
+        if reference.is_match(&literal) && as_loaded != literal {
             warnings.push(Finding::new(&var, "skipped", format!("({line}) uses ${{...}} references, which env-fix leaves alone; check the value they produce with `cargo xtask db-test`")));
             continue;
         }
@@ -321,14 +359,22 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
                 continue;
             }
             Err(e @ UrlError::NotPostgres { .. }) if total > 1 && var != "DATABASE_URL" => {
-                warnings.push(Finding::new(&var, "skipped", format!("({line}) {e}; left alone")));
+                warnings.push(Finding::new(
+                    &var,
+                    "skipped",
+                    format!("({line}) {e}; left alone"),
+                ));
                 continue;
             }
             Err(e) => return Err(format!("{var} ({line}): {e}")),
         };
         if let Some(p) = &opts.password {
             url.set_password(p);
-            changes.push(Finding::new(&var, "password", "password set from standard input"));
+            changes.push(Finding::new(
+                &var,
+                "password",
+                "password set from standard input",
+            ));
         }
         if let Some(p) = url.password() {
             if is_placeholder(p) {
@@ -338,8 +384,8 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
             }
         }
         if opts.password.is_none() {
-            for (part, chars) in url.unencoded_userinfo() {
-                changes.push(Finding::new(&var, "encoding", format!("percent-encoded {} kind(s) of character in the {part} that a URL must not carry bare", chars.len())));
+            for (part, _) in url.unencoded_userinfo() {
+                changes.push(Finding::new(&var, "encoding", format!("percent-encoded the {part}: it had characters a URL must not carry bare (such as @ # $ & / : % or a space)")));
             }
         }
         repair_params(&var, &mut url, opts, &mut changes);
@@ -353,25 +399,40 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
         }
     }
     // The value must read back as written through every loader.
-    let check = Document::parse(&doc.render()).map_err(|e| format!("internal error: the repaired file does not parse ({e})"))?;
+    let check = Document::parse(&doc.render())
+        .map_err(|e| format!("internal error: the repaired file does not parse ({e})"))?;
     for c in &changes {
         if let Some(idx) = check.find(&c.var).first() {
             let lit = check.literal(*idx);
-            let read = check.loaded().into_iter().find(|(k, _, _)| *k == c.var).map(|(_, v, _)| v);
+            let read = check
+                .loaded()
+                .into_iter()
+                .find(|(k, _, _)| *k == c.var)
+                .map(|(_, v, _)| v);
             if read.as_deref() != Some(lit.as_str()) {
-                return Err(format!("internal error: {} would not read back as written", c.var));
+                return Err(format!(
+                    "internal error: {} would not read back as written",
+                    c.var
+                ));
             }
         }
     }
-    Ok(Outcome { doc, changes, warnings })
+    Ok(Outcome {
+        doc,
+        changes,
+        warnings,
+    })
 }
 
 fn repair_params(var: &str, url: &mut PgUrl, opts: &Options, changes: &mut Vec<Finding>) {
     if !url.is_local() && url.param("sslmode").is_none() {
         url.set_param("sslmode", "require");
-        changes.push(Finding::new(var, "sslmode", format!("added sslmode=require: {} is not local, and RDS refuses connections without TLS", url.host())));
+        changes.push(Finding::new(var, "sslmode", format!("added sslmode=require: {} is not a local host, so the connection must be encrypted (RDS refuses plain connections)", url.host())));
     }
-    for (key, min) in [("connect_timeout", opts.connect_timeout), ("pool_timeout", opts.pool_timeout)] {
+    for (key, min) in [
+        ("connect_timeout", opts.connect_timeout),
+        ("pool_timeout", opts.pool_timeout),
+    ] {
         match url.param(key).map(|v| v.parse::<u64>()) {
             None => {
                 url.set_param(key, &min.to_string());
@@ -381,13 +442,21 @@ fn repair_params(var: &str, url: &mut PgUrl, opts: &Options, changes: &mut Vec<F
             Some(Ok(0)) => {}
             Some(Ok(v)) if v < min => {
                 url.set_param(key, &min.to_string());
-                changes.push(Finding::new(var, key, format!("raised {key} from {v} to {min}")));
+                changes.push(Finding::new(
+                    var,
+                    key,
+                    format!("raised {key} from {v} to {min}"),
+                ));
             }
             Some(Ok(_)) => {}
             Some(Err(_)) => {
                 let old = url.param(key).unwrap_or_default().to_string();
                 url.set_param(key, &min.to_string());
-                changes.push(Finding::new(var, key, format!("replaced {key}={old} (not a number) with {min}")));
+                changes.push(Finding::new(
+                    var,
+                    key,
+                    format!("replaced {key}={old} (not a number) with {min}"),
+                ));
             }
         }
     }
@@ -397,7 +466,11 @@ fn repair_params(var: &str, url: &mut PgUrl, opts: &Options, changes: &mut Vec<F
     if let Some(ms) = opts.statement_timeout {
         if url.options_statement_timeout() != Some(ms) {
             url.set_option_setting("statement_timeout", &ms.to_string());
-            changes.push(Finding::new(var, "statement_timeout", format!("set options=-c statement_timeout={ms}")));
+            changes.push(Finding::new(
+                var,
+                "statement_timeout",
+                format!("set options=-c statement_timeout={ms}"),
+            ));
         }
     }
 }
@@ -413,7 +486,11 @@ fn url_warnings(var: &str, url: &PgUrl, opts: &Options, warnings: &mut Vec<Findi
     if let Some(mode @ ("verify-ca" | "verify-full")) = url.param("sslmode") {
         warnings.push(Finding::new(var, "sslmode_verify", format!("sslmode={mode} is not understood by Prisma Migrate, which falls back to `prefer` (and ignores sslrootcert); it verifies nothing there. Keep it for node-postgres, or use sslmode=require for migrations")));
     }
-    if opts.adapter_pg && url.param("sslmode") == Some("require") && url.param("uselibpqcompat").is_none() && !url.is_local() {
+    if opts.adapter_pg
+        && url.param("sslmode") == Some("require")
+        && url.param("uselibpqcompat").is_none()
+        && !url.is_local()
+    {
         warnings.push(Finding::new(var, "adapter_pg_sslmode", "the app uses @prisma/adapter-pg: node-postgres treats sslmode=require as verify-full, which fails against RDS's Amazon CA; trust it (sslrootcert=global-bundle.pem or NODE_EXTRA_CA_CERTS) or add uselibpqcompat=true"));
     }
     for p in url.params() {
@@ -426,9 +503,14 @@ fn url_warnings(var: &str, url: &PgUrl, opts: &Options, warnings: &mut Vec<Findi
 /// Warnings about the file itself and its surroundings.
 fn file_warnings(path: &Path, doc: &Document, opts: &Options) -> Vec<Finding> {
     let mut w = Vec::new();
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     for var in &opts.vars {
-        let Some(idx) = doc.find(var).first().copied() else { continue };
+        let Some(idx) = doc.find(var).first().copied() else {
+            continue;
+        };
         if let Ok(shell) = std::env::var(var) {
             if shell != doc.literal(idx) {
                 w.push(Finding::new(var, "shell_override", format!("{var} is also set in your shell with a different value, and the shell wins over {name}: `unset {var}` (PowerShell: `Remove-Item Env:{var}`)")));
@@ -437,8 +519,13 @@ fn file_warnings(path: &Path, doc: &Document, opts: &Options) -> Vec<Finding> {
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     if let Ok(out) = std::process::Command::new("git")
-        .arg("-C").arg(dir).args(["ls-files", "--error-unmatch", "--"]).arg(&name)
-        .stderr(std::process::Stdio::null()).stdout(std::process::Stdio::null()).status()
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(&name)
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
     {
         if out.success() {
             w.push(Finding::new("-", "tracked_by_git", format!("{name} is tracked by git and holds a password: `git rm --cached {name}` and add `.env*.local` to .gitignore")));
@@ -449,7 +536,11 @@ fn file_warnings(path: &Path, doc: &Document, opts: &Options) -> Vec<Finding> {
         use std::os::unix::fs::PermissionsExt;
         if let Ok(m) = fs::metadata(path) {
             if m.permissions().mode() & 0o044 != 0 {
-                w.push(Finding::new("-", "permissions", format!("{name} is readable by other users: `chmod 600 {name}`")));
+                w.push(Finding::new(
+                    "-",
+                    "permissions",
+                    format!("{name} is readable by other users: `chmod 600 {name}`"),
+                ));
             }
         }
     }
@@ -477,7 +568,13 @@ fn unified_diff(name: &str, old: &str, new: &str) -> String {
         while j < b.len() && (i >= a.len() || a[i] != b[j]) {
             j += 1;
         }
-        out.push_str(&format!("@@ -{},{} +{},{} @@\n", si + 1, i - si, sj + 1, j - sj));
+        out.push_str(&format!(
+            "@@ -{},{} +{},{} @@\n",
+            si + 1,
+            i - si,
+            sj + 1,
+            j - sj
+        ));
         for l in &a[si..i] {
             out.push('-');
             out.push_str(l.trim_end_matches(['\r', '\n']));
@@ -542,16 +639,26 @@ mod tests {
 
     #[test]
     fn dollar_eaten_by_dotenv_is_repaired() {
-        let (text, changes, _) = fix("DATABASE_URL=postgresql://u:pa$word@localhost/db?connect_timeout=30&pool_timeout=30\n", &Options::default()).unwrap();
+        let (text, changes, _) = fix(
+            "DATABASE_URL=postgresql://u:pa$word@localhost/db?connect_timeout=30&pool_timeout=30\n",
+            &Options::default(),
+        )
+        .unwrap();
         assert_eq!(text, "DATABASE_URL=postgresql://u:pa%24word@localhost/db?connect_timeout=30&pool_timeout=30\n");
         assert!(kinds(&changes).contains(&"dotenv"));
     }
 
     #[test]
     fn statement_timeout_option_and_flag() {
-        let o = Options { statement_timeout: Some(15000), ..Options::default() };
+        let o = Options {
+            statement_timeout: Some(15000),
+            ..Options::default()
+        };
         let (text, changes, _) = fix("DATABASE_URL=postgresql://u:p@localhost/db?options=-c%20search_path%3Dapp&connect_timeout=30&pool_timeout=30\n", &o).unwrap();
-        assert!(text.contains("options=-c%20search_path%3Dapp%20-c%20statement_timeout%3D15000&"), "{text}");
+        assert!(
+            text.contains("options=-c%20search_path%3Dapp%20-c%20statement_timeout%3D15000&"),
+            "{text}"
+        );
         assert_eq!(kinds(&changes), ["statement_timeout"]);
         let (again, changes, _) = fix(&text, &o).unwrap();
         assert_eq!(again, text);
@@ -560,10 +667,16 @@ mod tests {
 
     #[test]
     fn warnings_leave_the_value_alone() {
-        let o = Options { adapter_pg: true, ..Options::default() };
+        let o = Options {
+            adapter_pg: true,
+            ..Options::default()
+        };
         let url = "postgresql://u:p@x.proxy-abc.eu-west-1.rds.amazonaws.com:6543/db?sslmode=require&connect_timeout=30&pool_timeout=30&pgbouncer=true&frobnicate=1";
         let (_, _, warnings) = fix(&format!("DATABASE_URL={url}\n"), &o).unwrap();
-        assert_eq!(kinds(&warnings), ["rds_proxy", "pooler", "adapter_pg_sslmode", "unknown_param"]);
+        assert_eq!(
+            kinds(&warnings),
+            ["rds_proxy", "pooler", "adapter_pg_sslmode", "unknown_param"]
+        );
         let (_, _, warnings) = fix("DATABASE_URL=postgresql://u:p@h/db?sslmode=verify-full&connect_timeout=30&pool_timeout=30\n", &o).unwrap();
         assert_eq!(kinds(&warnings), ["sslmode_verify"]);
     }
@@ -572,12 +685,27 @@ mod tests {
     fn errors_write_nothing_and_never_show_the_password() {
         let o = Options::default();
         for (text, needle) in [
-            ("DATABASE_URL=postgresql://u:[YOUR-PASSWORD]@h/db\n", "placeholder"),
-            ("DATABASE_URL=postgresql://u:YourPassword123@h/db\n", "placeholder"),
-            ("DATABASE_URL=postgresql://u:<password>@h/db\n", "placeholder"),
+            (
+                "DATABASE_URL=postgresql://u:[YOUR-PASSWORD]@h/db\n",
+                "placeholder",
+            ),
+            (
+                "DATABASE_URL=postgresql://u:YourPassword123@h/db\n",
+                "placeholder",
+            ),
+            (
+                "DATABASE_URL=postgresql://u:<password>@h/db\n",
+                "placeholder",
+            ),
             ("DATABASE_URL=a\nX=1\nDATABASE_URL=b\n", "line 1, line 3"),
-            ("DATABASE_URL=mysql://u:hunter2@h/db\n", "not a PostgreSQL URL"),
-            ("DATABASE_URL=postgresql://u:hunter2@h:99999/db\n", "not a number"),
+            (
+                "DATABASE_URL=mysql://u:hunter2@h/db\n",
+                "not a PostgreSQL URL",
+            ),
+            (
+                "DATABASE_URL=postgresql://u:hunter2@h:99999/db\n",
+                "not a number",
+            ),
             ("OTHER=1\n", "not defined"),
         ] {
             let err = fix(text, &o).unwrap_err();
@@ -599,31 +727,203 @@ mod tests {
 
     #[test]
     fn password_from_stdin_is_set_encoded() {
-        let o = Options { password: Some("n3w@p#ss$&/:%".into()), ..Options::default() };
-        let (text, changes, _) = fix("DATABASE_URL=\"postgresql://u:[PASSWORD]@localhost/db\"\n", &o).unwrap();
+        let o = Options {
+            password: Some("n3w@p#ss$&/:%".into()),
+            ..Options::default()
+        };
+        let (text, changes, _) = fix(
+            "DATABASE_URL=\"postgresql://u:[PASSWORD]@localhost/db\"\n",
+            &o,
+        )
+        .unwrap();
         assert_eq!(text, "DATABASE_URL=\"postgresql://u:n3w%40p%23ss%24%26%2F%3A%25@localhost/db?connect_timeout=30&pool_timeout=30\"\n");
-        assert_eq!(kinds(&changes), ["password", "connect_timeout", "pool_timeout"]);
+        assert_eq!(
+            kinds(&changes),
+            ["password", "connect_timeout", "pool_timeout"]
+        );
     }
 
     #[test]
     fn placeholder_patterns() {
-        for p in ["[PASSWORD]", "<password>", "YOUR_PASSWORD", "YourPassword123", "your-db-password", "changeme", "****", "{password}", "${DB_PASSWORD}"] {
+        for p in [
+            "[PASSWORD]",
+            "<password>",
+            "YOUR_PASSWORD",
+            "YourPassword123",
+            "your-db-password",
+            "changeme",
+            "****",
+            "{password}",
+        ] {
             assert!(is_placeholder(p), "{p}");
         }
-        for p in ["hunter2", "p@ss#word", "Xk9$&/:%!", "passwordless-but-real-9f8e"] {
+        for p in [
+            "hunter2",
+            "p@ss#word",
+            "Xk9$&/:%!",
+            "passwordless-but-real-9f8e",
+        ] {
             assert!(!is_placeholder(p), "{p}");
         }
     }
 
     #[test]
     fn backup_name_is_ignored_by_the_nextjs_pattern() {
-        assert_eq!(backup_path(Path::new("/p/.env.local")), Path::new("/p/.env.local.bak.local"));
-        assert_eq!(backup_path(Path::new("/p/settings.env")), Path::new("/p/.env.settings.env.bak.local"));
+        assert_eq!(
+            backup_path(Path::new("/p/.env.local")),
+            Path::new("/p/.env.local.bak.local")
+        );
+        assert_eq!(
+            backup_path(Path::new("/p/settings.env")),
+            Path::new("/p/.env.settings.env.bak.local")
+        );
     }
 
     #[test]
     fn diff_shows_only_changed_lines() {
         let d = unified_diff("f", "A=1\nB=2\nC=3\n", "A=1\nB=9\nC=3\n");
         assert_eq!(d, "--- f\n+++ f (fixed)\n@@ -2,1 +2,1 @@\n-B=2\n+B=9\n");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! Generated files and passwords: what env-fix must never break.
+    use super::*;
+    use crate::dotenv::tests_support::dotenvy_reads;
+    use proptest::prelude::*;
+
+    fn eol() -> impl Strategy<Value = &'static str> {
+        prop_oneof![Just("\n"), Just("\r\n")]
+    }
+
+    /// Lines other than the URL: comments, blanks, variables in every style.
+    fn other_line() -> impl Strategy<Value = String> {
+        let key = "K_[a-z]{1,6}";
+        prop_oneof![
+            "# [ -~]{0,20}".prop_map(|s| s),
+            Just(String::new()),
+            Just("   ".to_string()),
+            (key, "[A-Za-z0-9_./:@-]{0,12}", any::<bool>()).prop_map(|(k, v, export)| format!(
+                "{}{k}={v}",
+                if export { "export " } else { "" }
+            )),
+            (
+                key,
+                "[ -&(-\\[\\]-~]{0,12}",
+                "[ -&(-\\[\\]-~]{0,6}",
+                any::<bool>()
+            )
+                .prop_map(|(k, a, b, multi)| {
+                    if multi {
+                        format!("{k}='{a}\n{b}'")
+                    } else {
+                        format!("{k}='{a}'")
+                    }
+                }),
+            (key, "[ -~]{0,12}", any::<bool>()).prop_map(|(k, v, comment)| {
+                let escaped = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('$', "\\$");
+                format!("{k}=\"{escaped}\"{}", if comment { " # note" } else { "" })
+            }),
+        ]
+    }
+
+    fn url_line() -> impl Strategy<Value = (String, String)> {
+        let password = "[!-~]{1,16}";
+        (password, 0..3usize, any::<bool>()).prop_filter_map(
+            "representable",
+            |(pw, style, export)| {
+                let url = format!("postgresql://app:{pw}@db.example.com:5432/summitly");
+                let value = match style {
+                    0 if !pw.contains(['\'', '"', '\\']) => url.clone(),
+                    1 if !pw.contains(['\'', '\\']) => format!("'{url}'"),
+                    2 => format!("\"{}\"", url.replace('\\', "\\\\").replace('"', "\\\"")),
+                    _ => return None,
+                };
+                Some((
+                    format!(
+                        "{}DATABASE_URL={value}",
+                        if export { "export " } else { "" }
+                    ),
+                    url,
+                ))
+            },
+        )
+    }
+
+    fn file() -> impl Strategy<Value = (String, String)> {
+        (
+            proptest::collection::vec((other_line(), eol()), 0..8),
+            url_line(),
+            0..8usize,
+            eol(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(others, (line, url), at, url_eol, bom, final_newline)| {
+                let mut lines: Vec<(String, &str)> = others;
+                let at = at.min(lines.len());
+                lines.insert(at, (line, url_eol));
+                let mut text = String::from(if bom { "\u{feff}" } else { "" });
+                let n = lines.len();
+                for (i, (l, e)) in lines.into_iter().enumerate() {
+                    text.push_str(&l);
+                    if i + 1 < n || final_newline {
+                        text.push_str(e);
+                    }
+                }
+                (text, url)
+            })
+    }
+
+    fn others(reads: &[(String, String)]) -> Vec<(String, String)> {
+        reads
+            .iter()
+            .filter(|(k, _)| k != "DATABASE_URL")
+            .cloned()
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn env_fix_keeps_everything_else_and_the_url_meaning((text, intended) in file()) {
+            let before = dotenvy_reads(&text);
+            let doc = Document::parse(&text);
+            // Our reader accepts exactly what dotenvy accepts, and reads the same.
+            prop_assert_eq!(doc.is_ok(), before.is_ok(), "{:?}", text);
+            let Ok(doc) = doc else { return Ok(()) };
+            let before = before.unwrap();
+            prop_assert_eq!(doc.render(), text.clone());
+            let ours: Vec<(String, String)> = doc.loaded().into_iter().map(|(k, v, _)| (k, v)).collect();
+            prop_assert_eq!(&ours, &before);
+
+            let Ok(want) = PgUrl::parse(&intended) else { return Ok(()) };
+            prop_assume!(!is_placeholder(want.password().unwrap_or("")));
+            let opts = Options::default();
+            let out = repair(doc, &opts).map_err(|e| TestCaseError::fail(e))?;
+            // `${NAME}` references are left alone on purpose.
+            prop_assume!(!out.warnings.iter().any(|w| w.kind == "skipped"));
+            let fixed = out.doc.render();
+            let after = dotenvy_reads(&fixed).map_err(|e| TestCaseError::fail(format!("{e}: {fixed:?}")))?;
+            prop_assert_eq!(others(&after), others(&before));
+            let url = after.iter().find(|(k, _)| k == "DATABASE_URL").map(|(_, v)| v.clone()).unwrap();
+            let got = PgUrl::parse(&url).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(got.user(), want.user());
+            prop_assert_eq!(got.password(), want.password());
+            prop_assert_eq!(got.host(), want.host());
+            prop_assert_eq!(got.port(), want.port());
+            prop_assert_eq!(got.database(), want.database());
+            // Node's dotenv cuts unquoted values at any `#`; nothing may be left for it to cut.
+            prop_assert!(!url.contains(['#', '$', ' ', '"', '\'', '\\']), "{}", url);
+
+            let again = repair(Document::parse(&fixed).unwrap(), &opts).map_err(|e| TestCaseError::fail(e))?;
+            prop_assert!(again.changes.is_empty(), "{:?}", again.changes);
+            prop_assert_eq!(again.doc.render(), fixed);
+        }
     }
 }

@@ -16,10 +16,16 @@ use std::path::PathBuf;
 use flags::{Args, BadInput, Usage};
 
 /// The subcommands, one line each, as `cargo xtask` lists them.
-const COMMANDS: &[(&str, &str)] = &[(
-    "dev-db",
-    "start, stop or show a local PostgreSQL that behaves like RDS (TLS required)",
-)];
+const COMMANDS: &[(&str, &str)] = &[
+    (
+        "env-fix",
+        "repair DATABASE_URL in .env.local in place: encoding, sslmode, timeouts",
+    ),
+    (
+        "dev-db",
+        "start, stop or show a local PostgreSQL that behaves like RDS (TLS required)",
+    ),
+];
 
 fn overview() -> String {
     let mut s = String::from(

@@ -19,10 +19,19 @@ fn lifecycle_up_twice_status_down_purge() {
     assert!(status.stdout.contains("running"));
     assert!(status.stdout.contains(&format!("port:      {}", db.port)));
     assert!(status.stdout.contains("TLS:       required"));
-    assert!(status.stdout.contains("postgresql://app:****@127.0.0.1:"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("postgresql://app:****@127.0.0.1:"),
+        "{}",
+        status.stdout
+    );
     assert_no_secret(&status.all(), &db.password);
 
-    let json = xtask(&["dev-db", "status", "--json", "--data-dir", &d], cwd, &[], None);
+    let json = xtask(
+        &["dev-db", "status", "--json", "--data-dir", &d],
+        cwd,
+        &[],
+        None,
+    );
     let v: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
     assert_eq!(v["running"], true);
     assert_no_secret(&json.all(), &db.password);
@@ -30,7 +39,12 @@ fn lifecycle_up_twice_status_down_purge() {
     let down = xtask(&["dev-db", "down", "--data-dir", &d], cwd, &[], None);
     assert_eq!(down.code, 0, "{}", down.all());
     let status = xtask(&["dev-db", "status", "--data-dir", &d], cwd, &[], None);
-    assert_eq!(status.code, 1, "stopped is reported with exit 1: {}", status.all());
+    assert_eq!(
+        status.code,
+        1,
+        "stopped is reported with exit 1: {}",
+        status.all()
+    );
     assert!(status.stdout.contains("stopped"));
 
     // Starting again keeps the port and password, so .env.local stays valid.
@@ -40,7 +54,12 @@ fn lifecycle_up_twice_status_down_purge() {
     assert_eq!(url.stdout.trim(), db.url);
     db.app().simple_query("select 1").unwrap();
 
-    let purge = xtask(&["dev-db", "down", "--purge", "--data-dir", &d], cwd, &[], None);
+    let purge = xtask(
+        &["dev-db", "down", "--purge", "--data-dir", &d],
+        cwd,
+        &[],
+        None,
+    );
     assert_eq!(purge.code, 0, "{}", purge.all());
     assert!(!std::path::Path::new(&d).exists());
 }
@@ -49,10 +68,20 @@ fn lifecycle_up_twice_status_down_purge() {
 fn plain_connection_is_refused_like_rds() {
     let db = DevDb::start(&[]);
     let mut c = postgres::Config::new();
-    c.host("127.0.0.1").port(db.port).user("app").password(&db.password).dbname("summitly");
+    c.host("127.0.0.1")
+        .port(db.port)
+        .user("app")
+        .password(&db.password)
+        .dbname("summitly");
     c.ssl_mode(postgres::config::SslMode::Disable);
-    let err = c.connect(postgres::NoTls).err().expect("a plain connection must be refused");
-    let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    let err = c
+        .connect(postgres::NoTls)
+        .err()
+        .expect("a plain connection must be refused");
+    let msg = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
     assert!(msg.contains("no encryption"), "{err}");
 }
 
@@ -65,10 +94,16 @@ fn generated_password_is_awkward_and_authenticates_over_tls() {
     assert!(db.url.contains("sslmode=require"));
     let mut client = db.app();
     let row = client
-        .query_one("select ssl from pg_stat_ssl where pid = pg_backend_pid()", &[])
+        .query_one(
+            "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+            &[],
+        )
         .unwrap();
     assert!(row.get::<_, bool>(0), "the session must be encrypted");
-    let enc: String = client.query_one("select current_setting('password_encryption')", &[]).unwrap().get(0);
+    let enc: String = client
+        .query_one("select current_setting('password_encryption')", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(enc, "scram-sha-256");
 }
 
@@ -93,10 +128,17 @@ fn max_connections_and_idle_session_timeout_take_effect() {
     let mut refused = None;
     for _ in 0..4 {
         let mut c = postgres::Config::new();
-        c.host("127.0.0.1").port(db.port).user("app").password(&db.password).dbname("summitly");
+        c.host("127.0.0.1")
+            .port(db.port)
+            .user("app")
+            .password(&db.password)
+            .dbname("summitly");
         c.ssl_mode(postgres::config::SslMode::Require);
         let tls = postgres_native_tls::MakeTlsConnector::new(
-            native_tls::TlsConnector::builder().danger_accept_invalid_certs(true).build().unwrap(),
+            native_tls::TlsConnector::builder()
+                .danger_accept_invalid_certs(true)
+                .build()
+                .unwrap(),
         );
         match c.connect(tls) {
             Ok(client) => held.push(client),
@@ -110,7 +152,10 @@ fn max_connections_and_idle_session_timeout_take_effect() {
 
     let mut c = db.app();
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert!(c.simple_query("select 1").is_err(), "an idle session must be closed by the server");
+    assert!(
+        c.simple_query("select 1").is_err(),
+        "an idle session must be closed by the server"
+    );
 }
 
 #[test]
@@ -118,8 +163,17 @@ fn bad_usage_exits_2_with_a_hint() {
     let dir = TempDir::new("usage");
     let r = xtask(&["dev-db", "sideways"], dir.path(), &[], None);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("unknown dev-db command `sideways`") && r.stderr.contains("--help"), "{}", r.stderr);
-    let r = xtask(&["dev-db", "up", "--max-connections", "2"], dir.path(), &[], None);
+    assert!(
+        r.stderr.contains("unknown dev-db command `sideways`") && r.stderr.contains("--help"),
+        "{}",
+        r.stderr
+    );
+    let r = xtask(
+        &["dev-db", "up", "--max-connections", "2"],
+        dir.path(),
+        &[],
+        None,
+    );
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("at least 5"), "{}", r.stderr);
     let r = xtask(&["dev-db", "up", "--bogus"], dir.path(), &[], None);
@@ -139,7 +193,12 @@ fn bad_usage_exits_2_with_a_hint() {
 fn missing_server_binaries_exit_2_with_install_hints() {
     let dir = TempDir::new("nobin");
     let d = dir.path().join("c");
-    let r = xtask(&["dev-db", "up", "--data-dir", d.to_str().unwrap()], dir.path(), &[("PG_BIN", "/nonexistent")], None);
+    let r = xtask(
+        &["dev-db", "up", "--data-dir", d.to_str().unwrap()],
+        dir.path(),
+        &[("PG_BIN", "/nonexistent")],
+        None,
+    );
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("PG_BIN=/nonexistent"), "{}", r.stderr);
 }
@@ -151,15 +210,49 @@ fn write_env_keeps_other_lines() {
     std::fs::write(&env, "# mine\r\nAPI_KEY='k $x'\r\nDATABASE_URL=old\r\nZ=1").unwrap();
     let data = project.path().join("cluster");
     let r = xtask(
-        &["--project-dir", project.path().to_str().unwrap(), "dev-db", "up", "--write-env", "--port", "0", "--stop-after", "600", "--data-dir", data.to_str().unwrap()],
+        &[
+            "--project-dir",
+            project.path().to_str().unwrap(),
+            "dev-db",
+            "up",
+            "--write-env",
+            "--port",
+            "0",
+            "--stop-after",
+            "600",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
         project.path(),
         &[],
         None,
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    let url = xtask(&["dev-db", "url", "--data-dir", data.to_str().unwrap()], project.path(), &[], None).stdout.trim().to_string();
+    let url = xtask(
+        &["dev-db", "url", "--data-dir", data.to_str().unwrap()],
+        project.path(),
+        &[],
+        None,
+    )
+    .stdout
+    .trim()
+    .to_string();
     let text = std::fs::read_to_string(&env).unwrap();
-    assert_eq!(text, format!("# mine\r\nAPI_KEY='k $x'\r\nDATABASE_URL={url}\r\nZ=1"));
+    assert_eq!(
+        text,
+        format!("# mine\r\nAPI_KEY='k $x'\r\nDATABASE_URL={url}\r\nZ=1")
+    );
     assert_no_secret(&r.all(), &password_of(&url));
-    xtask(&["dev-db", "down", "--purge", "--data-dir", data.to_str().unwrap()], project.path(), &[], None);
+    xtask(
+        &[
+            "dev-db",
+            "down",
+            "--purge",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        project.path(),
+        &[],
+        None,
+    );
 }

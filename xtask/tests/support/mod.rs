@@ -2,9 +2,9 @@
 //! through the same code users run, and check that no secret leaks.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::io::Write;
 
 /// The xtask binary cargo built for these tests.
 pub fn xtask_bin() -> PathBuf {
@@ -35,11 +35,20 @@ pub fn xtask(args: &[&str], cwd: &Path, env: &[(&str, &str)], stdin: Option<&str
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("start xtask");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     let out: Output = child.wait_with_output().expect("wait for xtask");
     Run {
@@ -55,8 +64,12 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let n: u64 = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), std::time::SystemTime::now());
-        let dir = std::env::temp_dir().join(format!("xtask-test-{tag}-{}-{n:x}", std::process::id()));
+        let n: u64 = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            std::time::SystemTime::now(),
+        );
+        let dir =
+            std::env::temp_dir().join(format!("xtask-test-{tag}-{}-{n:x}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         #[cfg(unix)]
         {
@@ -119,12 +132,28 @@ impl DevDb {
         let dir = TempDir::new("db");
         let data = dir.path().join("cluster");
         let data_s = data.to_str().unwrap().to_string();
-        let mut args = vec!["dev-db", "up", "--data-dir", &data_s, "--port", "0", "--stop-after", "900", "--json"];
+        let mut args = vec![
+            "dev-db",
+            "up",
+            "--data-dir",
+            &data_s,
+            "--port",
+            "0",
+            "--stop-after",
+            "900",
+            "--json",
+        ];
         args.extend_from_slice(extra);
         let up = xtask(&args, dir.path(), &[], None);
         assert_eq!(up.code, 0, "dev-db up failed:\n{}", up.all());
-        let v: serde_json::Value = serde_json::from_str(up.stdout.trim()).expect("dev-db up --json");
-        let url = xtask(&["dev-db", "url", "--data-dir", &data_s], dir.path(), &[], None);
+        let v: serde_json::Value =
+            serde_json::from_str(up.stdout.trim()).expect("dev-db up --json");
+        let url = xtask(
+            &["dev-db", "url", "--data-dir", &data_s],
+            dir.path(),
+            &[],
+            None,
+        );
         assert_eq!(url.code, 0, "{}", url.all());
         let url = url.stdout.trim().to_string();
         let password = password_of(&url);
@@ -139,7 +168,12 @@ impl DevDb {
     }
 
     pub fn data_dir(&self) -> String {
-        self.dir.path().join("cluster").to_str().unwrap().to_string()
+        self.dir
+            .path()
+            .join("cluster")
+            .to_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn ca_cert(&self) -> PathBuf {
@@ -155,14 +189,22 @@ impl DevDb {
     /// A superuser client over TLS (as the test's own independent check).
     pub fn admin(&self) -> postgres::Client {
         let mut c = postgres::Config::new();
-        c.host("127.0.0.1").port(self.port).user("postgres").password(&self.password).dbname("postgres");
+        c.host("127.0.0.1")
+            .port(self.port)
+            .user("postgres")
+            .password(&self.password)
+            .dbname("postgres");
         connect(c, self.tls)
     }
 
     /// The app user's client.
     pub fn app(&self) -> postgres::Client {
         let mut c = postgres::Config::new();
-        c.host("127.0.0.1").port(self.port).user("app").password(&self.password).dbname("summitly");
+        c.host("127.0.0.1")
+            .port(self.port)
+            .user("app")
+            .password(&self.password)
+            .dbname("summitly");
         connect(c, self.tls)
     }
 }
@@ -172,14 +214,24 @@ pub fn connect(mut c: postgres::Config, tls: bool) -> postgres::Client {
         .danger_accept_invalid_certs(true)
         .build()
         .unwrap();
-    c.ssl_mode(if tls { postgres::config::SslMode::Require } else { postgres::config::SslMode::Disable });
-    c.connect(postgres_native_tls::MakeTlsConnector::new(connector)).expect("connect to the dev-db")
+    c.ssl_mode(if tls {
+        postgres::config::SslMode::Require
+    } else {
+        postgres::config::SslMode::Disable
+    });
+    c.connect(postgres_native_tls::MakeTlsConnector::new(connector))
+        .expect("connect to the dev-db")
 }
 
 impl Drop for DevDb {
     fn drop(&mut self) {
         let d = self.data_dir();
-        let _ = xtask(&["dev-db", "down", "--data-dir", &d], self.dir.path(), &[], None);
+        let _ = xtask(
+            &["dev-db", "down", "--data-dir", &d],
+            self.dir.path(),
+            &[],
+            None,
+        );
     }
 }
 

@@ -1,0 +1,329 @@
+//! env-fix from the command line: bytes on disk, backups, every error path
+//! writes nothing, and the password never reaches the output.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use support::*;
+
+fn project(env_local: &str) -> TempDir {
+    let dir = TempDir::new("envfix");
+    fs::write(dir.path().join(".env.local"), env_local).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(
+            dir.path().join(".env.local"),
+            fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn env_fix(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut all = vec!["--project-dir", dir.to_str().unwrap(), "env-fix"];
+    all.extend_from_slice(args);
+    xtask(&all, dir, env, stdin)
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn golden_files() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/env-fix");
+    let mut n = 0;
+    for e in fs::read_dir(&golden).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().and_then(|x| x.to_str()) != Some("before") {
+            continue;
+        }
+        n += 1;
+        let before = fs::read(&p).unwrap();
+        let after = fs::read(p.with_extension("after")).unwrap();
+        let dir = project("");
+        fs::write(dir.path().join(".env.local"), &before).unwrap();
+        let r = env_fix(dir.path(), &["--no-backup"], &[], None);
+        assert_eq!(r.code, 0, "{}: {}", p.display(), r.all());
+        assert_eq!(
+            fs::read(dir.path().join(".env.local")).unwrap(),
+            after,
+            "{}",
+            p.display()
+        );
+        let again = env_fix(dir.path(), &["--check"], &[], None);
+        assert_eq!(
+            again.code,
+            0,
+            "second run must find nothing: {}",
+            again.all()
+        );
+        assert!(again.stdout.contains("nothing to do"));
+        for pw in ["Tr0ub@dor#2024$&x", "pa$$w0rd", "50%off"] {
+            assert_no_secret(&r.all(), pw);
+        }
+    }
+    assert_eq!(n, 4, "all golden cases ran");
+}
+
+const BROKEN: &str = "# app\nDATABASE_URL=postgresql://app:Sup3r$ecret#1@db.abc.eu-west-1.rds.amazonaws.com:5432/summitly\nOTHER='keep me'\n";
+const PW: &str = "Sup3r$ecret#1";
+
+#[test]
+fn rewrites_in_place_with_an_ignored_backup() {
+    let dir = project(BROKEN);
+    fs::write(dir.path().join(".gitignore"), ".env*.local\n").unwrap();
+    let r = env_fix(dir.path(), &[], &[], None);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_no_secret(&r.all(), PW);
+    let text = fs::read_to_string(dir.path().join(".env.local")).unwrap();
+    assert_eq!(text, "# app\nDATABASE_URL=postgresql://app:Sup3r%24ecret%231@db.abc.eu-west-1.rds.amazonaws.com:5432/summitly?sslmode=require&connect_timeout=30&pool_timeout=30\nOTHER='keep me'\n");
+    let backup = dir.path().join(".env.local.bak.local");
+    assert_eq!(fs::read_to_string(&backup).unwrap(), BROKEN);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(dir.path().join(".env.local"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    // Git ignores the backup under the Next.js pattern.
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    git(&["init", "-q"]);
+    assert!(git(&["check-ignore", "-q", ".env.local.bak.local"])
+        .status
+        .success());
+
+    let again = env_fix(dir.path(), &[], &[], None);
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".env.local")).unwrap(),
+        text
+    );
+}
+
+#[test]
+fn check_and_dry_run_write_nothing() {
+    let dir = project(BROKEN);
+    let r = env_fix(dir.path(), &["--check"], &[], None);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("added sslmode=require"));
+    let d = env_fix(dir.path(), &["--dry-run"], &[], None);
+    assert_eq!(d.code, 0, "{}", d.all());
+    assert!(
+        d.stdout
+            .contains("-DATABASE_URL=postgresql://app:****@db.abc"),
+        "{}",
+        d.stdout
+    );
+    assert!(
+        d.stdout
+            .contains("+DATABASE_URL=postgresql://app:****@db.abc"),
+        "{}",
+        d.stdout
+    );
+    for run in [&r, &d] {
+        assert_no_secret(&run.all(), PW);
+    }
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".env.local")).unwrap(),
+        BROKEN
+    );
+    assert_eq!(files(dir.path()), [".env.local"]);
+}
+
+#[test]
+fn json_output_lists_changes_and_warnings_without_the_password() {
+    let dir = project(BROKEN);
+    let r = env_fix(
+        dir.path(),
+        &["--json", "--check"],
+        &[("DATABASE_URL", "postgresql://other@h/db")],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["changed"], true);
+    assert!(v["file"].as_str().unwrap().ends_with(".env.local"));
+    let kinds: Vec<&str> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "encoding",
+            "sslmode",
+            "connect_timeout",
+            "pool_timeout",
+            "dotenv"
+        ]
+    );
+    let warnings: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert!(warnings.contains(&"shell_override"), "{warnings:?}");
+    assert_no_secret(&r.all(), PW);
+}
+
+#[test]
+fn every_error_path_writes_nothing() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("A=1\nB=\"open\nDATABASE_URL=postgresql://u:hunter2@h/db\n", &[], "line 2"),
+        ("DATABASE_URL=postgresql://u:hunter2@h/db\nX=1\nDATABASE_URL=postgresql://u:hunter2@h/db2\n", &[], "line 1, line 3"),
+        ("DATABASE_URL=postgresql://u:[YOUR-PASSWORD]@h/db\n", &[], "--password-stdin"),
+        ("DATABASE_URL=mysql://u:hunter2@h/db\n", &[], "not a PostgreSQL URL"),
+        ("DATABASE_URL=postgresql://u:hunter2@h:70000/db\n", &[], "port"),
+        ("OTHER=1\n", &[], "DATABASE_URL is not defined"),
+        ("DATABASE_URL=postgresql://u:hunter2@h/db\n", &["--var", "NOPE"], "NOPE is not defined"),
+        ("DATABASE_URL=postgresql://u:hunter2@h/db\n", &["--connect-timeout", "soon"], "--connect-timeout"),
+    ];
+    for (text, args, needle) in cases {
+        let dir = project(text);
+        let r = env_fix(dir.path(), args, &[], None);
+        assert_eq!(r.code, 2, "{text}: {}", r.all());
+        assert!(r.stderr.contains(needle), "{text}: {}", r.stderr);
+        assert_no_secret(&r.all(), "hunter2");
+        assert_eq!(
+            fs::read_to_string(dir.path().join(".env.local")).unwrap(),
+            *text,
+            "file changed on error"
+        );
+        assert_eq!(files(dir.path()), [".env.local"], "stray files on error");
+    }
+    let dir = project("");
+    fs::write(dir.path().join(".env.local"), b"DATABASE_URL=\xff\xfe\n").unwrap();
+    let r = env_fix(dir.path(), &[], &[], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not UTF-8"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_file_lists_the_files_that_define_the_variable() {
+    let dir = TempDir::new("missing");
+    fs::write(
+        dir.path().join(".env"),
+        "DATABASE_URL=postgresql://u:p@h/db\n",
+    )
+    .unwrap();
+    fs::write(dir.path().join(".env.development"), "OTHER=1\n").unwrap();
+    let r = env_fix(dir.path(), &[], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains(".env.local: no such file"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("DATABASE_URL is defined in: .env (use --file)"),
+        "{}",
+        r.stderr
+    );
+    let r = env_fix(
+        dir.path(),
+        &[
+            "--file",
+            dir.path().join(".env").to_str().unwrap(),
+            "--no-backup",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
+fn warns_about_git_and_permissions() {
+    let dir =
+        project("DATABASE_URL=postgresql://u:p@localhost/db?connect_timeout=30&pool_timeout=30\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(
+            dir.path().join(".env.local"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-f", ".env.local"]);
+    let r = env_fix(dir.path(), &["--json"], &[], None);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let kinds: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"tracked_by_git"), "{kinds:?}");
+    #[cfg(unix)]
+    assert!(kinds.contains(&"permissions"), "{kinds:?}");
+    assert_eq!(v["changed"], false);
+}
+
+#[test]
+fn password_from_stdin_authenticates_against_the_dev_db() {
+    let db = DevDb::start(&[]);
+    let dir = project(&format!(
+        "DATABASE_URL=\"postgresql://app:[YOUR-PASSWORD]@127.0.0.1:{}/summitly?sslmode=require\"\n",
+        db.port
+    ));
+    let r = env_fix(
+        dir.path(),
+        &["--password-stdin"],
+        &[],
+        Some(&format!("{}\n", db.password)),
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_no_secret(&r.all(), &db.password);
+    assert!(r.stdout.contains("password set from standard input"));
+    // Read the file as the app would (dotenvy), decode independently, connect.
+    let text = fs::read_to_string(dir.path().join(".env.local")).unwrap();
+    let vars: Vec<(String, String)> = dotenvy::from_read_iter(text.as_bytes())
+        .map(|r| r.unwrap())
+        .collect();
+    let url = &vars.iter().find(|(k, _)| k == "DATABASE_URL").unwrap().1;
+    assert_eq!(password_of(url), db.password);
+    let mut c = postgres::Config::new();
+    c.host("127.0.0.1")
+        .port(db.port)
+        .user("app")
+        .password(password_of(url))
+        .dbname("summitly");
+    let mut client = connect(c, true);
+    client.simple_query("select 1").unwrap();
+}
