@@ -902,7 +902,7 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     if let Some((_, dir)) = candidates.into_iter().next() {
         return Ok(dir);
     }

@@ -337,6 +337,7 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
         }
     }
     let total = targets.len();
+    let reference = regex::Regex::new(r"\$\{[A-Za-z0-9_.]+\}").expect("reference pattern");
     for (var, idx) in targets {
         let line = doc.line_span(idx);
         let Some(literal) = doc.try_literal(idx) else {
@@ -347,7 +348,6 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
             .find(|(k, _, l)| *k == var && *l == doc.entries[idx].line)
             .map(|(_, v, _)| v.clone())
             .unwrap_or_default();
-        let reference = regex::Regex::new(r"\$\{[A-Za-z0-9_.]+\}").expect("reference pattern");
         if reference.is_match(&literal) && as_loaded != literal {
             warnings.push(Finding::new(&var, "skipped", format!("({line}) uses ${{...}} references, which env-fix leaves alone; check the value they produce with `cargo xtask db-test`")));
             continue;
@@ -905,7 +905,7 @@ mod properties {
             let Ok(want) = PgUrl::parse(&intended) else { return Ok(()) };
             prop_assume!(!is_placeholder(want.password().unwrap_or("")));
             let opts = Options::default();
-            let out = repair(doc, &opts).map_err(|e| TestCaseError::fail(e))?;
+            let out = repair(doc, &opts).map_err(TestCaseError::fail)?;
             // `${NAME}` references are left alone on purpose.
             prop_assume!(!out.warnings.iter().any(|w| w.kind == "skipped"));
             let fixed = out.doc.render();
@@ -921,7 +921,7 @@ mod properties {
             // Node's dotenv cuts unquoted values at any `#`; nothing may be left for it to cut.
             prop_assert!(!url.contains(['#', '$', ' ', '"', '\'', '\\']), "{}", url);
 
-            let again = repair(Document::parse(&fixed).unwrap(), &opts).map_err(|e| TestCaseError::fail(e))?;
+            let again = repair(Document::parse(&fixed).unwrap(), &opts).map_err(TestCaseError::fail)?;
             prop_assert!(again.changes.is_empty(), "{:?}", again.changes);
             prop_assert_eq!(again.doc.render(), fixed);
         }

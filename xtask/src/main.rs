@@ -2,9 +2,11 @@
 //! so that `P1017 Server has closed the connection` gets a cause and a fix.
 //! This file only dispatches; each subcommand lives in its own module.
 
+mod db_test;
 mod dev_db;
 mod dotenv;
 mod env_fix;
+mod envload;
 mod flags;
 mod output;
 mod pg;
@@ -16,15 +18,11 @@ use std::path::PathBuf;
 use flags::{Args, BadInput, Usage};
 
 /// The subcommands, one line each, as `cargo xtask` lists them.
+#[rustfmt::skip]
 const COMMANDS: &[(&str, &str)] = &[
-    (
-        "env-fix",
-        "repair DATABASE_URL in .env.local in place: encoding, sslmode, timeouts",
-    ),
-    (
-        "dev-db",
-        "start, stop or show a local PostgreSQL that behaves like RDS (TLS required)",
-    ),
+    ("env-fix", "repair DATABASE_URL in .env.local in place: encoding, sslmode, timeouts"),
+    ("db-test", "diagnose the database connection layer by layer (DNS, TCP, TLS, auth, ...)"),
+    ("dev-db", "start, stop or show a local PostgreSQL that behaves like RDS (TLS required)"),
 ];
 
 fn overview() -> String {
@@ -82,6 +80,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         .take_while(|a| *a != "--")
         .any(|a| a == "--help" || a == "-h");
     let help = match name {
+        "db-test" => db_test::HELP,
         "dev-db" => dev_db::HELP,
         "env-fix" => env_fix::HELP,
         _ => unreachable!("every command in COMMANDS is dispatched"),
@@ -93,6 +92,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
     let ctx = util::Ctx::new(project_dir)?;
     let args = Args::new(name, rest);
     match name {
+        "db-test" => db_test::run(&ctx, args),
         "dev-db" => dev_db::run(&ctx, args),
         "env-fix" => env_fix::run(&ctx, args),
         _ => unreachable!("every command in COMMANDS is dispatched"),

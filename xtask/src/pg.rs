@@ -156,8 +156,13 @@ pub fn target(
     })
 }
 
-/// A native-tls connector with libpq's verification for `mode`.
+/// A connector for the `postgres` crate with libpq's verification for `mode`.
 pub fn connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<MakeTlsConnector, String> {
+    Ok(MakeTlsConnector::new(tls_connector(mode, rootcert)?))
+}
+
+/// A native-tls connector with libpq's verification for `mode`.
+pub fn tls_connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<TlsConnector, String> {
     let mut b = TlsConnector::builder();
     match mode {
         TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
@@ -185,8 +190,7 @@ pub fn connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<MakeTlsConnec
             b.add_root_certificate(c);
         }
     }
-    let c = b.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
-    Ok(MakeTlsConnector::new(c))
+    b.build().map_err(|e| format!("cannot set up TLS: {e}"))
 }
 
 /// A bundle such as RDS's `global-bundle.pem` holds many certificates.
@@ -199,7 +203,7 @@ fn split_pem(pem: &[u8]) -> Vec<Vec<u8>> {
             break;
         };
         let end = start + end + "-----END CERTIFICATE-----".len();
-        out.push(rest[start..end].as_bytes().to_vec());
+        out.push(rest.as_bytes()[start..end].to_vec());
         rest = &rest[end..];
     }
     out

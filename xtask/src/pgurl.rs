@@ -189,14 +189,6 @@ impl Reader {
         Reader::Libpq,
         Reader::RustPostgres,
     ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Reader::Prisma => "Prisma Migrate",
-            Reader::NodePg => "node-postgres",
-            Reader::Libpq => "libpq/psql",
-            Reader::RustPostgres => "postgres crate",
-        }
-    }
 }
 
 /// Which readers understand a parameter: Prisma, node-postgres, libpq, Rust.
@@ -489,18 +481,10 @@ impl PgUrl {
     }
 
     /// The URL as `reader` needs it: parameters it would reject or misread
-    /// are left out (`statement_timeout` travels inside `options`).
+    /// are left out. (Moving `statement_timeout` into `options` is a repair,
+    /// made by env-fix and by migrate's tuning, not by rendering.)
     pub fn render_for(&self, reader: Reader) -> String {
-        let mut url = self.clone();
-        if reader != Reader::NodePg {
-            url.move_statement_timeout_into_options();
-        }
-        match reader {
-            Reader::Prisma | Reader::NodePg => url.render(),
-            Reader::Libpq | Reader::RustPostgres => {
-                url.render_inner(false, |p| understands(reader, &p.key))
-            }
-        }
+        self.render_inner(false, |p| understands(reader, &p.key))
     }
 
     /// Parameters `reader` does not understand, in order.
@@ -838,15 +822,16 @@ mod tests {
         );
         assert_eq!(
             u.render_for(Reader::RustPostgres),
-            "postgresql://u:p@h/db?sslmode=require&connect_timeout=30&options=-c%20statement_timeout%3D5000"
+            "postgresql://u:p@h/db?sslmode=require&connect_timeout=30"
         );
         assert_eq!(
             u.render_for(Reader::Prisma),
-            "postgresql://u:p@h/db?sslmode=require&pool_timeout=30&connect_timeout=30&uselibpqcompat=true&options=-c%20statement_timeout%3D5000"
+            "postgresql://u:p@h/db?sslmode=require&pool_timeout=30&connect_timeout=30"
         );
-        assert!(u
-            .render_for(Reader::NodePg)
-            .contains("statement_timeout=5000"));
+        assert_eq!(
+            u.render_for(Reader::NodePg),
+            "postgresql://u:p@h/db?sslmode=require&statement_timeout=5000&uselibpqcompat=true"
+        );
         let names: Vec<_> = u
             .not_understood_by(Reader::Libpq)
             .iter()

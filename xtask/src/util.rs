@@ -46,14 +46,6 @@ impl Ctx {
             .map(PathBuf::from)
             .unwrap_or_else(|| self.workspace_root.join("target"))
     }
-
-    /// A path relative to the project directory, for messages.
-    pub fn show(&self, path: &Path) -> String {
-        path.strip_prefix(&self.project_dir)
-            .unwrap_or(path)
-            .display()
-            .to_string()
-    }
 }
 
 /// Replaces `path` with `bytes` atomically: a temporary file in the same

@@ -89,6 +89,15 @@ impl Drop for TempDir {
     }
 }
 
+/// A port nothing listens on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Percent-encodes like the URL model does for userinfo.
 pub fn encode(s: &str) -> String {
     s.bytes()
@@ -178,6 +187,11 @@ impl DevDb {
 
     pub fn ca_cert(&self) -> PathBuf {
         self.dir.path().join("cluster").join("ca.crt")
+    }
+
+    /// The password as it stands in the URL.
+    pub fn password_encoded(&self) -> String {
+        encode(&self.password)
     }
 
     /// The URL with `old` replaced, e.g. a different sslmode.

@@ -1,0 +1,119 @@
+//! Where a database URL comes from, the way Next.js finds it: the process
+//! environment first, then `.env.development.local`, `.env.local`,
+//! `.env.development`, `.env`, the first source that defines a key winning.
+//! Shared by `db-test`, `migrate` and `onboard`, so all three agree on which
+//! URL is in force, and all say where it came from.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::dotenv::Document;
+use crate::flags::bad_input;
+
+/// The files Next.js reads in development, in order of precedence.
+pub const NEXT_FILES: [&str; 4] = [
+    ".env.development.local",
+    ".env.local",
+    ".env.development",
+    ".env",
+];
+
+/// One variable as the app will see it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The value after dotenv substitution: what the app really gets.
+    pub value: String,
+    /// `environment` or `FILE:LINE`.
+    pub source: String,
+    /// The value as written in the file, when it differs from `value`
+    /// (`$` eaten by substitution).
+    pub written: Option<String>,
+    /// A file that defines the variable with another value, which the
+    /// environment overrides: "I fixed .env.local but nothing changed".
+    pub shadowed: Option<String>,
+}
+
+/// A parsed env file.
+pub struct EnvFile {
+    pub name: String,
+    pub doc: Document,
+}
+
+/// Reads the env files that exist, in precedence order. A file that cannot
+/// be parsed is an error naming the file and line.
+pub fn read_files(project_dir: &Path, explicit: &[PathBuf]) -> anyhow::Result<Vec<EnvFile>> {
+    let paths: Vec<PathBuf> = if explicit.is_empty() {
+        NEXT_FILES.iter().map(|n| project_dir.join(n)).collect()
+    } else {
+        explicit.to_vec()
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_empty() => continue,
+            Err(e) => return Err(bad_input(format!("{}: {e}", path.display()))),
+        };
+        let doc =
+            Document::parse(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+        let name = if explicit.is_empty() {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            path.display().to_string()
+        };
+        files.push(EnvFile { name, doc });
+    }
+    Ok(files)
+}
+
+/// Finds `var` in the environment, then in `files`.
+pub fn find(var: &str, files: &[EnvFile]) -> Option<Found> {
+    let in_file = files.iter().find_map(|f| {
+        let idx = *f.doc.find(var).first()?;
+        let line = f.doc.entries[idx].line;
+        let value = f
+            .doc
+            .loaded()
+            .into_iter()
+            .find(|(k, _, l)| k == var && *l == line)
+            .map(|(_, v, _)| v)?;
+        let literal = f.doc.literal(idx);
+        Some((format!("{}:{line}", f.name), value, literal))
+    });
+    match std::env::var(var) {
+        Ok(value) => {
+            // Parsing registers the password, so no later output shows it.
+            let _ = crate::pgurl::PgUrl::parse(&value);
+            let shadowed = in_file
+                .filter(|(_, v, _)| *v != value)
+                .map(|(source, _, _)| source);
+            Some(Found {
+                value,
+                source: "environment".into(),
+                written: None,
+                shadowed,
+            })
+        }
+        Err(_) => in_file.map(|(source, value, literal)| Found {
+            written: (literal != value).then_some(literal),
+            value,
+            source,
+            shadowed: None,
+        }),
+    }
+}
+
+/// Every env file name that `find` would look at, for messages.
+pub fn looked_at(files: &[EnvFile], explicit: &[PathBuf]) -> String {
+    if explicit.is_empty() {
+        format!("the environment and {}", NEXT_FILES.join(", "))
+    } else {
+        files
+            .iter()
+            .map(|f| f.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

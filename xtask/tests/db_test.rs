@@ -1,0 +1,407 @@
+//! db-test against real servers started by the test: each failure lands on
+//! the right layer with the right code, within its time bound, and the
+//! password appears in no output.
+
+mod support;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Runs db-test on `url` (passed through the environment) with `--json`.
+fn db_test(db_pw: &str, url: &str, extra: &[&str]) -> (Run, serde_json::Value) {
+    let dir = TempDir::new("dbtest");
+    let mut args = vec![
+        "--project-dir",
+        dir.path().to_str().unwrap(),
+        "db-test",
+        "--json",
+        "--var",
+        "DATABASE_URL",
+    ];
+    args.extend_from_slice(extra);
+    let r = xtask(&args, dir.path(), &[("DATABASE_URL", url)], None);
+    assert_no_secret(&r.all(), db_pw);
+    let v: serde_json::Value =
+        serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
+    (r, v)
+}
+
+fn code(v: &serde_json::Value) -> String {
+    v["targets"][0]["diagnosis"]["code"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn check<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["targets"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn healthy_tls_server_with_prisma_parameters_passes() {
+    let db = DevDb::start(&[]);
+    let url = format!(
+        "{}&pool_timeout=20&schema=public&statement_timeout=5000&connection_limit=5",
+        db.url
+    );
+    let (r, v) = db_test(&db.password, &url, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(v["ok"], true);
+    assert_eq!(code(&v), "ok");
+    let t = &v["targets"][0];
+    assert_eq!(t["source"], "environment");
+    assert_eq!(t["sslmode"], "require");
+    assert_eq!(t["user"], "app");
+    for name in [
+        "url",
+        "dns",
+        "tcp",
+        "tls",
+        "auth",
+        "query",
+        "server",
+        "migrations",
+    ] {
+        assert_ne!(check(&v, name)["status"], "fail", "{name}: {}", r.stdout);
+        assert_ne!(check(&v, name)["status"], "skip", "{name}: {}", r.stdout);
+    }
+    assert!(check(&v, "url")["detail"].as_str().unwrap().contains(
+        "set aside for the driver: pool_timeout, schema, statement_timeout, connection_limit"
+    ));
+    assert!(check(&v, "query")["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("PostgreSQL 1"));
+    assert!(check(&v, "server")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("session encrypted"));
+
+    // The human checklist says the same, without colour when not at a terminal.
+    let dir = TempDir::new("human");
+    let h = xtask(
+        &["--project-dir", dir.path().to_str().unwrap(), "db-test"],
+        dir.path(),
+        &[("DATABASE_URL", &url)],
+        None,
+    );
+    assert_eq!(h.code, 0, "{}", h.all());
+    assert!(
+        h.stdout
+            .contains("DATABASE_URL from environment: postgresql://app:****@127.0.0.1:"),
+        "{}",
+        h.stdout
+    );
+    assert!(h.stdout.contains("verdict: ok"));
+    assert!(!h.stdout.contains('\x1b'));
+    assert_no_secret(&h.all(), &db.password);
+}
+
+#[test]
+fn each_failure_names_its_layer() {
+    let db = DevDb::start(&[]);
+    let port = db.port.to_string();
+    let cases: Vec<(String, &str, &str, &str)> = vec![
+        // (url, code, layer, words in the hint)
+        (
+            db.url.replacen("app:", "app:wrong", 1),
+            "auth_failed",
+            "auth",
+            "percent-encoded",
+        ),
+        (
+            db.url.replace("/summitly", "/nosuchdb"),
+            "database_missing",
+            "auth",
+            "database name",
+        ),
+        (
+            db.url.replace("sslmode=require", "sslmode=disable"),
+            "tls_required",
+            "auth",
+            "sslmode=require",
+        ),
+        (
+            db.url
+                .replace(&format!(":{port}/"), &format!(":{}/", free_port())),
+            "tcp_refused",
+            "tcp",
+            "instance is running",
+        ),
+        (
+            db.url.replace("127.0.0.1", "db.does-not-exist.invalid"),
+            "dns_failed",
+            "dns",
+            "host name",
+        ),
+        (
+            db.url.replace(&db.password_encoded(), "[YOUR-PASSWORD]"),
+            "password_placeholder",
+            "url",
+            "--password-stdin",
+        ),
+        (
+            "mysql://u:p@h/db".to_string(),
+            "url_invalid",
+            "url",
+            "postgresql://",
+        ),
+    ];
+    for (url, want, layer, hint) in cases {
+        let (r, v) = db_test(&db.password, &url, &["--timeout", "5"]);
+        assert_eq!(code(&v), want, "{url}: {}", r.stdout);
+        assert_eq!(v["targets"][0]["diagnosis"]["layer"], layer, "{want}");
+        assert!(
+            v["targets"][0]["diagnosis"]["hint"]
+                .as_str()
+                .unwrap()
+                .contains(hint),
+            "{want}: {}",
+            r.stdout
+        );
+        let expected_exit = if layer == "url" { 2 } else { 1 };
+        assert_eq!(r.code, expected_exit, "{want}");
+        assert_eq!(v["ok"], false);
+    }
+}
+
+#[test]
+fn verify_full_checks_the_root_certificate() {
+    let db = DevDb::start(&[]);
+    let right = db.ca_cert();
+    let ok_url = db.url_with(
+        "sslmode=require",
+        &format!("sslmode=verify-full&sslrootcert={}", right.display()),
+    );
+    let (r, v) = db_test(&db.password, &ok_url, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(check(&v, "tls")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("certificate verified"));
+
+    let other = TempDir::new("otherca");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=someone else",
+        ])
+        .arg("-keyout")
+        .arg(other.path().join("k.pem"))
+        .arg("-out")
+        .arg(other.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let bad_url = db.url_with(
+        "sslmode=require",
+        &format!(
+            "sslmode=verify-full&sslrootcert={}",
+            other.path().join("ca.pem").display()
+        ),
+    );
+    let (r, v) = db_test(&db.password, &bad_url, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(code(&v), "tls_failed", "{}", r.stdout);
+    assert!(check(&v, "tls")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("certificate"));
+
+    // verify-full checks the host name too: "localhost" is in the certificate, a wrong name is not.
+    let by_name = ok_url.replace("127.0.0.1", "localhost");
+    let (r, _) = db_test(&db.password, &by_name, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+}
+
+#[test]
+fn require_against_a_server_without_tls() {
+    let db = DevDb::start(&["--no-tls"]);
+    let (r, v) = db_test(&db.password, &format!("{}?sslmode=require", db.url), &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(code(&v), "tls_unavailable", "{}", r.stdout);
+    let (r, v) = db_test(&db.password, &db.url, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        check(&v, "tls")["status"],
+        "warn",
+        "prefer against no TLS continues, with a warning"
+    );
+}
+
+#[test]
+fn silent_listener_gets_a_verdict_within_the_bound() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept and say nothing, holding the connections open.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    for mode in ["require", "disable"] {
+        let url = format!(
+            "postgresql://app:s1lent%40pw@127.0.0.1:{port}/db?sslmode={mode}&connect_timeout=2"
+        );
+        let start = Instant::now();
+        let (r, v) = db_test("s1lent@pw", &url, &[]);
+        let took = start.elapsed();
+        assert_eq!(r.code, 1);
+        assert_eq!(code(&v), "startup_timeout", "{mode}: {}", r.stdout);
+        // A hang guard, not a speed test: the bound is connect_timeout + 1 s.
+        assert!(took < Duration::from_secs(5), "{mode}: took {took:?}");
+    }
+}
+
+#[test]
+fn connection_exhaustion_is_named() {
+    let db = DevDb::start(&["--max-connections", "5"]);
+    // 5 slots, 3 reserved: two app sessions fill it.
+    let _a = db.app();
+    let _b = db.app();
+    let (r, v) = db_test(&db.password, &db.url, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(code(&v), "too_many_connections", "{}", r.stdout);
+}
+
+#[test]
+fn idle_probe_reports_the_p1017_pattern() {
+    let db = DevDb::start(&["--idle-session-timeout", "1"]);
+    let (r, v) = db_test(&db.password, &db.url, &["--idle-probe", "2"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(code(&v), "idle_closed", "{}", r.stdout);
+    let idle = check(&v, "idle");
+    assert!(
+        idle["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a fresh connection works"),
+        "{idle}"
+    );
+    assert!(idle["hint"].as_str().unwrap().contains("P1017"));
+    assert!(
+        check(&v, "server")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("idle"),
+        "the server check warns first"
+    );
+}
+
+#[test]
+fn advisory_lock_holder_and_failed_migrations_are_shown() {
+    let db = DevDb::start(&[]);
+    let mut holder = db.app();
+    holder
+        .batch_execute("SET application_name = 'other-migrate'; SELECT pg_advisory_lock(72707369)")
+        .unwrap();
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let (r, v) = db_test(&db.password, &db.url, &[]);
+    assert_eq!(r.code, 0, "a held lock is a warning: {}", r.stdout);
+    let m = check(&v, "migrations");
+    assert_eq!(m["status"], "warn");
+    assert!(
+        m["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("held by pid {pid} (other-migrate)")),
+        "{m}"
+    );
+
+    holder.batch_execute(
+        "SELECT pg_advisory_unlock(72707369);
+         CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at timestamptz,
+           migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz, started_at timestamptz NOT NULL DEFAULT now(),
+           applied_steps_count integer NOT NULL DEFAULT 0);
+         INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name) VALUES ('a', 'x', now(), '20260101000000_init');
+         INSERT INTO _prisma_migrations (id, checksum, migration_name, logs) VALUES ('b', 'y', '20261124000001_add_saved_comparables', 'boom');",
+    ).unwrap();
+    let (r, v) = db_test(&db.password, &db.url, &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(code(&v), "migration_failed");
+    let hint = v["targets"][0]["diagnosis"]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("migrate resolve --rolled-back 20261124000001_add_saved_comparables"),
+        "{hint}"
+    );
+}
+
+#[test]
+fn shell_value_overriding_the_file_is_warned_about() {
+    let db = DevDb::start(&[]);
+    let dir = TempDir::new("conflict");
+    std::fs::write(
+        dir.path().join(".env.local"),
+        format!("DATABASE_URL={}\n", db.url.replace("summitly", "fromfile")),
+    )
+    .unwrap();
+    let r = xtask(
+        &["--project-dir", dir.path().to_str().unwrap(), "db-test"],
+        dir.path(),
+        &[("DATABASE_URL", &db.url)],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("DATABASE_URL is set in your shell and overrides .env.local:1"),
+        "{}",
+        r.stdout
+    );
+    assert_no_secret(&r.all(), &db.password);
+
+    // Without the shell variable the file is used, and its source is named.
+    let r = xtask(
+        &[
+            "--project-dir",
+            dir.path().to_str().unwrap(),
+            "db-test",
+            "--json",
+        ],
+        dir.path(),
+        &[],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["targets"][0]["source"], ".env.local:1");
+    assert_eq!(code(&v), "database_missing");
+    assert_no_secret(&r.all(), &db.password);
+}
+
+#[test]
+fn missing_url_is_bad_input() {
+    let dir = TempDir::new("nourl");
+    let r = xtask(
+        &[
+            "--project-dir",
+            dir.path().to_str().unwrap(),
+            "db-test",
+            "--json",
+        ],
+        dir.path(),
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(code(&v), "url_missing");
+}
