@@ -917,26 +917,7 @@ fn migrations(client: &mut postgres::Client, url: &PgUrl, s: &Settings) -> (Outc
             "no _prisma_migrations table in schema {schema} yet"
         ));
     }
-    let lock = client.query_opt(
-        "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \
-                COALESCE(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
-                COALESCE(extract(epoch FROM now() - a.state_change)::bigint, 0) \
-         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
-         LIMIT 1",
-        &[],
-    );
-    if let Ok(Some(r)) = lock {
-        let (pid, app, user, since, secs): (i32, String, String, String, i64) =
-            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-        let holder = format!(
-            "pid {pid}{}, user {user}, connected since {since}, in its current state for {secs}s",
-            if app.is_empty() {
-                String::new()
-            } else {
-                format!(" ({app})")
-            }
-        );
+    if let Some((pid, holder)) = advisory_lock_holder(client) {
         notes.push(format!(
             "Prisma's advisory lock 72707369 is held by {holder}"
         ));
@@ -954,6 +935,30 @@ fn migrations(client: &mut postgres::Client, url: &PgUrl, s: &Settings) -> (Outc
     } else {
         (warn(detail, hints.join("; ")), Some(()))
     }
+}
+
+/// Who holds Prisma's migration lock (advisory lock 72707369), if anyone:
+/// the pid and a description.
+pub fn advisory_lock_holder(client: &mut postgres::Client) -> Option<(i32, String)> {
+    let r = client
+        .query_opt(
+            "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \
+                COALESCE(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
+                COALESCE(extract(epoch FROM now() - a.state_change)::bigint, 0) \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
+         LIMIT 1",
+            &[],
+        )
+        .ok()??;
+    let (pid, app, user, since, secs): (i32, String, String, String, i64) =
+        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+    let app = if app.is_empty() {
+        String::new()
+    } else {
+        format!(" ({app})")
+    };
+    Some((pid, format!("pid {pid}{app}, user {user}, connected since {since}, in its current state for {secs}s")))
 }
 
 /// Migration directory names under prisma/migrations.

@@ -424,6 +424,14 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
     })
 }
 
+/// The parameter repairs alone, as `migrate` applies them to the URL it
+/// hands Prisma without touching the file.
+pub fn tune(var: &str, url: &mut PgUrl) -> Vec<Finding> {
+    let mut changes = Vec::new();
+    repair_params(var, url, &Options::default(), &mut changes);
+    changes
+}
+
 fn repair_params(var: &str, url: &mut PgUrl, opts: &Options, changes: &mut Vec<Finding>) {
     if !url.is_local() && url.param("sslmode").is_none() {
         url.set_param("sslmode", "require");

@@ -8,9 +8,11 @@ mod dotenv;
 mod env_fix;
 mod envload;
 mod flags;
+mod migrate;
 mod output;
 mod pg;
 mod pgurl;
+mod prisma;
 mod util;
 
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ use flags::{Args, BadInput, Usage};
 const COMMANDS: &[(&str, &str)] = &[
     ("env-fix", "repair DATABASE_URL in .env.local in place: encoding, sslmode, timeouts"),
     ("db-test", "diagnose the database connection layer by layer (DNS, TCP, TLS, auth, ...)"),
+    ("migrate", "run prisma migrate (dev, deploy, status) with a preflight, retries and a diagnosis"),
     ("dev-db", "start, stop or show a local PostgreSQL that behaves like RDS (TLS required)"),
 ];
 
@@ -81,6 +84,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         .any(|a| a == "--help" || a == "-h");
     let help = match name {
         "db-test" => db_test::HELP,
+        "migrate" => migrate::HELP,
         "dev-db" => dev_db::HELP,
         "env-fix" => env_fix::HELP,
         _ => unreachable!("every command in COMMANDS is dispatched"),
@@ -93,6 +97,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
     let args = Args::new(name, rest);
     match name {
         "db-test" => db_test::run(&ctx, args),
+        "migrate" => migrate::run(&ctx, args),
         "dev-db" => dev_db::run(&ctx, args),
         "env-fix" => env_fix::run(&ctx, args),
         _ => unreachable!("every command in COMMANDS is dispatched"),

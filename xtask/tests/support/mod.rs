@@ -268,3 +268,113 @@ pub fn password_of(url: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// A copy of the app (prisma/, prisma.config.ts, package files) in a
+/// temporary directory, using the workspace's real node_modules (the pinned
+/// Prisma CLI), with the stand-in schema engine, because the real engine
+/// cannot be downloaded on these machines. Everything else is real.
+pub struct App {
+    pub dir: TempDir,
+}
+
+impl App {
+    pub fn new(env_local: Option<&str>) -> App {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        assert!(
+            root.join("node_modules/prisma/package.json").exists(),
+            "the pinned Prisma CLI is not installed: run `npm ci` in {} first",
+            root.display()
+        );
+        let dir = TempDir::new("app");
+        copy_tree(&root.join("prisma"), &dir.path().join("prisma"));
+        for f in ["prisma.config.ts", "package.json", "package-lock.json"] {
+            std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("node_modules"), dir.path().join("node_modules"))
+            .unwrap();
+        if let Some(text) = env_local {
+            std::fs::write(dir.path().join(".env.local"), text).unwrap();
+        }
+        App { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Environment for a run against the stand-in engine following `plan`.
+    pub fn engine_env(&self, plan: &str) -> Vec<(String, String)> {
+        let engine =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/stand-in-engine.mjs");
+        vec![
+            (
+                "PRISMA_SCHEMA_ENGINE_BINARY".into(),
+                engine.display().to_string(),
+            ),
+            ("STANDIN_PLAN".into(), plan.into()),
+            (
+                "STANDIN_STATE".into(),
+                self.path().join("standin.state").display().to_string(),
+            ),
+            (
+                "STANDIN_LOG".into(),
+                self.path().join("standin.log").display().to_string(),
+            ),
+        ]
+    }
+
+    /// How many times Prisma started a migrate attempt (engine connection checks).
+    pub fn attempts(&self) -> u32 {
+        std::fs::read_to_string(self.path().join("standin.state"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The stand-in's log, one JSON value per call.
+    pub fn engine_log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path().join("standin.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Runs `cargo xtask --project-dir APP migrate ARGS` with the stand-in engine.
+    pub fn migrate(&self, plan: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+        let env = self.engine_env(plan);
+        let mut all: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.extend_from_slice(extra_env);
+        let mut a = vec!["--project-dir", self.path().to_str().unwrap(), "migrate"];
+        a.extend_from_slice(args);
+        xtask(&a, self.path(), &all, None)
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// The last line of stdout parsed as JSON (commands print it after other output).
+pub fn last_json(stdout: &str) -> serde_json::Value {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON in:\n{stdout}"));
+    serde_json::from_str(line).unwrap()
+}

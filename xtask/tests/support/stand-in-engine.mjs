@@ -88,7 +88,7 @@ if (argv.includes("--version")) {
 
 if (argv.includes("cli") && argv.includes("can-connect-to-database")) {
   const outcome = attemptOutcome(true);
-  log({ call: "can-connect-to-database", outcome, argv, ancestors: ancestors() });
+  log({ call: "can-connect-to-database", outcome, pid: process.pid, argv, ancestors: ancestors() });
   if (outcome === "hang") {
     setInterval(() => {}, 1000);
   } else if (MESSAGES[outcome]) {

@@ -1,0 +1,350 @@
+//! Talking to the Prisma CLI: finding the project's own pinned install and
+//! the package manager that runs it (never letting `npx` fetch an unpinned
+//! Prisma), building the command with xshell, and reading what it printed:
+//! error codes in both of the CLI's framings, engine download failures, the
+//! missing-variable config error, and the migrations it applied.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use xshell::{cmd, Shell};
+
+use crate::flags::bad_input;
+
+/// The package manager a lockfile names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageManager {
+    Npm,
+    Pnpm,
+    Yarn,
+    Bun,
+}
+
+impl PackageManager {
+    /// From the lockfile in `dir`; npm when there is none.
+    pub fn detect(dir: &Path) -> PackageManager {
+        if dir.join("pnpm-lock.yaml").exists() {
+            PackageManager::Pnpm
+        } else if dir.join("yarn.lock").exists() {
+            PackageManager::Yarn
+        } else if dir.join("bun.lockb").exists() || dir.join("bun.lock").exists() {
+            PackageManager::Bun
+        } else {
+            PackageManager::Npm
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            PackageManager::Npm => "npm",
+            PackageManager::Pnpm => "pnpm",
+            PackageManager::Yarn => "yarn",
+            PackageManager::Bun => "bun",
+        }
+    }
+    /// The clean install that restores `node_modules` from the lockfile.
+    pub fn install_command(self) -> &'static str {
+        match self {
+            PackageManager::Npm => "npm ci",
+            PackageManager::Pnpm => "pnpm install --frozen-lockfile",
+            PackageManager::Yarn => "yarn install --frozen-lockfile",
+            PackageManager::Bun => "bun install --frozen-lockfile",
+        }
+    }
+    /// The program and arguments that run the project's own `prisma` bin
+    /// and never download one.
+    fn runner(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            PackageManager::Npm => ("npx", &["--no-install", "prisma"]),
+            PackageManager::Pnpm => ("pnpm", &["exec", "prisma"]),
+            PackageManager::Yarn => ("yarn", &["prisma"]),
+            PackageManager::Bun => ("bun", &["run", "prisma"]),
+        }
+    }
+}
+
+/// The installed Prisma CLI version, or an exit-1 error with the install command.
+pub fn installed_version(project_dir: &Path, pm: PackageManager) -> anyhow::Result<String> {
+    let manifest = project_dir
+        .join("node_modules")
+        .join("prisma")
+        .join("package.json");
+    let text = std::fs::read_to_string(&manifest).map_err(|_| {
+        anyhow::anyhow!(
+            "the Prisma CLI is not installed in {} (no node_modules/prisma): run `{}` there first. \
+             (The xtask never lets npx download an unpinned Prisma.)",
+            project_dir.display(),
+            pm.install_command()
+        )
+    })?;
+    let re = regex::Regex::new(r#""version"\s*:\s*"([^"]+)""#).expect("version pattern");
+    Ok(re
+        .captures(&text)
+        .map(|c| c[1].to_string())
+        .unwrap_or_else(|| "unknown".into()))
+}
+
+/// Builds `prisma ARGS` for the project, through its package manager.
+/// Arguments never carry a URL: the caller passes it in the environment.
+pub fn command(
+    sh: &Shell,
+    project_dir: &Path,
+    pm: PackageManager,
+    args: &[String],
+) -> anyhow::Result<Command> {
+    sh.change_dir(project_dir);
+    let (program, pre) = pm.runner();
+    let cmd = if cfg!(windows) {
+        // npx, pnpm and yarn are .cmd shims that CreateProcess does not find
+        // (xshell issue #82): run them through cmd /c.
+        cmd!(sh, "cmd /c {program} {pre...} {args...}")
+    } else {
+        cmd!(sh, "{program} {pre...} {args...}")
+    };
+    Ok(Command::from(cmd.quiet()))
+}
+
+/// How the command line is shown to the user.
+pub fn display(pm: PackageManager, args: &[String]) -> String {
+    let (program, pre) = pm.runner();
+    let mut parts = vec![program.to_string()];
+    parts.extend(pre.iter().map(|s| s.to_string()));
+    parts.extend(args.iter().cloned());
+    parts.join(" ")
+}
+
+/// What Prisma's output says went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// `Error: P1017: ...` or `Error: P1017` + blank line + message.
+    Code(String),
+    /// The schema engine could not be downloaded.
+    EngineDownload,
+    /// PRISMA_SCHEMA_ENGINE_BINARY names a missing file.
+    EnginePath,
+    /// prisma.config.ts reads a variable that is not set.
+    EnvMissing(String),
+    /// `migrate dev` needed a prompt and had no terminal.
+    NonInteractive,
+}
+
+impl Failure {
+    /// A stable code for JSON and summaries.
+    pub fn code(&self) -> String {
+        match self {
+            Failure::Code(c) => c.clone(),
+            Failure::EngineDownload => "engine_download".into(),
+            Failure::EnginePath => "engine_path".into(),
+            Failure::EnvMissing(_) => "env_missing".into(),
+            Failure::NonInteractive => "non_interactive".into(),
+        }
+    }
+}
+
+/// Removes ANSI colour sequences (at a terminal the CLI colours the code).
+pub fn strip_ansi(s: &str) -> String {
+    let re = regex::Regex::new(r"\x1b\[[0-9;]*[A-Za-z]").expect("ansi pattern");
+    re.replace_all(s, "").into_owned()
+}
+
+/// Reads the first failure from the CLI's output.
+pub fn classify(output: &str) -> Option<Failure> {
+    let text = strip_ansi(output);
+    let code = regex::Regex::new(r"(?m)^Error: (P\d{4})(?::|[ \t]*\r?$)").expect("code pattern");
+    if let Some(c) = code.captures(&text) {
+        return Some(Failure::Code(c[1].to_string()));
+    }
+    if text.contains("PRISMA_SCHEMA_ENGINE_BINARY is provided but provided path") {
+        return Some(Failure::EnginePath);
+    }
+    let download = regex::Regex::new(
+        r"(?m)^Error: request to \S*(schema-engine|binaries\.prisma\.sh)\S* failed",
+    )
+    .expect("download pattern");
+    if download.is_match(&text) {
+        return Some(Failure::EngineDownload);
+    }
+    let env = regex::Regex::new(r"Cannot resolve environment variable: ([A-Za-z_][A-Za-z0-9_]*)")
+        .expect("env pattern");
+    if let Some(c) = env.captures(&text) {
+        return Some(Failure::EnvMissing(c[1].to_string()));
+    }
+    if text.contains("environment is non-interactive") {
+        return Some(Failure::NonInteractive);
+    }
+    None
+}
+
+/// The migration names listed after "have been applied" or "created and applied".
+pub fn applied_migrations(stdout: &str) -> Vec<String> {
+    let text = strip_ansi(stdout);
+    let mut names = Vec::new();
+    let mut in_list = false;
+    for line in text.lines() {
+        if line.contains("have been applied") || line.contains("have been created and applied") {
+            in_list = true;
+            continue;
+        }
+        if in_list {
+            let t = line.trim_start_matches([' ', '└', '─', '├', '│']).trim();
+            if let Some(name) = t.strip_suffix('/') {
+                if name != "migrations" && name != "prisma/migrations" {
+                    names.push(name.to_string());
+                }
+            } else if t.starts_with("All migrations") || t.starts_with("Your database is now") {
+                in_list = false;
+            }
+        }
+    }
+    names
+}
+
+/// Whether a failure is worth trying again: the connection broke, the
+/// server was out of reach for a moment, or another migration held the lock.
+pub fn is_transient(f: &Failure) -> bool {
+    matches!(f, Failure::Code(c) if c == "P1017" || c == "P1001" || c == "P1002")
+}
+
+/// A short explanation and the fix, tied to the layer db-test checks.
+pub fn explain(f: &Failure, non_tty: bool) -> (String, String) {
+    let (what, fix): (&str, String) = match f {
+        Failure::Code(c) => match c.as_str() {
+            "P1000" => ("authentication failed", "the password is wrong, or its @ # $ & are not percent-encoded, or dotenv ate a `$`: run `cargo xtask env-fix` (layer: auth)".into()),
+            "P1001" => ("the database server could not be reached", "security group inbound rule for your IP on 5432, instance status and endpoint, VPN (layer: tcp)".into()),
+            "P1002" => ("timed out waiting for Prisma's advisory lock 72707369", "another migration holds the lock, or a pooler / RDS Proxy is in the path: wait, end the holder, or use the instance endpoint (layer: migrations)".into()),
+            "P1003" => ("the database does not exist", "check the database name in the URL (layer: auth)".into()),
+            "P1010" => ("the server denied access", "if it says `no encryption`, add sslmode=require (`cargo xtask env-fix`); otherwise check the user's grants (layer: auth)".into()),
+            "P1011" => ("the TLS connection failed", "check sslmode and the server's certificate; Prisma Migrate ignores sslrootcert and verify-* (layer: tls)".into()),
+            "P1017" => ("the server closed the connection", "TLS required but not used, an idle timeout (server, NAT, VPN), a pooler port, a restart or connection limits: see db-test's verdict below".into()),
+            "P3009" => ("failed migrations are recorded in the database", "fix the cause, then `npx prisma migrate resolve --rolled-back NAME` (or --applied) (layer: migrations)".into()),
+            "P3014" => ("Prisma could not create the shadow database", "GRANT CREATEDB to the user, or set datasource.shadowDatabaseUrl in prisma.config.ts (SHADOW_DATABASE_URL) (layer: migrations)".into()),
+            "P3018" => ("a migration failed to apply", "fix the SQL of that migration, then `npx prisma migrate resolve --rolled-back NAME` and run again".into()),
+            _ => ("Prisma reported an error", "see Prisma's message above".into()),
+        },
+        Failure::EngineDownload => ("Prisma could not download its schema engine", "this machine cannot reach the engine download host: set PRISMA_ENGINES_MIRROR to a reachable mirror, or PRISMA_SCHEMA_ENGINE_BINARY to an engine binary already on disk".into()),
+        Failure::EnginePath => ("PRISMA_SCHEMA_ENGINE_BINARY names a file that does not exist", "point it at the schema-engine binary, or unset it".into()),
+        Failure::EnvMissing(v) => ("prisma.config.ts could not read a variable", format!("{v} is not set: put it in .env.local (cargo xtask env-fix checks it)")),
+        Failure::NonInteractive => ("`migrate dev` needed to ask a question and there is no terminal", if non_tty { "in scripts and CI use `cargo xtask migrate --deploy`, or run `migrate dev` at a terminal".into() } else { "run it at a terminal, or use --deploy".into() }),
+    };
+    (what.to_string(), fix)
+}
+
+/// Checks a migration name the way `migrate dev --name` will use it.
+pub fn validate_name(name: &str) -> anyhow::Result<String> {
+    // Prisma turns the name into a slug of letters, digits and underscores.
+    let re = regex::Regex::new(r"[^A-Za-z0-9_]+").expect("slug pattern");
+    let slug = re
+        .replace_all(name.trim(), "_")
+        .trim_matches('_')
+        .to_string();
+    if slug.is_empty() {
+        return Err(bad_input(format!(
+            "migration name `{name}` has no letters or digits; use something like add_saved_comparables"
+        )));
+    }
+    if slug.len() > 200 {
+        return Err(bad_input("migration name is longer than 200 characters"));
+    }
+    Ok(slug)
+}
+
+/// Where the project's `node_modules/.bin/prisma` would be.
+pub fn bin_path(project_dir: &Path) -> PathBuf {
+    project_dir.join("node_modules").join(".bin").join("prisma")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prisma-7.10.1");
+        let out = std::fs::read_to_string(dir.join(format!("{name}.stdout"))).unwrap();
+        let err = std::fs::read_to_string(dir.join(format!("{name}.stderr"))).unwrap();
+        format!("{out}\n{err}")
+    }
+
+    #[test]
+    fn classifies_the_real_cli_output() {
+        let cases = [
+            ("migrate-dev-P1017", Some(Failure::Code("P1017".into()))),
+            ("migrate-dev-P1001", Some(Failure::Code("P1001".into()))),
+            ("migrate-dev-P1000", Some(Failure::Code("P1000".into()))),
+            ("migrate-dev-rpc-P1017", Some(Failure::Code("P1017".into()))),
+            ("migrate-dev-rpc-P1002", Some(Failure::Code("P1002".into()))),
+            ("migrate-dev-rpc-P3014", Some(Failure::Code("P3014".into()))),
+            ("migrate-deploy-P1017", Some(Failure::Code("P1017".into()))),
+            ("engine-download-blocked", Some(Failure::EngineDownload)),
+            ("engine-path-missing", Some(Failure::EnginePath)),
+            (
+                "missing-database-url",
+                Some(Failure::EnvMissing("DATABASE_URL".into())),
+            ),
+            ("migrate-dev-success", None),
+            ("migrate-deploy-success", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(classify(&fixture(name)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn both_framings_and_colour() {
+        assert_eq!(
+            classify("Error: P1017: Server has closed the connection."),
+            Some(Failure::Code("P1017".into()))
+        );
+        assert_eq!(
+            classify("Error: \x1b[31mP1017\x1b[39m\n\nServer has closed the connection.\n"),
+            Some(Failure::Code("P1017".into()))
+        );
+        assert_eq!(
+            classify("Error: P1017\r\n\r\nServer has closed"),
+            Some(Failure::Code("P1017".into()))
+        );
+        assert_eq!(classify("Hint: see P1017 docs"), None);
+        assert_eq!(
+            classify("Prisma Migrate has detected that the environment is non-interactive"),
+            Some(Failure::NonInteractive)
+        );
+    }
+
+    #[test]
+    fn reads_applied_migrations() {
+        assert_eq!(
+            applied_migrations(&fixture("migrate-dev-success")),
+            ["20261124000001_add_saved_comparables"]
+        );
+        assert_eq!(
+            applied_migrations(&fixture("migrate-deploy-success")),
+            ["20261124000001_add_saved_comparables"]
+        );
+        assert!(applied_migrations(&fixture("migrate-dev-P1017")).is_empty());
+    }
+
+    #[test]
+    fn migration_names() {
+        assert_eq!(
+            validate_name("add_saved_comparables").unwrap(),
+            "add_saved_comparables"
+        );
+        assert_eq!(
+            validate_name("add saved-comparables!").unwrap(),
+            "add_saved_comparables"
+        );
+        assert!(validate_name("  -- ").is_err());
+        assert!(validate_name("").is_err());
+    }
+
+    #[test]
+    fn transient_codes() {
+        for c in ["P1017", "P1001", "P1002"] {
+            assert!(is_transient(&Failure::Code(c.into())));
+        }
+        for c in [
+            "P1000", "P1003", "P1010", "P1011", "P3009", "P3014", "P3018", "P9999",
+        ] {
+            assert!(!is_transient(&Failure::Code(c.into())));
+        }
+        assert!(!is_transient(&Failure::EngineDownload));
+    }
+}
