@@ -823,7 +823,7 @@ fn server_version(cluster: &mut Cluster) -> Option<String> {
 }
 
 /// Puts the dev-db URL into `.env.local` as `DATABASE_URL`, touching no other line.
-fn write_env_url(ctx: &Ctx, s: &State) -> anyhow::Result<()> {
+pub fn write_env_url(ctx: &Ctx, s: &State) -> anyhow::Result<()> {
     let path = ctx.project_dir.join(".env.local");
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
@@ -832,10 +832,15 @@ fn write_env_url(ctx: &Ctx, s: &State) -> anyhow::Result<()> {
     };
     let mut doc = Document::parse(&text)
         .map_err(|e| bad_input(format!("{}: {e}; nothing was written", path.display())))?;
+    // The file is read by Prisma: write the URL as env-fix would leave it.
+    let mut url = PgUrl::parse(&s.url())?;
+    crate::env_fix::tune("DATABASE_URL", &mut url);
+    let url = url.render_for(crate::pgurl::Reader::Prisma);
     let found = doc.find("DATABASE_URL");
     match found.as_slice() {
-        [] => doc.append("DATABASE_URL", &s.url()),
-        [one] => doc.set_value(*one, &s.url()),
+        [] => doc.append("DATABASE_URL", &url),
+        [one] if doc.literal(*one) == url => return Ok(()),
+        [one] => doc.set_value(*one, &url),
         many => bail!(bad_input(format!(
             "{}: DATABASE_URL is defined {} times (lines {}); loaders disagree on which wins: keep one, then run again",
             path.display(),

@@ -149,37 +149,21 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     if password_stdin {
         opts.password = Some(read_password_stdin()?);
     }
-    let text = read_env_file(ctx, &path, &opts.vars[0])?;
-    let doc = Document::parse(&text)
-        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
-    let mut outcome = repair(doc, &opts)
-        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
-    outcome
-        .warnings
-        .extend(file_warnings(&path, &outcome.doc, &opts));
-    let new_text = outcome.doc.render();
-    let changed = new_text != text;
-
-    let mut backup = None;
-    if changed && !check && !dry_run {
-        if !no_backup {
-            let b = backup_path(&path);
-            fs::copy(&path, &b).with_context(|| {
-                format!(
-                    "cannot write the backup {}; nothing was written",
-                    b.display()
-                )
-            })?;
-            backup = Some(b);
-        }
-        util::atomic_write(&path, new_text.as_bytes()).with_context(|| {
-            format!(
-                "{}: not rewritten, the original is unchanged",
-                path.display()
-            )
-        })?;
-    }
-
+    let write = if check || dry_run {
+        Write::No
+    } else if no_backup {
+        Write::NoBackup
+    } else {
+        Write::WithBackup
+    };
+    let FileOutcome {
+        text,
+        new_text,
+        changed,
+        changes,
+        warnings,
+        backup,
+    } = fix_file(ctx, &path, &opts, write)?;
     let shown = path.display().to_string();
     if json {
         output::json(&Json::obj([
@@ -188,19 +172,19 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
             ("written", Json::Bool(changed && !check && !dry_run)),
             (
                 "changes",
-                Json::Arr(outcome.changes.iter().map(Finding::json).collect()),
+                Json::Arr(changes.iter().map(Finding::json).collect()),
             ),
             (
                 "warnings",
-                Json::Arr(outcome.warnings.iter().map(Finding::json).collect()),
+                Json::Arr(warnings.iter().map(Finding::json).collect()),
             ),
         ]));
     } else {
         let style = output::Style::stdout();
-        for c in &outcome.changes {
+        for c in &changes {
             output::out(format!("{} {}: {}", style.green("fix "), c.var, c.detail));
         }
-        for w in &outcome.warnings {
+        for w in &warnings {
             output::out(format!("{} {}: {}", style.yellow("warn"), w.var, w.detail));
         }
         if dry_run && changed {
@@ -210,7 +194,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
             (false, _) => format!("{shown}: nothing to do"),
             (true, true) => format!(
                 "{shown}: {} change(s) needed, nothing written",
-                outcome.changes.len()
+                changes.len()
             ),
             (true, false) => match &backup {
                 Some(b) => format!("{shown}: rewritten (backup: {})", b.display()),
@@ -221,7 +205,8 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     Ok(if check && changed { 1 } else { 0 })
 }
 
-fn read_password_stdin() -> anyhow::Result<String> {
+/// Reads a password from standard input (one line, newline removed).
+pub fn read_password_stdin() -> anyhow::Result<String> {
     let mut s = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
         .context("cannot read the password from standard input")?;
@@ -235,6 +220,71 @@ fn read_password_stdin() -> anyhow::Result<String> {
     }
     output::register_secret(&p);
     Ok(p)
+}
+
+/// Whether and how `fix_file` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    No,
+    NoBackup,
+    WithBackup,
+}
+
+/// What `fix_file` did to one file.
+pub struct FileOutcome {
+    pub text: String,
+    pub new_text: String,
+    pub changed: bool,
+    pub changes: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    pub backup: Option<PathBuf>,
+}
+
+/// Repairs one file: parse (or fail naming the line), repair, and write
+/// atomically with a backup. Nothing is written on any error.
+pub fn fix_file(
+    ctx: &Ctx,
+    path: &Path,
+    opts: &Options,
+    write: Write,
+) -> anyhow::Result<FileOutcome> {
+    let text = read_env_file(ctx, path, &opts.vars[0])?;
+    let doc = Document::parse(&text)
+        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
+    let mut outcome = repair(doc, opts)
+        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
+    outcome
+        .warnings
+        .extend(file_warnings(path, &outcome.doc, opts));
+    let new_text = outcome.doc.render();
+    let changed = new_text != text;
+    let mut backup = None;
+    if changed && write != Write::No {
+        if write == Write::WithBackup {
+            let b = backup_path(path);
+            fs::copy(path, &b).with_context(|| {
+                format!(
+                    "cannot write the backup {}; nothing was written",
+                    b.display()
+                )
+            })?;
+            backup = Some(b);
+        }
+        util::atomic_write(path, new_text.as_bytes()).with_context(|| {
+            format!(
+                "{}: not rewritten, the original is unchanged",
+                path.display()
+            )
+        })?;
+    }
+    Ok(FileOutcome {
+        text,
+        new_text,
+        changed,
+        changes: outcome.changes,
+        warnings: outcome.warnings,
+        backup,
+    })
 }
 
 /// Reads the env file, or explains which files do define the variable.

@@ -140,8 +140,12 @@ impl Args {
         None
     }
 
-    /// Fails on anything not consumed.
+    /// Fails on anything not consumed, including arguments after `--` that
+    /// the command did not take.
     pub fn finish(self) -> anyhow::Result<()> {
+        if let Some(first) = self.passthrough.first() {
+            return Err(self.usage(format!("unexpected argument `{first}` after `--`")));
+        }
         let left: Vec<String> = self.items.iter().flatten().cloned().collect();
         if let Some(first) = left.first() {
             let msg = if first.starts_with('-') {
@@ -150,14 +154,6 @@ impl Args {
                 format!("unexpected argument `{first}` for `{}`", self.cmd)
             };
             return Err(self.usage(msg));
-        }
-        Ok(())
-    }
-
-    /// Fails when `--` was given to a command that passes nothing on.
-    pub fn no_passthrough(&self) -> anyhow::Result<()> {
-        if let Some(first) = self.passthrough.first() {
-            return Err(self.usage(format!("unexpected argument `{first}` after `--`")));
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ mod env_fix;
 mod envload;
 mod flags;
 mod migrate;
+mod onboard;
 mod output;
 mod pg;
 mod pgurl;
@@ -22,6 +23,7 @@ use flags::{Args, BadInput, Usage};
 /// The subcommands, one line each, as `cargo xtask` lists them.
 #[rustfmt::skip]
 const COMMANDS: &[(&str, &str)] = &[
+    ("onboard", "from a fresh clone to a migrated database: tools, env, env-fix, db-test, migrations"),
     ("env-fix", "repair DATABASE_URL in .env.local in place: encoding, sslmode, timeouts"),
     ("db-test", "diagnose the database connection layer by layer (DNS, TCP, TLS, auth, ...)"),
     ("migrate", "run prisma migrate (dev, deploy, status) with a preflight, retries and a diagnosis"),
@@ -85,6 +87,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
     let help = match name {
         "db-test" => db_test::HELP,
         "migrate" => migrate::HELP,
+        "onboard" => onboard::HELP,
         "dev-db" => dev_db::HELP,
         "env-fix" => env_fix::HELP,
         _ => unreachable!("every command in COMMANDS is dispatched"),
@@ -98,6 +101,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
     match name {
         "db-test" => db_test::run(&ctx, args),
         "migrate" => migrate::run(&ctx, args),
+        "onboard" => onboard::run(&ctx, args),
         "dev-db" => dev_db::run(&ctx, args),
         "env-fix" => env_fix::run(&ctx, args),
         _ => unreachable!("every command in COMMANDS is dispatched"),

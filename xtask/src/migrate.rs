@@ -85,6 +85,8 @@ pub struct Plan {
     pub env_files: Vec<std::path::PathBuf>,
     pub passthrough: Vec<String>,
     pub json: bool,
+    /// Relay Prisma's stdout to stderr (onboard --json keeps stdout for JSON).
+    pub prisma_stdout_to_stderr: bool,
 }
 
 /// One Prisma run.
@@ -125,6 +127,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
             .collect(),
         passthrough: std::mem::take(&mut args.passthrough),
         json: args.flag("--json"),
+        prisma_stdout_to_stderr: false,
     };
     let name = args.positional();
     args.finish()?;
@@ -283,7 +286,8 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
             cmd.env("SHADOW_DATABASE_URL", shadow_url);
         }
         let t0 = Instant::now();
-        let (status, stdout, stderr) = run_child(cmd, &interrupted).with_context(|| {
+        let (status, stdout, stderr) = run_child(cmd, &interrupted, plan.prisma_stdout_to_stderr)
+            .with_context(|| {
             format!(
                 "cannot start {}: is Node.js installed and on PATH?",
                 prisma::display(pm, &[])
@@ -527,8 +531,9 @@ fn install_interrupt_flag() -> Arc<AtomicBool> {
 fn run_child(
     mut cmd: std::process::Command,
     interrupted: &Arc<AtomicBool>,
+    stdout_to_stderr: bool,
 ) -> anyhow::Result<(Option<i32>, String, String)> {
-    let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout()) && !stdout_to_stderr;
     let stdin_tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
     cmd.stdin(Stdio::inherit());
     cmd.stdout(if stdout_tty {
@@ -550,7 +555,7 @@ fn run_child(
     let out_thread = child
         .stdout
         .take()
-        .map(|s| relay(s, out_buf.clone(), false));
+        .map(|s| relay(s, out_buf.clone(), stdout_to_stderr));
     let err_thread = child.stderr.take().map(|s| relay(s, err_buf.clone(), true));
     let status = wait(&mut child, interrupted, !stdin_tty)?;
     if let Some(t) = out_thread {

@@ -154,9 +154,6 @@ impl Style {
     pub fn dim(&self, t: &str) -> String {
         self.paint("2", t)
     }
-    pub fn bold(&self, t: &str) -> String {
-        self.paint("1", t)
-    }
 }
 
 /// A JSON value, enough for `--json` output. Strings are masked when rendered.

@@ -4,7 +4,7 @@
 //! error codes in both of the CLI's framings, engine download failures, the
 //! missing-variable config error, and the migrations it applied.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use xshell::{cmd, Shell};
@@ -245,11 +245,6 @@ pub fn validate_name(name: &str) -> anyhow::Result<String> {
         return Err(bad_input("migration name is longer than 200 characters"));
     }
     Ok(slug)
-}
-
-/// Where the project's `node_modules/.bin/prisma` would be.
-pub fn bin_path(project_dir: &Path) -> PathBuf {
-    project_dir.join("node_modules").join(".bin").join("prisma")
 }
 
 #[cfg(test)]

@@ -378,3 +378,19 @@ pub fn last_json(stdout: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no JSON in:\n{stdout}"));
     serde_json::from_str(line).unwrap()
 }
+
+/// Stops a dev-db cluster that a command under test started (onboard
+/// --local), also when the test panics.
+pub struct ClusterGuard(pub PathBuf);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        let d = self.0.to_str().unwrap().to_string();
+        let _ = xtask(
+            &["dev-db", "down", "--data-dir", &d],
+            Path::new("/"),
+            &[],
+            None,
+        );
+    }
+}

@@ -134,8 +134,15 @@ if (argv.includes("cli") && argv.includes("can-connect-to-database")) {
         const names = list.map((d) => d.migrationName || d.path || String(d)).filter(Boolean);
         // `migrate deploy` applies what is committed; `migrate dev` applies
         // what it just created (its first call comes before creation).
-        if (created) return reply({ appliedMigrationNames: [created] });
-        return reply({ appliedMigrationNames: dev ? [] : names });
+        // The stand-in remembers what it applied, as a database would.
+        const appliedPath = statePath ? statePath + ".applied" : null;
+        let done = [];
+        try {
+          done = JSON.parse(fs.readFileSync(appliedPath, "utf8"));
+        } catch {}
+        const fresh = created ? [created] : dev ? [] : names.filter((n) => !done.includes(n));
+        if (appliedPath) fs.writeFileSync(appliedPath, JSON.stringify(done.concat(fresh)));
+        return reply({ appliedMigrationNames: fresh });
       }
       default:
         log({ call: "unknown-method", method: req.method });

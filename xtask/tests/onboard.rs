@@ -1,0 +1,254 @@
+//! onboard: a fresh project directory (the app's files, no .env.local, no
+//! database) all the way to a migrated database, then the failure paths.
+//! Prisma's schema engine is the stand-in (see support/stand-in-engine.mjs).
+
+mod support;
+
+use support::*;
+
+fn onboard(app: &App, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let engine = app.engine_env("ok");
+    let mut all: Vec<(&str, &str)> = engine
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    all.extend_from_slice(env);
+    let mut a = vec!["--project-dir", app.path().to_str().unwrap(), "onboard"];
+    a.extend_from_slice(args);
+    xtask(&a, app.path(), &all, stdin)
+}
+
+fn steps(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn local_onboarding_from_nothing_then_again_changes_nothing() {
+    let app = App::new(None);
+    let data = app.path().join("db");
+    let _guard = ClusterGuard(data.clone());
+    let d = data.to_str().unwrap();
+    let r = onboard(
+        &app,
+        &["--local", "--yes", "--data-dir", d, "--json"],
+        &[],
+        None,
+    );
+    let url = xtask(&["dev-db", "url", "--data-dir", d], app.path(), &[], None)
+        .stdout
+        .trim()
+        .to_string();
+    let password = password_of(&url);
+    assert_no_secret(&r.all(), &password);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v = last_json(&r.stdout);
+    assert_eq!(v["ok"], true);
+    let names: Vec<String> = steps(&v)
+        .into_iter()
+        .map(|(n, s)| {
+            assert_eq!(s, "ok", "{n}: {v}");
+            n
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["tools", "environment", "env-fix", "db-test", "migrations"]
+    );
+    assert!(
+        v["steps"][4]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 migration(s) applied"),
+        "{v}"
+    );
+
+    // .env.local is valid: dotenvy reads a URL that authenticates.
+    let env_path = app.path().join(".env.local");
+    let text = std::fs::read_to_string(&env_path).unwrap();
+    let vars: Vec<(String, String)> = dotenvy::from_read_iter(text.as_bytes())
+        .map(|r| r.unwrap())
+        .collect();
+    let written = &vars.iter().find(|(k, _)| k == "DATABASE_URL").unwrap().1;
+    assert_eq!(password_of(written), password);
+    let check = xtask(
+        &[
+            "--project-dir",
+            app.path().to_str().unwrap(),
+            "db-test",
+            "--json",
+        ],
+        app.path(),
+        &[],
+        None,
+    );
+    assert_eq!(check.code, 0, "{}", check.all());
+
+    // Again: nothing changes on disk, every step passes.
+    let again = onboard(
+        &app,
+        &["--local", "--yes", "--data-dir", d, "--json"],
+        &[],
+        None,
+    );
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_eq!(std::fs::read_to_string(&env_path).unwrap(), text);
+    let v = last_json(&again.stdout);
+    assert!(
+        v["steps"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("points at it"),
+        "{v}"
+    );
+    assert!(
+        v["steps"][2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to repair"),
+        "{v}"
+    );
+    assert!(
+        v["steps"][4]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to apply"),
+        "{v}"
+    );
+    assert_no_secret(&again.all(), &password);
+}
+
+#[test]
+fn check_on_a_broken_env_local_fails_and_writes_nothing() {
+    let db = DevDb::start(&[]);
+    // The password written raw, as people paste it: it must be encoded.
+    let broken = format!(
+        "DATABASE_URL=postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=require\n",
+        db.password.replace('$', "\\$"),
+        db.port
+    );
+    let app = App::new(Some(&broken));
+    let r = onboard(&app, &["--check", "--yes", "--json"], &[], None);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let v = last_json(&r.stdout);
+    assert_eq!(
+        steps(&v)[2],
+        ("env-fix".to_string(), "fail".to_string()),
+        "{v}"
+    );
+    assert!(v["steps"][2]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("cargo xtask env-fix"));
+    assert_eq!(
+        std::fs::read_to_string(app.path().join(".env.local")).unwrap(),
+        broken
+    );
+    assert!(!app.path().join(".env.local.bak.local").exists());
+    assert_no_secret(&r.all(), &db.password);
+}
+
+#[test]
+fn env_example_needs_a_password_source_when_not_interactive() {
+    let db = DevDb::start(&[]);
+    let app = App::new(None);
+    std::fs::write(
+        app.path().join(".env.example"),
+        format!("# copy to .env.local\nDATABASE_URL=\"postgresql://app:[YOUR-PASSWORD]@127.0.0.1:{}/summitly?sslmode=require\"\nNEXT_PUBLIC_SITE=summitly\n", db.port),
+    )
+    .unwrap();
+    let r = onboard(&app, &["--yes"], &[], None);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("--password-stdin"), "{}", r.stdout);
+    assert!(
+        !app.path().join(".env.local").exists(),
+        "nothing written without a password"
+    );
+
+    let r = onboard(
+        &app,
+        &["--yes", "--password-stdin", "--json"],
+        &[],
+        Some(&format!("{}\n", db.password)),
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_no_secret(&r.all(), &db.password);
+    let text = std::fs::read_to_string(app.path().join(".env.local")).unwrap();
+    assert!(
+        text.starts_with("# copy to .env.local\n") && text.ends_with("NEXT_PUBLIC_SITE=summitly\n"),
+        "{text}"
+    );
+    assert!(!text.contains("[YOUR-PASSWORD]"));
+}
+
+#[test]
+fn a_failing_database_stops_at_db_test_with_the_diagnosis() {
+    let app = App::new(Some(&format!("DATABASE_URL=postgresql://app:n0pe%40x@127.0.0.1:{}/summitly?sslmode=require&connect_timeout=30&pool_timeout=30\n", free_port())));
+    let r = onboard(&app, &["--yes", "--json"], &[], None);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let v = last_json(&r.stdout);
+    assert_eq!(steps(&v)[3], ("db-test".to_string(), "fail".to_string()));
+    assert_eq!(steps(&v)[4], ("migrations".to_string(), "skip".to_string()));
+    assert!(
+        v["steps"][3]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("tcp_refused"),
+        "{v}"
+    );
+    assert!(app.engine_log().is_empty(), "Prisma must not run");
+    assert_no_secret(&r.all(), "n0pe@x");
+}
+
+#[cfg(unix)]
+#[test]
+fn shell_wrapper_checks_cargo_and_passes_the_exit_status_through() {
+    use std::os::unix::fs::PermissionsExt;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/onboard.sh");
+    let bin = TempDir::new("wrapper");
+    // A PATH with only what the wrapper needs besides cargo.
+    let dirname = ["/usr/bin/dirname", "/bin/dirname"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap();
+    std::os::unix::fs::symlink(dirname, bin.path().join("dirname")).unwrap();
+    let run = || {
+        std::process::Command::new("/bin/sh")
+            .arg(&script)
+            .arg("--yes")
+            .env("PATH", bin.path())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(2), "no cargo: exit 2");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rustup.rs"));
+    // A cargo that records its arguments and fails with 7: the wrapper passes both on.
+    let fake = bin.path().join("cargo");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$@\" > {}/args\nexit 7\n",
+            bin.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(
+        std::fs::read_to_string(bin.path().join("args"))
+            .unwrap()
+            .trim(),
+        "xtask onboard --yes"
+    );
+}
