@@ -520,10 +520,19 @@ impl Runner<'_> {
             let Some(addrs) = self.step("dns", || dns(&host, port, t)) else {
                 return;
             };
+            // Like libpq's connect_timeout, one bound covers the TCP connect
+            // and the TLS request of this attempt.
+            let attempt = Instant::now();
             let Some(stream) = self.step("tcp", || tcp(&host, &addrs, t)) else {
                 return;
             };
-            if self.step("tls", || tls(&host, stream, target)).is_none() {
+            let left = t
+                .saturating_sub(attempt.elapsed())
+                .max(Duration::from_millis(100));
+            if self
+                .step("tls", || tls(&host, stream, target, left))
+                .is_none()
+            {
                 return;
             }
         }
@@ -615,8 +624,7 @@ fn tcp(host: &str, addrs: &[SocketAddr], t: Duration) -> (Outcome, Option<TcpStr
 /// Sends PostgreSQL's SSLRequest on the raw socket and performs the
 /// handshake, so "no TLS", "silent server" and "bad certificate" are told
 /// apart before authentication muddles them.
-fn tls(host: &str, mut stream: TcpStream, target: &Target) -> (Outcome, Option<()>) {
-    let t = target.timeout;
+fn tls(host: &str, mut stream: TcpStream, target: &Target, t: Duration) -> (Outcome, Option<()>) {
     if target.tls == TlsMode::Disable {
         return (skip("sslmode=disable: TLS not requested"), Some(()));
     }
@@ -639,7 +647,7 @@ fn tls(host: &str, mut stream: TcpStream, target: &Target) -> (Outcome, Option<(
         Ok(0) => return (fail("server_closed", "the server closed the connection at the TLS request", closed_hint()), None),
         Ok(_) => {}
         Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-            return (fail("startup_timeout", format!("the server accepted the connection but said nothing for {}s", t.as_secs()), "something accepts TCP but does not speak PostgreSQL (a stuck proxy, a wrong port, an overloaded server): check the port and any proxy or tunnel"), None)
+            return (fail("startup_timeout", format!("the server accepted the connection but said nothing for {}s", target.timeout.as_secs()), "something accepts TCP but does not speak PostgreSQL (a stuck proxy, a wrong port, an overloaded server): check the port and any proxy or tunnel"), None)
         }
         Err(e) => return (fail("server_closed", format!("the connection broke at the TLS request: {e}"), closed_hint()), None),
     }
@@ -681,7 +689,7 @@ fn tls(host: &str, mut stream: TcpStream, target: &Target) -> (Outcome, Option<(
             )
         }
     }
-    let connector = match pg::tls_connector(target.tls, target.rootcert.as_deref()) {
+    let connector = match target.tls_connector() {
         Ok(c) => c,
         Err(e) => return (fail("tls_failed", e, "check sslrootcert: it must name a PEM file with the CA certificate (RDS: global-bundle.pem)"), None),
     };
@@ -701,7 +709,7 @@ fn tls(host: &str, mut stream: TcpStream, target: &Target) -> (Outcome, Option<(
                 || msg.contains("WouldBlock")
                 || msg.contains("would block");
             if timed_out {
-                (fail("startup_timeout", format!("the TLS handshake got no answer within {}s", t.as_secs()), "something between you and the server holds the connection (proxy, VPN): check it"), None)
+                (fail("startup_timeout", format!("the TLS handshake got no answer within {}s", target.timeout.as_secs()), "something between you and the server holds the connection (proxy, VPN): check it"), None)
             } else if target.tls.verifies() {
                 (fail("tls_failed", format!("certificate check failed: {msg}"), "sslrootcert must name the CA that signed the server's certificate (RDS: global-bundle.pem); verify-full also needs the host name in the URL to match the certificate"), None)
             } else {

@@ -169,14 +169,8 @@ impl Document {
 
     /// `try_literal`, or the value as dotenvy reads it when that fails.
     pub fn literal(&self, idx: usize) -> String {
-        self.try_literal(idx).unwrap_or_else(|| {
-            let line = self.entries[idx].line;
-            self.loaded()
-                .into_iter()
-                .find(|(_, _, l)| *l == line)
-                .map(|(_, v, _)| v)
-                .unwrap_or_default()
-        })
+        self.try_literal(idx)
+            .unwrap_or_else(|| self.loaded_value(idx))
     }
 
     /// Every variable's value as dotenvy reads it: substitution of `$NAME`
@@ -200,6 +194,50 @@ impl Document {
             out.push((v.key.clone(), value, e.line));
         }
         out
+    }
+
+    /// The value of entry `idx` as dotenvy reads it, computing only the
+    /// earlier definitions it refers to (a 10,000-line file with the URL at
+    /// the end costs one value, not ten thousand). dotenvy substitutes the
+    /// latest definition of a name above the line, after the environment.
+    pub fn loaded_value(&self, idx: usize) -> String {
+        let memo = std::cell::RefCell::new(HashMap::new());
+        self.loaded_at(idx, &memo, 0)
+    }
+
+    fn loaded_at(
+        &self,
+        idx: usize,
+        memo: &std::cell::RefCell<HashMap<usize, String>>,
+        depth: usize,
+    ) -> String {
+        if let Some(v) = memo.borrow().get(&idx) {
+            return v.clone();
+        }
+        let e = &self.entries[idx];
+        let Some(v) = &e.var else {
+            return String::new();
+        };
+        let text = &e.raw[v.value_start..v.value_end];
+        let lookup = |name: &str| -> String {
+            if let Ok(v) = std::env::var(name) {
+                return v;
+            }
+            let earlier = self.entries[..idx]
+                .iter()
+                .rposition(|e| e.var.as_ref().is_some_and(|v| v.key == name));
+            match earlier {
+                // A chain of references deeper than any real file: stop
+                // rather than risk the stack.
+                Some(j) if depth < 256 => self.loaded_at(j, memo, depth + 1),
+                _ => String::new(),
+            }
+        };
+        let value = read_value(text, Some(&lookup))
+            .map(|(s, _)| s)
+            .unwrap_or_default();
+        memo.borrow_mut().insert(idx, value.clone());
+        value
     }
 
     /// Replaces the value of entry `idx`, keeping its key, `export`, quote

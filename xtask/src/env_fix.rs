@@ -356,10 +356,11 @@ pub fn backup_path(path: &Path) -> PathBuf {
 
 /// Whether a password is a template's placeholder rather than a password.
 pub fn is_placeholder(password: &str) -> bool {
-    let re = regex::Regex::new(
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(
         r"(?i)^(\[[^\]]*\]|<[^>]*>|\{[^}]*\}|your[-_ ]?(db[-_ ]?|database[-_ ]?)?pass(word)?.*|password|pass|changeme|change[-_]me|secret|placeholder|\*+|x{3,}|\.\.\.+)$",
     )
-    .expect("placeholder pattern");
+    .expect("placeholder pattern"));
     re.is_match(password.trim())
 }
 
@@ -367,7 +368,6 @@ pub fn is_placeholder(password: &str) -> bool {
 pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
-    let loaded = doc.loaded();
     let mut targets: Vec<(String, usize)> = Vec::new();
     for var in &opts.vars {
         let found = doc.find(var);
@@ -387,17 +387,17 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
         }
     }
     let total = targets.len();
+    // Values as loaders read them, from the file before any edit.
+    let as_loaded: Vec<String> = targets
+        .iter()
+        .map(|(_, idx)| doc.loaded_value(*idx))
+        .collect();
     let reference = regex::Regex::new(r"\$\{[A-Za-z0-9_.]+\}").expect("reference pattern");
-    for (var, idx) in targets {
+    for ((var, idx), as_loaded) in targets.into_iter().zip(as_loaded) {
         let line = doc.line_span(idx);
         let Some(literal) = doc.try_literal(idx) else {
             return Err(format!("{var} ({line}): a `$` followed by a backslash or quote makes this value read differently by each loader; write it in single quotes, or set the password with --password-stdin"));
         };
-        let as_loaded = loaded
-            .iter()
-            .find(|(k, _, l)| *k == var && *l == doc.entries[idx].line)
-            .map(|(_, v, _)| v.clone())
-            .unwrap_or_default();
         if reference.is_match(&literal) && as_loaded != literal {
             warnings.push(Finding::new(&var, "skipped", format!("({line}) uses ${{...}} references, which env-fix leaves alone; check the value they produce with `cargo xtask db-test`")));
             continue;
@@ -449,17 +449,13 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
         }
     }
     // The value must read back as written through every loader.
-    let check = Document::parse(&doc.render())
-        .map_err(|e| format!("internal error: the repaired file does not parse ({e})"))?;
+    // Every rewritten value must read back as written through dotenvy. The
+    // values we write are free of `$`, so each entry can be checked alone.
     for c in &changes {
-        if let Some(idx) = check.find(&c.var).first() {
-            let lit = check.literal(*idx);
-            let read = check
-                .loaded()
-                .into_iter()
-                .find(|(k, _, _)| *k == c.var)
-                .map(|(_, v, _)| v);
-            if read.as_deref() != Some(lit.as_str()) {
+        if let Some(idx) = doc.find(&c.var).first() {
+            let alone = Document::parse(&doc.entries[*idx].raw)
+                .map_err(|e| format!("internal error: the repaired line does not parse ({e})"))?;
+            if alone.try_literal(0) != Some(alone.loaded_value(0)) {
                 return Err(format!(
                     "internal error: {} would not read back as written",
                     c.var
@@ -576,18 +572,20 @@ fn file_warnings(path: &Path, doc: &Document, opts: &Options) -> Vec<Finding> {
         }
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    if let Ok(out) = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["ls-files", "--error-unmatch", "--"])
-        .arg(&name)
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .status()
-    {
-        if out.success() {
-            w.push(Finding::new("-", "tracked_by_git", format!("{name} is tracked by git and holds a password: `git rm --cached {name}` and add `.env*.local` to .gitignore")));
-        }
+    // Asking git costs a process start: only inside a work tree.
+    let in_repo = dir.ancestors().any(|d| d.join(".git").exists());
+    let tracked = in_repo
+        && std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["ls-files", "--error-unmatch", "--"])
+            .arg(&name)
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if tracked {
+        w.push(Finding::new(&name, "tracked_by_git", format!("{name} is tracked by git and holds a password: `git rm --cached {name}` and add `.env*.local` to .gitignore")));
     }
     #[cfg(unix)]
     {
@@ -595,7 +593,7 @@ fn file_warnings(path: &Path, doc: &Document, opts: &Options) -> Vec<Finding> {
         if let Ok(m) = fs::metadata(path) {
             if m.permissions().mode() & 0o044 != 0 {
                 w.push(Finding::new(
-                    "-",
+                    &name,
                     "permissions",
                     format!("{name} is readable by other users: `chmod 600 {name}`"),
                 ));
@@ -959,6 +957,11 @@ mod properties {
             prop_assert_eq!(doc.render(), text.clone());
             let ours: Vec<(String, String)> = doc.loaded().into_iter().map(|(k, v, _)| (k, v)).collect();
             prop_assert_eq!(&ours, &before);
+            // Computing one value on demand agrees with loading them all.
+            let vars: Vec<usize> = (0..doc.entries.len()).filter(|i| doc.entries[*i].var.is_some()).collect();
+            for (n, i) in vars.iter().enumerate() {
+                prop_assert_eq!(&doc.loaded_value(*i), &ours[n].1);
+            }
 
             let Ok(want) = PgUrl::parse(&intended) else { return Ok(()) };
             prop_assume!(!is_placeholder(want.password().unwrap_or("")));

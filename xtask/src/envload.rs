@@ -73,12 +73,7 @@ pub fn find(var: &str, files: &[EnvFile]) -> Option<Found> {
     let in_file = files.iter().find_map(|f| {
         let idx = *f.doc.find(var).first()?;
         let line = f.doc.entries[idx].line;
-        let value = f
-            .doc
-            .loaded()
-            .into_iter()
-            .find(|(k, _, l)| k == var && *l == line)
-            .map(|(_, v, _)| v)?;
+        let value = f.doc.loaded_value(idx);
         let literal = f.doc.literal(idx);
         Some((format!("{}:{line}", f.name), value, literal))
     });

@@ -174,8 +174,10 @@ mod tests {
         assert!(a.flag("--json"));
         assert!(!a.flag("--json"));
         assert_eq!(a.positional().as_deref(), Some("name"));
-        assert_eq!(a.passthrough, ["--x"]);
+        assert_eq!(std::mem::take(&mut a.passthrough), ["--x"]);
         a.finish().unwrap();
+        let b = args(&["--", "--x"]);
+        assert!(b.finish().is_err(), "passthrough nobody took is an error");
     }
 
     #[test]

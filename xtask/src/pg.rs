@@ -45,6 +45,17 @@ pub struct Target {
     pub rootcert: Option<PathBuf>,
     /// The bound for one whole connection attempt (TCP, TLS, startup, auth).
     pub timeout: Duration,
+    /// Built once: the TLS probe and the connection share it.
+    connector: std::cell::OnceCell<Result<TlsConnector, String>>,
+}
+
+impl Target {
+    /// The TLS connector for this target's sslmode and sslrootcert.
+    pub fn tls_connector(&self) -> Result<TlsConnector, String> {
+        self.connector
+            .get_or_init(|| tls_connector(self.tls, self.rootcert.as_deref()))
+            .clone()
+    }
 }
 
 /// Reads `sslmode` with libpq's meaning. `require` with a root certificate
@@ -153,17 +164,19 @@ pub fn target(
         tls,
         rootcert,
         timeout,
+        connector: std::cell::OnceCell::new(),
     })
 }
 
-/// A connector for the `postgres` crate with libpq's verification for `mode`.
-pub fn connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<MakeTlsConnector, String> {
-    Ok(MakeTlsConnector::new(tls_connector(mode, rootcert)?))
-}
-
-/// A native-tls connector with libpq's verification for `mode`.
-pub fn tls_connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<TlsConnector, String> {
+/// A native-tls connector with libpq's verification for `mode`. Like libpq,
+/// a given `sslrootcert` is the only trust anchor; the system's roots are
+/// loaded only for verify-* without one (and never when nothing is
+/// verified, which also saves loading the system store).
+fn tls_connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<TlsConnector, String> {
+    let system_roots = mode.verifies() && rootcert.is_none();
+    let _skip = (!system_roots).then(SkipSystemStore::new);
     let mut b = TlsConnector::builder();
+    b.disable_built_in_roots(!system_roots);
     match mode {
         TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
             b.danger_accept_invalid_certs(true);
@@ -191,6 +204,42 @@ pub fn tls_connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<TlsConnec
         }
     }
     b.build().map_err(|e| format!("cannot set up TLS: {e}"))
+}
+
+/// With OpenSSL, native-tls parses the whole system CA bundle (twice) while
+/// building any connector, even one that will verify nothing: about 60 ms
+/// for Debian's 144 certificates, more than the rest of db-test together.
+/// libpq loads no roots for `sslmode=require`. Pointing OpenSSL's variables
+/// at an empty source while the connector is built skips that work; they
+/// are restored at once. std's resolver holds the environment lock that
+/// `set_var` takes, so no other thread of ours reads them meanwhile.
+struct SkipSystemStore {
+    saved: Vec<(&'static str, Option<std::ffi::OsString>)>,
+}
+
+impl SkipSystemStore {
+    fn new() -> SkipSystemStore {
+        let vars = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
+        let saved = vars.iter().map(|k| (*k, std::env::var_os(k))).collect();
+        if cfg!(all(unix, not(target_os = "macos"))) {
+            std::env::set_var("SSL_CERT_FILE", "/dev/null");
+            std::env::set_var("SSL_CERT_DIR", "/nonexistent/xtask-no-system-roots");
+        }
+        SkipSystemStore { saved }
+    }
+}
+
+impl Drop for SkipSystemStore {
+    fn drop(&mut self) {
+        if cfg!(all(unix, not(target_os = "macos"))) {
+            for (k, v) in &self.saved {
+                match v {
+                    Some(v) => std::env::set_var(k, v),
+                    None => std::env::remove_var(k),
+                }
+            }
+        }
+    }
 }
 
 /// A bundle such as RDS's `global-bundle.pem` holds many certificates.
@@ -221,7 +270,7 @@ pub enum ConnectError {
 /// its own thread because the crate bounds only the TCP connect, not the
 /// TLS handshake or the startup exchange.
 pub fn connect(target: &Target) -> Result<postgres::Client, ConnectError> {
-    let tls = connector(target.tls, target.rootcert.as_deref()).map_err(ConnectError::Setup)?;
+    let tls = MakeTlsConnector::new(target.tls_connector().map_err(ConnectError::Setup)?);
     let config = target.config.clone();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

@@ -240,7 +240,7 @@ fn write_env_keeps_other_lines() {
     let text = std::fs::read_to_string(&env).unwrap();
     assert_eq!(
         text,
-        format!("# mine\r\nAPI_KEY='k $x'\r\nDATABASE_URL={url}\r\nZ=1")
+        format!("# mine\r\nAPI_KEY='k $x'\r\nDATABASE_URL={url}&connect_timeout=30&pool_timeout=30\r\nZ=1")
     );
     assert_no_secret(&r.all(), &password_of(&url));
     xtask(
