@@ -336,7 +336,7 @@ fn main() {
                 .current_dir(&app);
         };
         let (a, b) = alternate(
-            8,
+            16,
             1,
             &mut || {
                 let mut c = Command::new(xtask());
@@ -363,7 +363,7 @@ fn main() {
         let overhead = median(ms(&a)) - direct;
         rows.push(Row {
             what: "migrate --deploy --no-preflight (stand-in engine)".into(),
-            runs: 8,
+            runs: 16,
             samples: ms(&a),
             reference: Some(("npx prisma migrate deploy".into(), direct)),
             target: "overhead <= 50 ms".into(),

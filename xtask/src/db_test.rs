@@ -643,7 +643,8 @@ fn tls(host: &str, mut stream: TcpStream, target: &Target, t: Duration) -> (Outc
         );
     }
     let mut answer = [0u8; 1];
-    match stream.read(&mut answer) {
+    let ready = wait_readable(&stream, t);
+    match ready.and_then(|_| stream.read(&mut answer)) {
         Ok(0) => return (fail("server_closed", "the server closed the connection at the TLS request", closed_hint()), None),
         Ok(_) => {}
         Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
@@ -716,6 +717,43 @@ fn tls(host: &str, mut stream: TcpStream, target: &Target, t: Duration) -> (Outc
                 (fail("tls_failed", format!("TLS handshake failed: {msg}"), "the server's TLS settings do not match the client's (old protocol versions?)"), None)
             }
         }
+    }
+}
+
+/// Waits until the socket has data or `t` passes. A socket read timeout
+/// would do, but Linux's timer wheel lets a 3 s SO_RCVTIMEO run ~60-150 ms
+/// late; poll() is precise, which is what puts our verdict level with psql's.
+fn wait_readable(stream: &TcpStream, t: Duration) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let mut fds = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let deadline = Instant::now() + t;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // SAFETY: one valid pollfd for a socket we own, for the call's duration.
+            let n =
+                unsafe { libc::poll(&mut fds, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+            if n > 0 {
+                return Ok(());
+            }
+            if n == 0 {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (stream, t);
+        Ok(())
     }
 }
 

@@ -174,7 +174,9 @@ impl Document {
     }
 
     /// Every variable's value as dotenvy reads it: substitution of `$NAME`
-    /// from the process environment first, then earlier lines.
+    /// from the process environment first, then earlier lines. (The tests
+    /// compare it with dotenvy; commands use `loaded_value`.)
+    #[cfg(test)]
     pub fn loaded(&self) -> Vec<(String, String, usize)> {
         let mut seen: HashMap<String, String> = HashMap::new();
         let mut out = Vec::new();

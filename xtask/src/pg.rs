@@ -276,7 +276,9 @@ pub fn connect(target: &Target) -> Result<postgres::Client, ConnectError> {
     std::thread::spawn(move || {
         let _ = tx.send(config.connect(tls));
     });
-    let bound = target.timeout + Duration::from_secs(1);
+    // The crate reports its own TCP connect timeout at `timeout`; a little
+    // slack lets that finer error arrive before ours.
+    let bound = target.timeout + Duration::from_millis(150);
     match rx.recv_timeout(bound) {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(e)) => Err(ConnectError::Pg(e)),
