@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -8,12 +8,18 @@
 //
 //   STANDIN_PLAN   comma-separated outcomes, one per migrate attempt (the last
 //                  repeats): ok | P1017 | P1001 | P1000 | rpc-P1017 |
-//                  rpc-P1002 | rpc-P3014 | hang
+//                  rpc-P1002 | rpc-P3014 | hang | probe (really connect to the
+//                  datasource and send PostgreSQL's TLS request: a closed
+//                  connection is P1017, a refused one P1001, as the real
+//                  engine reports them) | leak (P1001 with the whole URL,
+//                  password included, in the message, as a careless library
+//                  might print it)
 //   STANDIN_STATE  a file counting attempts (one per can-connect-to-database)
 //   STANDIN_LOG    a file receiving one JSON line per call: the engine's argv
 //                  and, for each ancestor process, its command line and the
 //                  DATABASE_URL in its environment (Linux /proc)
 import fs from "node:fs";
+import net from "node:net";
 import readline from "node:readline";
 
 const argv = process.argv.slice(2);
@@ -89,12 +95,32 @@ if (argv.includes("--version")) {
 if (argv.includes("cli") && argv.includes("can-connect-to-database")) {
   const outcome = attemptOutcome(true);
   log({ call: "can-connect-to-database", outcome, pid: process.pid, argv, ancestors: ancestors() });
-  if (outcome === "hang") {
-    setInterval(() => {}, 1000);
-  } else if (MESSAGES[outcome]) {
-    const line = { timestamp: new Date().toISOString(), level: "ERROR", fields: { error_code: outcome, message: MESSAGES[outcome] }, target: "schema_engine::logger" };
+  const failWith = (code, message) => {
+    const line = { timestamp: new Date().toISOString(), level: "ERROR", fields: { error_code: code, message }, target: "schema_engine::logger" };
     process.stderr.write("Starting schema engine CLI\n" + JSON.stringify(line) + "\n");
     process.exit(1);
+  };
+  if (outcome === "hang") {
+    setInterval(() => {}, 1000);
+  } else if (outcome === "probe") {
+    let answered = false;
+    const sock = net.connect({ host, port: Number(port) }, () => sock.write(Buffer.from([0, 0, 0, 8, 4, 210, 22, 47])));
+    sock.setTimeout(5000, () => failWith("P1017", MESSAGES.P1017));
+    sock.on("data", () => {
+      answered = true;
+      sock.destroy();
+      process.exit(0);
+    });
+    sock.on("error", (e) => failWith(e.code === "ECONNREFUSED" ? "P1001" : "P1017", e.code === "ECONNREFUSED" ? MESSAGES.P1001 : MESSAGES.P1017));
+    sock.on("close", () => {
+      if (!answered) failWith("P1017", MESSAGES.P1017);
+    });
+  } else if (outcome === "leak") {
+    const i = argv.indexOf("--datasource");
+    const u = JSON.parse(argv[i + 1]).url;
+    failWith("P1001", `Can't reach database server at ${u} (user ${user}, password ${decodeURIComponent(new URL(u).password)})`);
+  } else if (MESSAGES[outcome]) {
+    failWith(outcome, MESSAGES[outcome]);
   } else {
     process.exit(0);
   }
