@@ -606,7 +606,12 @@ fn tcp(host: &str, addrs: &[SocketAddr], t: Duration) -> (Outcome, Option<TcpStr
                 refused.push(a.to_string())
             }
             // Accepted and at once reset: something answers, then hangs up.
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                ) =>
+            {
                 reset.push(a.to_string())
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => timed_out.push(a.to_string()),
@@ -615,7 +620,17 @@ fn tcp(host: &str, addrs: &[SocketAddr], t: Duration) -> (Outcome, Option<TcpStr
     }
     let port = addrs.first().map(|a| a.port()).unwrap_or(5432);
     if !reset.is_empty() && timed_out.is_empty() {
-        (fail("server_closed", format!("{} accepted the connection and reset it at once", reset.join(", ")), closed_hint()), None)
+        (
+            fail(
+                "server_closed",
+                format!(
+                    "{} accepted the connection and reset it at once",
+                    reset.join(", ")
+                ),
+                closed_hint(),
+            ),
+            None,
+        )
     } else if !timed_out.is_empty() {
         (
             fail("tcp_timeout", format!("no answer from {} within {}s", timed_out.join(", "), t.as_secs()), format!("a firewall drops the packets: on RDS, add an inbound rule for your IP on port {port} to the instance's security group (and check it is publicly accessible, or that you are on the VPN)")),
@@ -718,9 +733,23 @@ fn tls(host: &str, mut stream: TcpStream, target: &Target, t: Duration) -> (Outc
                 || msg.contains("WouldBlock")
                 || msg.contains("would block");
             let lower = msg.to_ascii_lowercase();
-            let closed = ["unexpected eof", "connection reset", "broken pipe", "connection aborted"].iter().any(|w| lower.contains(w));
+            let closed = [
+                "unexpected eof",
+                "connection reset",
+                "broken pipe",
+                "connection aborted",
+            ]
+            .iter()
+            .any(|w| lower.contains(w));
             if closed {
-                (fail("server_closed", format!("the connection ended during the TLS handshake: {msg}"), closed_hint()), None)
+                (
+                    fail(
+                        "server_closed",
+                        format!("the connection ended during the TLS handshake: {msg}"),
+                        closed_hint(),
+                    ),
+                    None,
+                )
             } else if timed_out {
                 (fail("startup_timeout", format!("the TLS handshake got no answer within {}s", target.timeout.as_secs()), "something between you and the server holds the connection (proxy, VPN): check it"), None)
             } else if target.tls.verifies() {

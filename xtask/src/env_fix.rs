@@ -262,7 +262,9 @@ pub fn fix_file(
     if changed && write != Write::No {
         if write == Write::WithBackup {
             let b = backup_path(path);
-            fs::copy(path, &b).with_context(|| {
+            // Written atomically too: a full disk must not leave half a
+            // backup behind, nor replace a good older one with it.
+            util::atomic_write_as(&b, text.as_bytes(), path).with_context(|| {
                 format!(
                     "cannot write the backup {}; nothing was written",
                     b.display()
@@ -888,7 +890,8 @@ mod properties {
     }
 
     fn url_line() -> impl Strategy<Value = (String, String)> {
-        let password = "[!-~]{1,16}";
+        // Every printable ASCII character, and some that are not ASCII.
+        let password = "[!-~éß中😀]{1,16}";
         (password, 0..3usize, any::<bool>()).prop_filter_map(
             "representable",
             |(pw, style, export)| {
@@ -945,6 +948,22 @@ mod properties {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        /// Any text at all: our reader accepts exactly what dotenvy accepts,
+        /// reads the same values, renders back the same bytes, and env-fix
+        /// never panics on it.
+        #[test]
+        fn any_text_parses_like_dotenvy_and_never_panics(text in "(\u{feff})?[ -~\t\r\néü中'\"#$\\=]{0,240}") {
+            let ours = Document::parse(&text);
+            let theirs = dotenvy_reads(&text);
+            prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "{:?}", text);
+            if let (Ok(doc), Ok(theirs)) = (ours, theirs) {
+                prop_assert_eq!(doc.render(), text.clone());
+                let values: Vec<(String, String)> = doc.loaded().into_iter().map(|(k, v, _)| (k, v)).collect();
+                prop_assert_eq!(values, theirs);
+                let _ = repair(doc, &Options::default());
+            }
+        }
 
         #[test]
         fn env_fix_keeps_everything_else_and_the_url_meaning((text, intended) in file()) {

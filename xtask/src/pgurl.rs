@@ -159,6 +159,8 @@ pub struct HostPort {
     /// As written (IPv6 keeps its brackets, a socket path stays encoded).
     pub raw_host: String,
     pub port: Option<u16>,
+    /// The whole entry as written (`host:` with an empty port included).
+    raw: String,
 }
 
 impl HostPort {
@@ -558,14 +560,7 @@ impl PgUrl {
             }
             s.push('@');
         }
-        let hosts: Vec<String> = self
-            .hosts
-            .iter()
-            .map(|h| match h.port {
-                Some(p) => format!("{}:{p}", h.raw_host),
-                None => h.raw_host.clone(),
-            })
-            .collect();
+        let hosts: Vec<String> = self.hosts.iter().map(|h| h.raw.clone()).collect();
         s.push_str(&hosts.join(","));
         if let Some(db) = &self.database {
             s.push('/');
@@ -653,20 +648,25 @@ fn looks_like_host_part(s: &str) -> bool {
     }
     hostlist.split(',').all(|entry| {
         let (host, port) = split_host_port(entry);
-        let host_ok = if host.starts_with('[') {
-            host.ends_with(']')
-                && host[1..host.len() - 1]
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        } else {
-            host.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-%~".contains(c))
-        };
-        host_ok
+        host_is_valid(host)
             && port
                 .map(|p| p.chars().all(|c| c.is_ascii_digit()))
                 .unwrap_or(true)
     })
+}
+
+/// A host name, an IPv4 address, a bracketed IPv6 address, a percent-encoded
+/// socket path, or nothing (libpq's default host).
+fn host_is_valid(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[') {
+        return inner.strip_suffix(']').is_some_and(|a| {
+            !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        });
+    }
+    host.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-%~".contains(c))
 }
 
 fn split_host_port(entry: &str) -> (&str, Option<&str>) {
@@ -706,9 +706,15 @@ fn parse_hosts(list: &str) -> Result<Vec<HostPort>, UrlError> {
                     "port 0 of host `{host}` is not valid"
                 )));
             }
+            if !host_is_valid(host) {
+                return Err(UrlError::Invalid(format!(
+                    "`{host}` is not a host name or address: use letters, digits, `.` and `-`, or [IPv6]"
+                )));
+            }
             Ok(HostPort {
                 raw_host: host.to_string(),
                 port,
+                raw: entry.to_string(),
             })
         })
         .collect()
@@ -879,5 +885,38 @@ mod tests {
     fn decode_keeps_invalid_escapes_literal() {
         assert_eq!(decode("a%2Fb%zz%4"), "a/b%zz%4");
         assert_eq!(encode_component("a@b c", USERINFO), "a%40b%20c");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            /// Parsing never panics; what parses renders to a URL with the
+            /// same parts, rendering is stable, and masking hides the password.
+            #[test]
+            fn render_round_trips(
+                scheme in prop_oneof![Just("postgresql"), Just("postgres")],
+                rest in "[a-zA-Z0-9@:/?#&=%$ .,\\[\\]_~!*+-]{0,60}",
+            ) {
+                let text = format!("{scheme}://{rest}");
+                let Ok(url) = PgUrl::parse(&text) else { return Ok(()) };
+                let rendered = url.render();
+                let again = PgUrl::parse(&rendered).map_err(|e| TestCaseError::fail(format!("{text} -> {rendered}: {e}")))?;
+                prop_assert_eq!(
+                    (again.user(), again.password(), again.host(), again.port(), again.database()),
+                    (url.user(), url.password(), url.host(), url.port(), url.database()),
+                    "{} -> {}", text, rendered
+                );
+                let params = |u: &PgUrl| u.params().iter().map(|p| (p.key.clone(), p.value.clone())).collect::<Vec<_>>();
+                prop_assert_eq!(params(&again), params(&url), "{} -> {}", text, rendered);
+                prop_assert_eq!(again.render(), rendered.clone());
+                if let Some(p) = url.password().filter(|p| p.len() >= 4 && !p.contains('*')) {
+                    prop_assert!(!url.masked().contains(&encode_component(p, USERINFO)), "{}", url.masked());
+                }
+            }
+        }
     }
 }

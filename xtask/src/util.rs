@@ -53,6 +53,12 @@ impl Ctx {
 /// permissions. On any failure the original is untouched and the temporary
 /// file is removed.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    atomic_write_as(path, bytes, path)
+}
+
+/// `atomic_write`, with the permissions of `like` (a backup of a 0600 file
+/// holding a password must be 0600 too).
+pub fn atomic_write_as(path: &Path, bytes: &[u8], like: &Path) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -72,7 +78,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             .create_new(true)
             .open(&tmp)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-        if let Ok(meta) = fs::metadata(path) {
+        if let Ok(meta) = fs::metadata(like) {
             f.set_permissions(meta.permissions())?;
         }
         f.write_all(bytes)

@@ -12,28 +12,51 @@ use support::*;
 const TIMEOUT_S: u64 = 2;
 
 fn url_via(db: &DevDb, port: u16, mode: &str) -> String {
-    let base = db.url.replace(&format!(":{}/", db.port), &format!(":{port}/"));
+    let base = db
+        .url
+        .replace(&format!(":{}/", db.port), &format!(":{port}/"));
     let mode = match mode {
         "verify-full" => format!("verify-full&sslrootcert={}", db.ca_cert().display()),
         m => m.to_string(),
     };
-    format!("{}&connect_timeout={TIMEOUT_S}", base.replace("sslmode=require", &format!("sslmode={mode}")))
+    format!(
+        "{}&connect_timeout={TIMEOUT_S}",
+        base.replace("sslmode=require", &format!("sslmode={mode}"))
+    )
 }
 
 /// db-test through `fault`: (code, layer, elapsed).
-fn verdict(db: &DevDb, fault: Fault, mode: &str, extra: &[&str]) -> (String, String, Duration, serde_json::Value) {
+fn verdict(
+    db: &DevDb,
+    fault: Fault,
+    mode: &str,
+    extra: &[&str],
+) -> (String, String, Duration, serde_json::Value) {
     let proxy = Proxy::start(db.port, fault);
     let url = url_via(db, proxy.port, mode);
     let dir = TempDir::new("fault");
-    let mut args = vec!["--project-dir", dir.path().to_str().unwrap(), "db-test", "--json", "--var", "DATABASE_URL"];
+    let mut args = vec![
+        "--project-dir",
+        dir.path().to_str().unwrap(),
+        "db-test",
+        "--json",
+        "--var",
+        "DATABASE_URL",
+    ];
     args.extend_from_slice(extra);
     let start = Instant::now();
     let r = xtask(&args, dir.path(), &[("DATABASE_URL", &url)], None);
     let took = start.elapsed();
     assert_no_secret(&r.all(), &db.password);
-    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
+    let v: serde_json::Value =
+        serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
     let d = &v["targets"][0]["diagnosis"];
-    (d["code"].as_str().unwrap().into(), d["layer"].as_str().unwrap().into(), took, v)
+    (
+        d["code"].as_str().unwrap().into(),
+        d["layer"].as_str().unwrap().into(),
+        took,
+        v,
+    )
 }
 
 #[test]
@@ -44,7 +67,12 @@ fn each_fault_gets_the_right_code_and_layer_in_time() {
         (Fault::Pass, "require", "ok", "-"),
         (Fault::Pass, "verify-full", "ok", "-"),
         (Fault::Pass, "disable", "tls_required", "auth"),
-        (Fault::Latency(Duration::from_millis(100)), "require", "ok", "-"),
+        (
+            Fault::Latency(Duration::from_millis(100)),
+            "require",
+            "ok",
+            "-",
+        ),
         (Fault::CloseOnAccept, "require", "server_closed", "tls"),
         (Fault::CloseOnAccept, "verify-full", "server_closed", "tls"),
         (Fault::CloseOnAccept, "disable", "server_closed", "auth"),
@@ -56,20 +84,49 @@ fn each_fault_gets_the_right_code_and_layer_in_time() {
         (Fault::Stall, "verify-full", "startup_timeout", "tls"),
         (Fault::Stall, "disable", "startup_timeout", "auth"),
         // Mid-TLS: the server's "S", then the connection ends in the handshake.
-        (Fault::CloseAfterServerBytes(1), "require", "server_closed", "tls"),
-        (Fault::CloseAfterServerBytes(1), "verify-full", "server_closed", "tls"),
+        (
+            Fault::CloseAfterServerBytes(1),
+            "require",
+            "server_closed",
+            "tls",
+        ),
+        (
+            Fault::CloseAfterServerBytes(1),
+            "verify-full",
+            "server_closed",
+            "tls",
+        ),
         // Mid-startup: the client's startup message is cut short.
-        (Fault::CloseAfterClientBytes(20), "disable", "server_closed", "auth"),
-        (Fault::CloseAfterClientBytes(20), "require", "server_closed", "tls"),
+        (
+            Fault::CloseAfterClientBytes(20),
+            "disable",
+            "server_closed",
+            "auth",
+        ),
+        (
+            Fault::CloseAfterClientBytes(20),
+            "require",
+            "server_closed",
+            "tls",
+        ),
     ];
     let mut report = Vec::new();
     for (fault, mode, code, layer) in cases {
         let (got, got_layer, took, v) = verdict(&db, fault, mode, &["--quick"]);
         assert_eq!(got, code, "{fault:?} sslmode={mode}: {v}");
-        assert!(layer.split('|').any(|l| l == got_layer), "{fault:?} sslmode={mode}: layer {got_layer}, want {layer}: {v}");
+        assert!(
+            layer.split('|').any(|l| l == got_layer),
+            "{fault:?} sslmode={mode}: layer {got_layer}, want {layer}: {v}"
+        );
         // Nothing hangs: the verdict comes within the bound plus slack.
-        assert!(took < Duration::from_secs(TIMEOUT_S + 3), "{fault:?} {mode}: {took:?}");
-        report.push(format!("{fault:?} sslmode={mode}: {got} at {got_layer} in {} ms", took.as_millis()));
+        assert!(
+            took < Duration::from_secs(TIMEOUT_S + 3),
+            "{fault:?} {mode}: {took:?}"
+        );
+        report.push(format!(
+            "{fault:?} sslmode={mode}: {got} at {got_layer} in {} ms",
+            took.as_millis()
+        ));
     }
     eprintln!("{}", report.join("\n"));
 }
@@ -77,10 +134,30 @@ fn each_fault_gets_the_right_code_and_layer_in_time() {
 #[test]
 fn a_middlebox_cutting_idle_connections_is_the_p1017_pattern() {
     let db = DevDb::start(&[]);
-    let (code, layer, took, v) = verdict(&db, Fault::CloseIdle(Duration::from_millis(800)), "require", &["--idle-probe", "2"]);
-    assert_eq!((code.as_str(), layer.as_str()), ("idle_closed", "idle"), "{v}");
-    let idle = v["targets"][0]["checks"].as_array().unwrap().iter().find(|c| c["name"] == "idle").unwrap();
-    assert!(idle["detail"].as_str().unwrap().contains("a fresh connection works"), "{idle}");
+    let (code, layer, took, v) = verdict(
+        &db,
+        Fault::CloseIdle(Duration::from_millis(800)),
+        "require",
+        &["--idle-probe", "2"],
+    );
+    assert_eq!(
+        (code.as_str(), layer.as_str()),
+        ("idle_closed", "idle"),
+        "{v}"
+    );
+    let idle = v["targets"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "idle")
+        .unwrap();
+    assert!(
+        idle["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a fresh connection works"),
+        "{idle}"
+    );
     assert!(took < Duration::from_secs(2 + TIMEOUT_S + 3));
 }
 
@@ -88,9 +165,24 @@ fn a_middlebox_cutting_idle_connections_is_the_p1017_pattern() {
 fn p1017_reproduced_for_real_with_the_servers_idle_timeout() {
     let db = DevDb::start(&["--idle-session-timeout", "2"]);
     let dir = TempDir::new("p1017");
-    let r = xtask(&["--project-dir", dir.path().to_str().unwrap(), "db-test", "--idle-probe", "3"], dir.path(), &[("DATABASE_URL", &db.url)], None);
+    let r = xtask(
+        &[
+            "--project-dir",
+            dir.path().to_str().unwrap(),
+            "db-test",
+            "--idle-probe",
+            "3",
+        ],
+        dir.path(),
+        &[("DATABASE_URL", &db.url)],
+        None,
+    );
     assert_eq!(r.code, 1, "{}", r.all());
-    assert!(r.stdout.contains("verdict: idle_closed at layer idle"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("verdict: idle_closed at layer idle"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("a fresh connection works"));
     assert!(r.stdout.contains("P1017"));
     assert_no_secret(&r.all(), &db.password);
@@ -99,7 +191,11 @@ fn p1017_reproduced_for_real_with_the_servers_idle_timeout() {
 }
 
 fn app_via(db: &DevDb, port: u16) -> App {
-    App::new(Some(&format!("DATABASE_URL={}\n", db.url.replace(&format!(":{}/", db.port), &format!(":{port}/")))))
+    App::new(Some(&format!(
+        "DATABASE_URL={}\n",
+        db.url
+            .replace(&format!(":{}/", db.port), &format!(":{port}/"))
+    )))
 }
 
 #[test]
@@ -108,7 +204,17 @@ fn migrate_retries_when_the_first_connection_is_dropped() {
     let proxy = Proxy::start_for(db.port, Fault::CloseOnAccept, 1);
     let app = app_via(&db, proxy.port);
     // The stand-in engine really connects (through the proxy) for its check.
-    let r = app.migrate("probe", &["--deploy", "--no-preflight", "--retry-delay", "0.1", "--json"], &[]);
+    let r = app.migrate(
+        "probe",
+        &[
+            "--deploy",
+            "--no-preflight",
+            "--retry-delay",
+            "0.1",
+            "--json",
+        ],
+        &[],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     let s = last_json(&r.stdout);
     assert_eq!(s["attempts"][0]["error_code"], "P1017", "{s}");
@@ -135,10 +241,24 @@ fn migrate_without_preflight_gives_up_and_names_the_layer() {
     let db = DevDb::start(&[]);
     let proxy = Proxy::start(db.port, Fault::Reset);
     let app = app_via(&db, proxy.port);
-    let r = app.migrate("probe", &["--deploy", "--no-preflight", "--retry-delay", "0.1", "--json"], &[]);
+    let r = app.migrate(
+        "probe",
+        &[
+            "--deploy",
+            "--no-preflight",
+            "--retry-delay",
+            "0.1",
+            "--json",
+        ],
+        &[],
+    );
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(app.attempts(), 3);
-    assert!(r.stderr.contains("db-test: server_closed at layer tls"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("db-test: server_closed at layer tls"),
+        "{}",
+        r.stderr
+    );
     assert_no_secret(&r.all(), &db.password);
 }
 
@@ -146,9 +266,17 @@ fn migrate_without_preflight_gives_up_and_names_the_layer() {
 fn prisma_messages_that_carry_the_url_are_masked() {
     let db = DevDb::start(&[]);
     let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
-    let r = app.migrate("leak", &["--deploy", "--no-preflight", "--retries", "0", "--json"], &[]);
+    let r = app.migrate(
+        "leak",
+        &["--deploy", "--no-preflight", "--retries", "0", "--json"],
+        &[],
+    );
     assert_eq!(r.code, 1, "{}", r.all());
     // Prisma hides the URL itself; the decoded password next to it is ours to mask.
-    assert!(r.stderr.contains("(user app, password ****)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("(user app, password ****)"),
+        "{}",
+        r.stderr
+    );
     assert_no_secret(&r.all(), &db.password);
 }

@@ -396,3 +396,40 @@ impl Drop for ClusterGuard {
         );
     }
 }
+
+/// Fails when any file under `dir` (links not followed) other than those
+/// named in `allowed` contains the password, raw or percent-encoded. The
+/// stand-in engine's own log (`standin.*`) is evidence kept by the test and
+/// is skipped.
+pub fn assert_no_secret_in_files(dir: &Path, password: &str, allowed: &[&str]) {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_symlink() {
+                continue;
+            }
+            if t.is_dir() {
+                walk(&e.path(), out);
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if allowed.contains(&name.as_str()) || name.starts_with("standin.") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned();
+        let enc = encode(password);
+        for form in [password.to_string(), enc.clone(), enc.to_ascii_lowercase()] {
+            assert!(
+                !text.contains(&form),
+                "{} contains the password",
+                f.display()
+            );
+        }
+    }
+}

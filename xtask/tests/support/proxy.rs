@@ -68,16 +68,27 @@ impl Proxy {
                         let n = a.fetch_add(1, Ordering::SeqCst);
                         let fault = {
                             let g = s.lock().unwrap();
-                            if n < g.faulty { g.fault } else { Fault::Pass }
+                            if n < g.faulty {
+                                g.fault
+                            } else {
+                                Fault::Pass
+                            }
                         };
                         handle(client, upstream, fault, st.clone(), &mut held);
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(5))
+                    }
                     Err(_) => break,
                 }
             }
         });
-        Proxy { port, state, accepted, stop }
+        Proxy {
+            port,
+            state,
+            accepted,
+            stop,
+        }
     }
 
     /// Connections accepted so far.
@@ -92,7 +103,13 @@ impl Drop for Proxy {
     }
 }
 
-fn handle(client: TcpStream, upstream: u16, fault: Fault, stop: Arc<AtomicBool>, held: &mut Vec<TcpStream>) {
+fn handle(
+    client: TcpStream,
+    upstream: u16,
+    fault: Fault,
+    stop: Arc<AtomicBool>,
+    held: &mut Vec<TcpStream>,
+) {
     match fault {
         Fault::CloseOnAccept => drop(client),
         Fault::Reset => {
@@ -101,7 +118,9 @@ fn handle(client: TcpStream, upstream: u16, fault: Fault, stop: Arc<AtomicBool>,
         }
         Fault::Stall => held.push(client),
         _ => {
-            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                return;
+            };
             let last = Arc::new(Mutex::new(Instant::now()));
             let (limit_c2s, limit_s2c) = match fault {
                 Fault::CloseAfterClientBytes(n) => (Some(n), None),
@@ -117,8 +136,16 @@ fn handle(client: TcpStream, upstream: u16, fault: Fault, stop: Arc<AtomicBool>,
                 _ => None,
             };
             for (from, to, limit) in [
-                (client.try_clone().unwrap(), server.try_clone().unwrap(), limit_c2s),
-                (server.try_clone().unwrap(), client.try_clone().unwrap(), limit_s2c),
+                (
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    limit_c2s,
+                ),
+                (
+                    server.try_clone().unwrap(),
+                    client.try_clone().unwrap(),
+                    limit_s2c,
+                ),
             ] {
                 let (stop, last) = (stop.clone(), last.clone());
                 thread::spawn(move || pump(from, to, limit, delay, idle, stop, last));
@@ -127,7 +154,15 @@ fn handle(client: TcpStream, upstream: u16, fault: Fault, stop: Arc<AtomicBool>,
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, limit: Option<usize>, delay: Option<Duration>, idle: Option<Duration>, stop: Arc<AtomicBool>, last: Arc<Mutex<Instant>>) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    limit: Option<usize>,
+    delay: Option<Duration>,
+    idle: Option<Duration>,
+    stop: Arc<AtomicBool>,
+    last: Arc<Mutex<Instant>>,
+) {
     let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
     let mut sent = 0usize;
     let mut buf = [0u8; 16 * 1024];
@@ -172,7 +207,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, limit: Option<usize>, delay: Opt
 #[cfg(unix)]
 fn set_linger_zero(s: &TcpStream) {
     use std::os::fd::AsRawFd;
-    let l = libc::linger { l_onoff: 1, l_linger: 0 };
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: a valid socket and a linger struct of the size passed.
     unsafe {
         libc::setsockopt(
