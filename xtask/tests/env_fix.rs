@@ -88,6 +88,16 @@ fn rewrites_in_place_with_an_ignored_backup() {
     assert_eq!(text, "# app\nDATABASE_URL=postgresql://app:Sup3r%24ecret%231@db.abc.eu-west-1.rds.amazonaws.com:5432/summitly?sslmode=require&connect_timeout=30&pool_timeout=30\nOTHER='keep me'\n");
     let backup = dir.path().join(".env.local.bak.local");
     assert_eq!(fs::read_to_string(&backup).unwrap(), BROKEN);
+    assert_no_secret_in_files(dir.path(), PW, &[".env.local", ".env.local.bak.local"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "the backup is as private as the file"
+        );
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

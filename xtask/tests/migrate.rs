@@ -77,6 +77,7 @@ fn child_gets_the_tuned_url_in_its_environment_and_none_in_argv() {
         before,
         "the file is not touched"
     );
+    assert_no_secret_in_files(app.path(), &db.password, &[".env.local"]);
 }
 
 #[test]

@@ -124,6 +124,13 @@ fn local_onboarding_from_nothing_then_again_changes_nothing() {
             .contains("nothing to apply"),
         "{v}"
     );
+    // The password is in .env.local (and its backup) and in the dev-db's own
+    // credential file, and nowhere else the commands wrote.
+    assert_no_secret_in_files(
+        app.path(),
+        &password,
+        &[".env.local", ".env.local.bak.local", "state.env"],
+    );
     assert_no_secret(&again.all(), &password);
 }
 
