@@ -685,19 +685,7 @@ fn tls(host: &str, mut stream: TcpStream, target: &Target, t: Duration) -> (Outc
                 Some(()),
             )
         }
-        (b'N', _) => {
-            return (
-                fail(
-                    "tls_unavailable",
-                    format!(
-                        "sslmode={} but the server does not offer TLS",
-                        target.tls.name()
-                    ),
-                    "enable ssl on the server, or (local servers only) use sslmode=disable",
-                ),
-                None,
-            )
-        }
+        (b'N', _) => return (tls_unavailable(target.tls), None),
         (b'S', _) => {}
         (other, _) => {
             return (
@@ -798,6 +786,15 @@ fn wait_readable(stream: &TcpStream, t: Duration) -> std::io::Result<()> {
     }
 }
 
+/// The client demands TLS and the server has none.
+fn tls_unavailable(mode: TlsMode) -> Outcome {
+    fail(
+        "tls_unavailable",
+        format!("sslmode={} but the server does not offer TLS", mode.name()),
+        "enable ssl on the server, or (local servers only) use sslmode=disable",
+    )
+}
+
 fn closed_hint() -> String {
     "the server or something in between ended the session: TLS required but not used, a pooler or proxy, the server restarting, or a connection limit; this is Prisma's P1017".into()
 }
@@ -834,14 +831,7 @@ fn classify(e: &postgres::Error, user: &str, db: &str, host: &str, target: &Targ
     }
     let lower = text.to_ascii_lowercase();
     if lower.contains("server does not support tls") || lower.contains("does not support ssl") {
-        fail(
-            "tls_unavailable",
-            format!(
-                "sslmode={} but the server does not offer TLS",
-                target.tls.name()
-            ),
-            "enable ssl on the server, or (local servers only) use sslmode=disable",
-        )
+        tls_unavailable(target.tls)
     } else if lower.contains("certificate")
         || lower.contains("ssl")
         || lower.contains("tls")

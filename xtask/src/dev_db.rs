@@ -225,7 +225,8 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
                     if state.tls { "required" } else { "off" },
                     PgUrl::parse(&state.url()).map(|u| u.masked()).unwrap_or_default()
                 ));
-                if !started {
+                let options_given = opts.port.is_some() || opts.database.is_some() || opts.max_connections.is_some() || opts.idle_session_timeout.is_some() || opts.no_tls;
+                if !started && options_given {
                     output::out("  (options given now apply after `cargo xtask dev-db down` and `up` again)");
                 }
                 if write_env {

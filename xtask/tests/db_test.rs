@@ -8,23 +8,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 use support::*;
 
-/// Runs db-test on `url` (passed through the environment) with `--json`.
 fn db_test(db_pw: &str, url: &str, extra: &[&str]) -> (Run, serde_json::Value) {
-    let dir = TempDir::new("dbtest");
-    let mut args = vec![
-        "--project-dir",
-        dir.path().to_str().unwrap(),
-        "db-test",
-        "--json",
-        "--var",
-        "DATABASE_URL",
-    ];
-    args.extend_from_slice(extra);
-    let r = xtask(&args, dir.path(), &[("DATABASE_URL", url)], None);
-    assert_no_secret(&r.all(), db_pw);
-    let v: serde_json::Value =
-        serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
-    (r, v)
+    db_test_json(db_pw, url, extra)
 }
 
 fn code(v: &serde_json::Value) -> String {

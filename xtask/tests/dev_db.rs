@@ -67,12 +67,7 @@ fn lifecycle_up_twice_status_down_purge() {
 #[test]
 fn plain_connection_is_refused_like_rds() {
     let db = DevDb::start(&[]);
-    let mut c = postgres::Config::new();
-    c.host("127.0.0.1")
-        .port(db.port)
-        .user("app")
-        .password(&db.password)
-        .dbname("summitly");
+    let mut c = db.app_config();
     c.ssl_mode(postgres::config::SslMode::Disable);
     let err = c
         .connect(postgres::NoTls)
@@ -127,12 +122,7 @@ fn max_connections_and_idle_session_timeout_take_effect() {
     let mut held = Vec::new();
     let mut refused = None;
     for _ in 0..4 {
-        let mut c = postgres::Config::new();
-        c.host("127.0.0.1")
-            .port(db.port)
-            .user("app")
-            .password(&db.password)
-            .dbname("summitly");
+        let mut c = db.app_config();
         c.ssl_mode(postgres::config::SslMode::Require);
         let tls = postgres_native_tls::MakeTlsConnector::new(
             native_tls::TlsConnector::builder()

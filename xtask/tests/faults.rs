@@ -34,22 +34,9 @@ fn verdict(
 ) -> (String, String, Duration, serde_json::Value) {
     let proxy = Proxy::start(db.port, fault);
     let url = url_via(db, proxy.port, mode);
-    let dir = TempDir::new("fault");
-    let mut args = vec![
-        "--project-dir",
-        dir.path().to_str().unwrap(),
-        "db-test",
-        "--json",
-        "--var",
-        "DATABASE_URL",
-    ];
-    args.extend_from_slice(extra);
     let start = Instant::now();
-    let r = xtask(&args, dir.path(), &[("DATABASE_URL", &url)], None);
+    let (_, v) = db_test_json(&db.password, &url, extra);
     let took = start.elapsed();
-    assert_no_secret(&r.all(), &db.password);
-    let v: serde_json::Value =
-        serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
     let d = &v["targets"][0]["diagnosis"];
     (
         d["code"].as_str().unwrap().into(),

@@ -91,6 +91,27 @@ impl Drop for TempDir {
     }
 }
 
+/// Runs `db-test --json --var DATABASE_URL EXTRA` on `url`, passed through
+/// the environment, in a fresh project directory; checks that `password`
+/// appears in no output and returns the run and its JSON.
+pub fn db_test_json(password: &str, url: &str, extra: &[&str]) -> (Run, serde_json::Value) {
+    let dir = TempDir::new("dbtest");
+    let mut args = vec![
+        "--project-dir",
+        dir.path().to_str().unwrap(),
+        "db-test",
+        "--json",
+        "--var",
+        "DATABASE_URL",
+    ];
+    args.extend_from_slice(extra);
+    let r = xtask(&args, dir.path(), &[("DATABASE_URL", url)], None);
+    assert_no_secret(&r.all(), password);
+    let v: serde_json::Value =
+        serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
+    (r, v)
+}
+
 /// A port nothing listens on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -213,15 +234,20 @@ impl DevDb {
         connect(c, self.tls)
     }
 
-    /// The app user's client.
-    pub fn app(&self) -> postgres::Client {
+    /// The app user's connection settings (TLS mode left to the caller).
+    pub fn app_config(&self) -> postgres::Config {
         let mut c = postgres::Config::new();
         c.host("127.0.0.1")
             .port(self.port)
             .user("app")
             .password(&self.password)
             .dbname("summitly");
-        connect(c, self.tls)
+        c
+    }
+
+    /// The app user's client.
+    pub fn app(&self) -> postgres::Client {
+        connect(self.app_config(), self.tls)
     }
 }
 
