@@ -50,6 +50,7 @@ Exit codes: 0 done or nothing to do, 1 --check found something to change, 2 bad 
 Example:
   cargo xtask env-fix --dry-run
   printf '%s' \"$NEW_PASSWORD\" | cargo xtask env-fix --password-stdin
+  $env:NEW_PASSWORD | cargo xtask env-fix --password-stdin        # PowerShell
 ";
 
 /// The variables repaired when `--var` is not given.

@@ -264,6 +264,15 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     let sh = Shell::new().context("cannot set up the command runner")?;
     let mut attempts: Vec<Attempt> = Vec::new();
     let mut applied = Vec::new();
+    // At a terminal Prisma writes straight to it and we cannot read its
+    // list; the database's own record says what was applied instead.
+    let stdout_inherited =
+        std::io::IsTerminal::is_terminal(&std::io::stdout()) && !plan.prisma_stdout_to_stderr;
+    let recorded_before = if stdout_inherited {
+        finished_migrations(&child_url, ctx)
+    } else {
+        None
+    };
     let interrupted = install_interrupt_flag();
     loop {
         let n = attempts.len() + 1;
@@ -316,7 +325,15 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
             finish(plan, &summary, &attempts, style);
             return Ok(summary);
         }
-        applied.extend(prisma::applied_migrations(&stdout));
+        if stdout_inherited {
+            if let (Some(before), Some(after)) =
+                (&recorded_before, finished_migrations(&child_url, ctx))
+            {
+                applied = after.into_iter().filter(|m| !before.contains(m)).collect();
+            }
+        } else {
+            applied.extend(prisma::applied_migrations(&stdout));
+        }
         let failure = if status == Some(0) {
             None
         } else {
@@ -390,6 +407,30 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         finish(plan, &summary, &attempts, style);
         return Ok(summary);
     }
+}
+
+/// Names of the migrations `_prisma_migrations` records as finished; None
+/// when the database cannot be asked.
+fn finished_migrations(url: &str, ctx: &Ctx) -> Option<Vec<String>> {
+    let u = PgUrl::parse(url).ok()?;
+    let target = pg::target(&u, &ctx.project_dir, Duration::from_secs(5), None).ok()?;
+    let mut client = pg::connect(&target).ok()?;
+    let schema = u.param("schema").unwrap_or("public").replace('"', "\"\"");
+    let table = format!("\"{schema}\"._prisma_migrations");
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .ok()?
+        .get(0);
+    if !exists {
+        return Some(Vec::new());
+    }
+    let rows = client
+        .query(
+            &format!("SELECT migration_name FROM {table} WHERE finished_at IS NOT NULL"),
+            &[],
+        )
+        .ok()?;
+    Some(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// After P1017/P1001: db-test's checks name the layer that breaks.
