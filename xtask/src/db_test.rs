@@ -955,44 +955,28 @@ fn migrations(client: &mut postgres::Client, url: &PgUrl, s: &Settings) -> (Outc
         hints.push("`migrate dev` creates a shadow database and will fail with P3014: GRANT CREATEDB to this user, or set datasource.shadowDatabaseUrl in prisma.config.ts (SHADOW_DATABASE_URL)".to_string());
     }
     let schema = url.param("schema").unwrap_or("public").to_string();
-    let table = format!("\"{}\"._prisma_migrations", schema.replace('"', "\"\""));
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .map(|r| r.get(0))
-        .unwrap_or(false);
     let mut failed = Vec::new();
-    if exists {
-        let rows = client
-            .query(&format!("SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL FROM {table} ORDER BY started_at"), &[])
-            .unwrap_or_default();
-        let mut applied = Vec::new();
-        for r in &rows {
-            let (name, finished, rolled_back): (String, bool, bool) =
-                (r.get(0), r.get(1), r.get(2));
-            if finished {
-                applied.push(name);
-            } else if !rolled_back {
-                failed.push(name);
+    match prisma_migrations(client, &schema) {
+        Some(MigrationRows { applied, failed: f }) => {
+            failed = f;
+            notes.push(format!("{} migration(s) applied", applied.len()));
+            let local = local_migrations(&s.project_dir);
+            let pending: Vec<&str> = local
+                .iter()
+                .filter(|m| !applied.contains(m))
+                .map(String::as_str)
+                .collect();
+            if !pending.is_empty() {
+                notes.push(format!(
+                    "{} local migration(s) not applied yet: {}",
+                    pending.len(),
+                    pending.join(", ")
+                ));
             }
         }
-        notes.push(format!("{} migration(s) applied", applied.len()));
-        let local = local_migrations(&s.project_dir);
-        let pending: Vec<&String> = local.iter().filter(|m| !applied.contains(m)).collect();
-        if !pending.is_empty() {
-            notes.push(format!(
-                "{} local migration(s) not applied yet: {}",
-                pending.len(),
-                pending
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-    } else {
-        notes.push(format!(
+        None => notes.push(format!(
             "no _prisma_migrations table in schema {schema} yet"
-        ));
+        )),
     }
     if let Some((pid, holder)) = advisory_lock_holder(client) {
         notes.push(format!(
@@ -1012,6 +996,42 @@ fn migrations(client: &mut postgres::Client, url: &PgUrl, s: &Settings) -> (Outc
     } else {
         (warn(detail, hints.join("; ")), Some(()))
     }
+}
+
+/// What `_prisma_migrations` records: finished migrations, and failed ones
+/// (neither finished nor rolled back).
+pub struct MigrationRows {
+    pub applied: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Reads `_prisma_migrations` in `schema`; None when the table is not there
+/// (or cannot be read).
+pub fn prisma_migrations(client: &mut postgres::Client, schema: &str) -> Option<MigrationRows> {
+    let table = format!("\"{}\"._prisma_migrations", schema.replace('"', "\"\""));
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .ok()?
+        .get(0);
+    if !exists {
+        return None;
+    }
+    let rows = client
+        .query(&format!("SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL FROM {table} ORDER BY started_at"), &[])
+        .ok()?;
+    let mut out = MigrationRows {
+        applied: Vec::new(),
+        failed: Vec::new(),
+    };
+    for r in &rows {
+        let (name, finished, rolled_back): (String, bool, bool) = (r.get(0), r.get(1), r.get(2));
+        if finished {
+            out.applied.push(name);
+        } else if !rolled_back {
+            out.failed.push(name);
+        }
+    }
+    Some(out)
 }
 
 /// Who holds Prisma's migration lock (advisory lock 72707369), if anyone:

@@ -713,15 +713,8 @@ fn ensure_app_role(s: &State, cluster: &Cluster) -> anyhow::Result<()> {
         database: "postgres".into(),
         ..s.clone()
     };
-    let url = PgUrl::parse(&admin.url())?;
-    let target = crate::pg::target(&url, &cluster.dir, Duration::from_secs(10), None)
-        .map_err(anyhow::Error::msg)?;
-    let mut client = match crate::pg::connect(&target) {
-        Ok(c) => c,
-        Err(crate::pg::ConnectError::Pg(e)) => bail!("{}", crate::pg::describe(&e)),
-        Err(crate::pg::ConnectError::Setup(e)) => bail!("{e}"),
-        Err(crate::pg::ConnectError::TimedOut(_)) => bail!("the new server did not answer in time"),
-    };
+    let mut client = crate::pg::connect_url(&admin.url(), &cluster.dir, Duration::from_secs(10))
+        .map_err(|e| anyhow::anyhow!("the new server: {e}"))?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&s.user])?
         .is_some();

@@ -412,25 +412,14 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
 /// Names of the migrations `_prisma_migrations` records as finished; None
 /// when the database cannot be asked.
 fn finished_migrations(url: &str, ctx: &Ctx) -> Option<Vec<String>> {
+    let mut client = pg::connect_url(url, &ctx.project_dir, Duration::from_secs(5)).ok()?;
     let u = PgUrl::parse(url).ok()?;
-    let target = pg::target(&u, &ctx.project_dir, Duration::from_secs(5), None).ok()?;
-    let mut client = pg::connect(&target).ok()?;
-    let schema = u.param("schema").unwrap_or("public").replace('"', "\"\"");
-    let table = format!("\"{schema}\"._prisma_migrations");
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .ok()?
-        .get(0);
-    if !exists {
-        return Some(Vec::new());
-    }
-    let rows = client
-        .query(
-            &format!("SELECT migration_name FROM {table} WHERE finished_at IS NOT NULL"),
-            &[],
-        )
-        .ok()?;
-    Some(rows.iter().map(|r| r.get(0)).collect())
+    let schema = u.param("schema").unwrap_or("public");
+    Some(
+        db_test::prisma_migrations(&mut client, schema)
+            .map(|m| m.applied)
+            .unwrap_or_default(),
+    )
 }
 
 /// After P1017/P1001: db-test's checks name the layer that breaks.
@@ -471,11 +460,7 @@ fn print_report_brief(report: &db_test::Report, style: Style) {
 }
 
 fn show_lock_holder(url: &str, ctx: &Ctx, style: Style) {
-    let Ok(u) = PgUrl::parse(url) else { return };
-    let Ok(target) = pg::target(&u, &ctx.project_dir, Duration::from_secs(5), None) else {
-        return;
-    };
-    match pg::connect(&target) {
+    match pg::connect_url(url, &ctx.project_dir, Duration::from_secs(5)) {
         Ok(mut client) => match db_test::advisory_lock_holder(&mut client) {
             Some((_, holder)) => output::err(format!("  {} Prisma's migration lock (advisory lock 72707369) is held by {holder}", style.yellow("lock:"))),
             None => output::err("  lock: nobody holds advisory lock 72707369 now (a pooler or RDS Proxy in the path can also cause P1002)"),

@@ -286,6 +286,23 @@ pub fn connect(target: &Target) -> Result<postgres::Client, ConnectError> {
     }
 }
 
+/// Connects to `url` for the xtask's own queries (not a diagnosis): any
+/// failure becomes one masked sentence.
+pub fn connect_url(
+    url: &str,
+    base_dir: &Path,
+    timeout: Duration,
+) -> Result<postgres::Client, String> {
+    let u = PgUrl::parse(url).map_err(|e| e.to_string())?;
+    let t = target(&u, base_dir, timeout, None)?;
+    match connect(&t) {
+        Ok(c) => Ok(c),
+        Err(ConnectError::Pg(e)) => Err(describe(&e)),
+        Err(ConnectError::Setup(e)) => Err(e),
+        Err(ConnectError::TimedOut(d)) => Err(format!("no answer within {}s", d.as_secs())),
+    }
+}
+
 /// The chain of messages in an error, masked: library errors can carry
 /// parts of what they were given.
 pub fn describe(e: &postgres::Error) -> String {
