@@ -111,13 +111,7 @@ fn rewrites_in_place_with_an_ignored_backup() {
         );
     }
     // Git ignores the backup under the Next.js pattern.
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
+    let git = |args: &[&str]| git(dir.path(), args);
     git(&["init", "-q"]);
     assert!(git(&["check-ignore", "-q", ".env.local.bak.local"])
         .status
@@ -281,13 +275,7 @@ fn warns_about_git_and_permissions() {
         )
         .unwrap();
     }
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
+    let git = |args: &[&str]| git(dir.path(), args);
     git(&["init", "-q"]);
     git(&["add", "-f", ".env.local"]);
     let r = env_fix(dir.path(), &["--json"], &[], None);

@@ -112,6 +112,15 @@ pub fn db_test_json(password: &str, url: &str, extra: &[&str]) -> (Run, serde_js
     (r, v)
 }
 
+/// Runs git in `dir`.
+pub fn git(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git")
+}
+
 /// A port nothing listens on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
