@@ -26,7 +26,7 @@ cargo xtask dev-db: a local PostgreSQL that behaves like AWS RDS
 Usage: cargo xtask dev-db <up|down|status|url> [options]
 
   up       start the cluster (create it on first use); a running one is left as is
-  status   running or not, version, port, TLS, and the URL with the password masked
+  status   running or not, version, port, TLS, and the URL with the password masked (exit 1 when not running)
   url      print the full URL, password included (for scripts: psql \"$(cargo xtask dev-db url)\")
   down     stop it; --purge also deletes its data
 
