@@ -112,3 +112,90 @@ pub fn looked_at(files: &[EnvFile], explicit: &[PathBuf]) -> String {
             .join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A project directory with the given env files, removed afterwards.
+    struct Project(PathBuf);
+    impl Project {
+        fn new(files: &[(&str, &str)]) -> Project {
+            let dir =
+                std::env::temp_dir().join(format!("xtask-envload-{}", crate::util::random_u64()));
+            fs::create_dir_all(&dir).unwrap();
+            for (name, text) in files {
+                fs::write(dir.join(name), text).unwrap();
+            }
+            Project(dir)
+        }
+    }
+    impl Drop for Project {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    // A name no environment defines, so the process environment stays out.
+    const VAR: &str = "XTASK_TEST_ENVLOAD_URL";
+
+    #[test]
+    fn next_js_order_first_file_wins() {
+        let all = [
+            (".env", "XTASK_TEST_ENVLOAD_URL=from-env\n"),
+            (
+                ".env.development",
+                "XTASK_TEST_ENVLOAD_URL=from-development\n",
+            ),
+            (".env.local", "# x\nXTASK_TEST_ENVLOAD_URL=from-local\n"),
+            (
+                ".env.development.local",
+                "XTASK_TEST_ENVLOAD_URL=from-development-local\n",
+            ),
+        ];
+        for skip in 0..4 {
+            let p = Project::new(&all[..4 - skip]);
+            let files = read_files(&p.0, &[]).unwrap();
+            let f = find(VAR, &files).unwrap();
+            let (want, line) = [
+                ("from-development-local", 1),
+                ("from-local", 2),
+                ("from-development", 1),
+                ("from-env", 1),
+            ][skip];
+            let (name, _) = all[3 - skip];
+            assert_eq!(f.value, want);
+            assert_eq!(f.source, format!("{name}:{line}"));
+        }
+    }
+
+    #[test]
+    fn explicit_files_replace_the_list_and_must_exist() {
+        let p = Project::new(&[
+            (".env.local", "XTASK_TEST_ENVLOAD_URL=local\n"),
+            ("ci.env", "XTASK_TEST_ENVLOAD_URL=ci\n"),
+        ]);
+        let files = read_files(&p.0, &[p.0.join("ci.env")]).unwrap();
+        assert_eq!(find(VAR, &files).unwrap().value, "ci");
+        assert!(read_files(&p.0, &[p.0.join("missing.env")]).is_err());
+    }
+
+    #[test]
+    fn a_dollar_eaten_by_dotenv_is_reported_with_what_was_written() {
+        let p = Project::new(&[(
+            ".env.local",
+            "XTASK_TEST_ENVLOAD_URL=postgresql://u:pa$word@h/db\n",
+        )]);
+        let files = read_files(&p.0, &[]).unwrap();
+        let f = find(VAR, &files).unwrap();
+        assert_eq!(f.value, "postgresql://u:pa@h/db");
+        assert_eq!(f.written.as_deref(), Some("postgresql://u:pa$word@h/db"));
+    }
+
+    #[test]
+    fn an_unparsable_file_names_its_line() {
+        let p = Project::new(&[(".env.local", "A=1\nB=\"open\n")]);
+        let e = read_files(&p.0, &[]).err().unwrap().to_string();
+        assert!(e.contains(".env.local") && e.contains("line 2"), "{e}");
+    }
+}
