@@ -830,17 +830,13 @@ pub fn write_env_url(ctx: &Ctx, s: &State) -> anyhow::Result<()> {
     let mut url = PgUrl::parse(&s.url())?;
     crate::env_fix::tune("DATABASE_URL", &mut url);
     let url = url.render_for(crate::pgurl::Reader::Prisma);
-    let found = doc.find("DATABASE_URL");
-    match found.as_slice() {
-        [] => doc.append("DATABASE_URL", &url),
-        [one] if doc.literal(*one) == url => return Ok(()),
-        [one] => doc.set_value(*one, &url),
-        many => bail!(bad_input(format!(
-            "{}: DATABASE_URL is defined {} times (lines {}); loaders disagree on which wins: keep one, then run again",
-            path.display(),
-            many.len(),
-            many.iter().map(|i| doc.entries[*i].line.to_string()).collect::<Vec<_>>().join(", ")
-        ))),
+    let found = doc
+        .find_one("DATABASE_URL")
+        .map_err(|e| bad_input(format!("{}: {e}, then run again", path.display())))?;
+    match found {
+        None => doc.append("DATABASE_URL", &url),
+        Some(one) if doc.literal(one) == url => return Ok(()),
+        Some(one) => doc.set_value(one, &url),
     }
     util::atomic_write(&path, doc.render().as_bytes())?;
     Ok(())

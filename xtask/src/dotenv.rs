@@ -153,6 +153,20 @@ impl Document {
             .collect()
     }
 
+    /// The one entry that defines `key`, if any. A key defined twice is an
+    /// error naming the lines: loaders disagree on which definition wins.
+    pub fn find_one(&self, key: &str) -> Result<Option<usize>, String> {
+        match self.find(key).as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            many => Err(format!(
+                "{key} is defined {} times ({}); dotenv loaders disagree on which wins (dotenvy and Node's dotenv take the first, a shell `source` the last): keep one",
+                many.len(),
+                many.iter().map(|i| self.line_span(*i)).collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+
     /// The value of entry `idx` as written: quotes and escapes resolved,
     /// `$` left literal. This is what the user meant to write. `None` when
     /// only substitution makes the value readable (`"a$\"` closes its quote

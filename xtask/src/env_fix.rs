@@ -373,20 +373,12 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
     let mut warnings = Vec::new();
     let mut targets: Vec<(String, usize)> = Vec::new();
     for var in &opts.vars {
-        let found = doc.find(var);
-        match found.as_slice() {
-            [] if opts.explicit_vars || var == "DATABASE_URL" => {
+        match doc.find_one(var)? {
+            None if opts.explicit_vars || var == "DATABASE_URL" => {
                 return Err(format!("{var} is not defined in this file"));
             }
-            [] => {}
-            [one] => targets.push((var.clone(), *one)),
-            many => {
-                return Err(format!(
-                    "{var} is defined {} times ({}); dotenv loaders disagree on which wins (dotenvy and Node's dotenv take the first, a shell `source` the last): keep one",
-                    many.len(),
-                    many.iter().map(|i| doc.line_span(*i)).collect::<Vec<_>>().join(", ")
-                ));
-            }
+            None => {}
+            Some(one) => targets.push((var.clone(), one)),
         }
     }
     let total = targets.len();

@@ -177,6 +177,14 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     } else {
         found.value.clone()
     };
+    // The shadow database's URL gets the same tuning, once for all attempts.
+    let shadow_url = shadow.as_ref().map(|s| match PgUrl::parse(&s.value) {
+        Ok(mut u) if plan.tune => {
+            crate::env_fix::tune("SHADOW_DATABASE_URL", &mut u);
+            u.render_for(Reader::Prisma)
+        }
+        _ => s.value.clone(),
+    });
     output::err(format!(
         "{} DATABASE_URL from {}: {}",
         style.dim("migrate:"),
@@ -273,7 +281,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     } else {
         None
     };
-    let interrupted = install_interrupt_flag();
+    install_interrupt_handler();
     loop {
         let n = attempts.len() + 1;
         output::err(format!(
@@ -284,26 +292,19 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         ));
         let mut cmd = prisma::command(&sh, &ctx.project_dir, pm, &prisma_args)?;
         cmd.env("DATABASE_URL", &child_url);
-        if let Some(s) = &shadow {
-            let shadow_url = match PgUrl::parse(&s.value) {
-                Ok(mut u) if plan.tune => {
-                    crate::env_fix::tune("SHADOW_DATABASE_URL", &mut u);
-                    u.render_for(Reader::Prisma)
-                }
-                _ => s.value.clone(),
-            };
-            cmd.env("SHADOW_DATABASE_URL", shadow_url);
+        if let Some(url) = &shadow_url {
+            cmd.env("SHADOW_DATABASE_URL", url);
         }
         let t0 = Instant::now();
-        let (status, stdout, stderr) = run_child(cmd, &interrupted, plan.prisma_stdout_to_stderr)
-            .with_context(|| {
-            format!(
-                "cannot start {}: is Node.js installed and on PATH?",
-                prisma::display(pm, &[])
-            )
-        })?;
+        let (status, stdout, stderr) =
+            run_child(cmd, plan.prisma_stdout_to_stderr).with_context(|| {
+                format!(
+                    "cannot start {}: is Node.js installed and on PATH?",
+                    prisma::display(pm, &[])
+                )
+            })?;
         let ms = output::ms_since(t0);
-        if interrupted.load(Ordering::SeqCst) {
+        if INTERRUPTED.load(Ordering::SeqCst) {
             output::err(format!(
                 "{} interrupted; Prisma was stopped",
                 style.red("migrate:")
@@ -536,7 +537,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Ctrl-C must reach Prisma, and the xtask must outlive it to clean up and
 /// exit 130: record the signal instead of dying.
-fn install_interrupt_flag() -> Arc<AtomicBool> {
+fn install_interrupt_handler() {
     #[cfg(unix)]
     {
         extern "C" fn on_sigint(_: libc::c_int) {
@@ -548,7 +549,6 @@ fn install_interrupt_flag() -> Arc<AtomicBool> {
             libc::signal(libc::SIGTERM, on_sigint as *const () as libc::sighandler_t);
         }
     }
-    Arc::new(AtomicBool::new(false))
 }
 
 /// Runs Prisma: stdin inherited (its prompts need the terminal), stdout
@@ -556,7 +556,6 @@ fn install_interrupt_flag() -> Arc<AtomicBool> {
 /// live and kept for the diagnosis. Returns the exit status and the output.
 fn run_child(
     mut cmd: std::process::Command,
-    interrupted: &Arc<AtomicBool>,
     stdout_to_stderr: bool,
 ) -> anyhow::Result<(Option<i32>, String, String)> {
     let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout()) && !stdout_to_stderr;
@@ -583,7 +582,7 @@ fn run_child(
         .take()
         .map(|s| relay(s, out_buf.clone(), stdout_to_stderr));
     let err_thread = child.stderr.take().map(|s| relay(s, err_buf.clone(), true));
-    let status = wait(&mut child, interrupted, !stdin_tty)?;
+    let status = wait(&mut child, !stdin_tty)?;
     if let Some(t) = out_thread {
         let _ = t.join();
     }
@@ -627,22 +626,16 @@ fn relay(
 
 /// Waits for the child; on Ctrl-C passes it on (when the child has its own
 /// group) and, if it lingers, ends the whole group so nothing is left behind.
-fn wait(
-    child: &mut Child,
-    interrupted: &Arc<AtomicBool>,
-    own_group: bool,
-) -> anyhow::Result<Option<i32>> {
+fn wait(child: &mut Child, own_group: bool) -> anyhow::Result<Option<i32>> {
     let mut signalled_at: Option<Instant> = None;
     loop {
         if let Some(status) = child.try_wait()? {
             if INTERRUPTED.load(Ordering::SeqCst) {
-                interrupted.store(true, Ordering::SeqCst);
                 kill_group(child.id(), own_group, true);
             }
             return Ok(status.code());
         }
         if INTERRUPTED.load(Ordering::SeqCst) {
-            interrupted.store(true, Ordering::SeqCst);
             match signalled_at {
                 None => {
                     kill_group(child.id(), own_group, false);

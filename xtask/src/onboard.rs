@@ -238,15 +238,7 @@ fn node_modules_fresh(dir: &Path) -> bool {
         ))
         .ok()
         .and_then(|re| re.captures(&lock).map(|c| c[1].to_string()));
-        let installed =
-            std::fs::read_to_string(dir.join("node_modules").join(name).join("package.json"))
-                .ok()
-                .and_then(|t| {
-                    regex::Regex::new(r#""version"\s*:\s*"([^"]+)""#)
-                        .ok()?
-                        .captures(&t)
-                        .map(|c| c[1].to_string())
-                });
+        let installed = prisma::installed_package_version(dir, name);
         matches!((pinned, installed), (Some(p), Some(i)) if p == i)
     })
 }

@@ -11,7 +11,7 @@ use native_tls::{Certificate, TlsConnector};
 use postgres::config::SslMode;
 use postgres_native_tls::MakeTlsConnector;
 
-use crate::pgurl::{PgUrl, Reader};
+use crate::pgurl::PgUrl;
 
 /// libpq's `sslmode`, which decides both whether TLS is used and what is verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,11 +127,10 @@ pub fn target(
         .map(Duration::from_secs);
     let timeout = override_timeout.or(url_timeout).unwrap_or(default_timeout);
     c.connect_timeout(timeout);
-    // Prisma-only and node-only parameters never reach the crate: it would
-    // reject them ("unknown option").
-    let rust = url.render_for(Reader::RustPostgres);
-    let rust = PgUrl::parse(&rust).map_err(|e| e.to_string())?;
-    for p in rust.params() {
+    // Only parameters the crate understands are passed on (it rejects
+    // Prisma-only and node-only ones with "unknown option"); the rest of the
+    // URL's parameters are set aside here.
+    for p in url.params() {
         match p.key.as_str() {
             "application_name" => {
                 c.application_name(&p.value);

@@ -62,25 +62,38 @@ impl PackageManager {
     }
 }
 
+/// The `version` of an installed package, from `node_modules/NAME/package.json`.
+pub fn installed_package_version(project_dir: &Path, name: &str) -> Option<String> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r#""version"\s*:\s*"([^"]+)""#).expect("version pattern")
+    });
+    let text = std::fs::read_to_string(
+        project_dir
+            .join("node_modules")
+            .join(name)
+            .join("package.json"),
+    )
+    .ok()?;
+    re.captures(&text).map(|c| c[1].to_string())
+}
+
 /// The installed Prisma CLI version, or an exit-1 error with the install command.
 pub fn installed_version(project_dir: &Path, pm: PackageManager) -> anyhow::Result<String> {
-    let manifest = project_dir
+    if !project_dir
         .join("node_modules")
         .join("prisma")
-        .join("package.json");
-    let text = std::fs::read_to_string(&manifest).map_err(|_| {
-        anyhow::anyhow!(
+        .join("package.json")
+        .is_file()
+    {
+        anyhow::bail!(
             "the Prisma CLI is not installed in {} (no node_modules/prisma): run `{}` there first. \
              (The xtask never lets npx download an unpinned Prisma.)",
             project_dir.display(),
             pm.install_command()
-        )
-    })?;
-    let re = regex::Regex::new(r#""version"\s*:\s*"([^"]+)""#).expect("version pattern");
-    Ok(re
-        .captures(&text)
-        .map(|c| c[1].to_string())
-        .unwrap_or_else(|| "unknown".into()))
+        );
+    }
+    Ok(installed_package_version(project_dir, "prisma").unwrap_or_else(|| "unknown".into()))
 }
 
 /// Builds `prisma ARGS` for the project, through its package manager.
