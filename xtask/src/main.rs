@@ -2,40 +2,35 @@
 //! so that `P1017 Server has closed the connection` gets a cause and a fix.
 //! This file only dispatches; each subcommand lives in its own module.
 
-mod db_test;
-mod dev_db;
+mod cmd;
+mod devdb;
+mod diagnose;
 mod dotenv;
-mod env_fix;
+mod envfile;
 mod envload;
 mod flags;
-mod migrate;
-mod onboard;
+mod input;
+mod onboarding;
 mod output;
 mod pg;
 mod pgurl;
 mod prisma;
+mod process;
+mod repair;
+mod secret;
 mod util;
 
 use std::path::PathBuf;
 
+use cmd::COMMANDS;
 use flags::{Args, BadInput, Usage};
-
-/// The subcommands, one line each, as `cargo xtask` lists them.
-#[rustfmt::skip]
-const COMMANDS: &[(&str, &str)] = &[
-    ("onboard", "from a fresh clone to a migrated database: tools, env, env-fix, db-test, migrations"),
-    ("env-fix", "repair DATABASE_URL in .env.local in place: encoding, sslmode, timeouts"),
-    ("db-test", "diagnose the database connection layer by layer (DNS, TCP, TLS, auth, ...)"),
-    ("migrate", "run prisma migrate (dev, deploy, status) with a preflight, retries and a diagnosis"),
-    ("dev-db", "start, stop or show a local PostgreSQL that behaves like RDS (TLS required)"),
-];
 
 fn overview() -> String {
     let mut s = String::from(
         "cargo xtask: fix and check the database connection of a Prisma + PostgreSQL app\n\nUsage: cargo xtask [--project-dir DIR] <command> [options]\n\nCommands:\n",
     );
-    for (name, what) in COMMANDS {
-        s.push_str(&format!("  {name:<10} {what}\n"));
+    for c in COMMANDS {
+        s.push_str(&format!("  {:<10} {}\n", c.name, c.summary));
     }
     s.push_str(
         "\nGlobal option:\n  --project-dir DIR   where the app lives (env files, prisma/, package.json); default: the workspace root\n\n\
@@ -59,7 +54,8 @@ fn report(e: &anyhow::Error) -> i32 {
     } else {
         1
     };
-    output::err(format!("error: {e:#}"));
+    // Error chains carry libraries' and Prisma's own words: foreign text.
+    output::err(secret::redact(&format!("error: {e:#}")));
     code
 }
 
@@ -74,7 +70,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         output::out(overview());
         return Ok(0);
     }
-    let Some(&(name, _)) = COMMANDS.iter().find(|(n, _)| *n == command) else {
+    let Some(command) = COMMANDS.iter().find(|c| c.name == command) else {
         return Err(Usage(format!(
             "unknown command `{command}`\nhint: run `cargo xtask` to list the commands"
         ))
@@ -84,28 +80,12 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         .iter()
         .take_while(|a| *a != "--")
         .any(|a| a == "--help" || a == "-h");
-    let help = match name {
-        "db-test" => db_test::HELP,
-        "migrate" => migrate::HELP,
-        "onboard" => onboard::HELP,
-        "dev-db" => dev_db::HELP,
-        "env-fix" => env_fix::HELP,
-        _ => unreachable!("every command in COMMANDS is dispatched"),
-    };
     if wants_help {
-        output::out(help);
+        output::out(command.help);
         return Ok(0);
     }
     let ctx = util::Ctx::new(project_dir)?;
-    let args = Args::new(name, rest);
-    match name {
-        "db-test" => db_test::run(&ctx, args),
-        "migrate" => migrate::run(&ctx, args),
-        "onboard" => onboard::run(&ctx, args),
-        "dev-db" => dev_db::run(&ctx, args),
-        "env-fix" => env_fix::run(&ctx, args),
-        _ => unreachable!("every command in COMMANDS is dispatched"),
-    }
+    (command.run)(&ctx, Args::new(command.name, rest))
 }
 
 /// `--project-dir DIR` may stand anywhere before `--`.

@@ -2,94 +2,17 @@
 //! are masked, a small JSON writer for `--json`, and colour that appears only
 //! at a terminal without `NO_COLOR`.
 //!
-//! Passwords are registered as soon as a URL is parsed; `redact` then replaces
-//! every spelling of them (raw, percent-encoded, upper or lower hex) in any
-//! text, including error messages passed through from libraries and Prisma.
+//! Our own text carries secrets only as `Secret` or `PgUrl::masked()`, which
+//! print masked by construction. The lines also embed foreign text (library
+//! and Prisma messages in error chains), so `secret::redact`, which never
+//! changes anything but a secret, runs over every line as the last guard.
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
 
-/// What a masked secret looks like in output.
-pub const MASK: &str = "****";
-
-#[cfg(not(test))]
-static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-// Unit tests run on parallel threads; each keeps its own secrets so that one
-// test's short password does not mask another's expected output.
-#[cfg(test)]
-thread_local! {
-    static SECRETS_CELL: &'static Mutex<Vec<String>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-}
-
-fn secrets() -> std::sync::MutexGuard<'static, Vec<String>> {
-    #[cfg(not(test))]
-    let m: &'static Mutex<Vec<String>> = &SECRETS;
-    #[cfg(test)]
-    let m: &'static Mutex<Vec<String>> = SECRETS_CELL.with(|m| *m);
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Remembers a secret so that no later output can contain it.
-pub fn register_secret(secret: &str) {
-    if secret.is_empty() {
-        return;
-    }
-    let mut forms = vec![secret.to_string()];
-    let upper = crate::pgurl::encode_component(secret, crate::pgurl::USERINFO);
-    forms.push(upper.to_ascii_lowercase_hex());
-    forms.push(upper);
-    // `encodeURIComponent` and `url` leave some characters bare; a library
-    // error could show either spelling.
-    forms.push(crate::pgurl::encode_component(
-        secret,
-        crate::pgurl::QUERY_VALUE,
-    ));
-    let mut all = secrets();
-    for f in forms {
-        if !all.contains(&f) {
-            all.push(f);
-        }
-    }
-    // Longest first, so a secret that contains another is masked whole.
-    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
-}
-
-trait LowerHex {
-    fn to_ascii_lowercase_hex(&self) -> String;
-}
-
-impl LowerHex for String {
-    /// `%2F` → `%2f`, leaving the other characters alone.
-    fn to_ascii_lowercase_hex(&self) -> String {
-        let mut out = String::with_capacity(self.len());
-        let mut after_percent = 0;
-        for c in self.chars() {
-            if c == '%' {
-                after_percent = 2;
-                out.push(c);
-            } else if after_percent > 0 {
-                after_percent -= 1;
-                out.push(c.to_ascii_lowercase());
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-}
-
-/// Replaces every registered secret in `text` with `****`.
-pub fn redact(text: &str) -> String {
-    let secrets = secrets();
-    let mut out = text.to_string();
-    for s in secrets.iter() {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), MASK);
-        }
-    }
-    out
+/// Masks what may quote a secret: see `secret::redact`.
+fn redact(text: &str) -> String {
+    crate::secret::redact(text)
 }
 
 /// Prints a line to stdout, masked.
@@ -258,17 +181,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_spelling_of_a_secret_is_masked() {
-        register_secret("p@ss/w#rd%");
-        for spelling in ["p@ss/w#rd%", "p%40ss%2Fw%23rd%25", "p%40ss%2fw%23rd%25"] {
-            let text = format!("url postgresql://u:{spelling}@h/db failed");
-            assert_eq!(redact(&text), "url postgresql://u:****@h/db failed");
-        }
-    }
-
-    #[test]
     fn json_strings_are_escaped_and_masked() {
-        register_secret("s3cr3t\"x");
+        crate::secret::remember("s3cr3t\"x");
         let j = Json::obj([
             ("a", Json::str("line\nnext \"q\" s3cr3t\"x")),
             ("n", Json::num(12)),

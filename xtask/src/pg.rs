@@ -112,7 +112,9 @@ pub fn target(
         .or_else(|| url.param("user").map(str::to_string))
         .ok_or("the URL names no user: write postgresql://USER:PASSWORD@HOST/DB")?;
     c.user(&user);
-    if let Some(p) = url.password().or_else(|| url.param("password")) {
+    if let Some(p) = url.password() {
+        c.password(p.expose());
+    } else if let Some(p) = url.param("password") {
         c.password(p);
     }
     c.dbname(
@@ -288,12 +290,11 @@ pub fn connect(target: &Target) -> Result<postgres::Client, ConnectError> {
 /// Connects to `url` for the xtask's own queries (not a diagnosis): any
 /// failure becomes one masked sentence.
 pub fn connect_url(
-    url: &str,
+    url: &PgUrl,
     base_dir: &Path,
     timeout: Duration,
 ) -> Result<postgres::Client, String> {
-    let u = PgUrl::parse(url).map_err(|e| e.to_string())?;
-    let t = target(&u, base_dir, timeout, None)?;
+    let t = target(url, base_dir, timeout, None)?;
     match connect(&t) {
         Ok(c) => Ok(c),
         Err(ConnectError::Pg(e)) => Err(describe(&e)),
@@ -314,5 +315,5 @@ pub fn describe(e: &postgres::Error) -> String {
         }
         source = s.source();
     }
-    crate::output::redact(&parts.join(": "))
+    crate::secret::redact(&parts.join(": "))
 }

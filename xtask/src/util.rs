@@ -154,43 +154,6 @@ pub fn which(program: &str) -> Option<PathBuf> {
     None
 }
 
-/// Asks for a password at the terminal without echoing it.
-pub fn prompt_password(prompt: &str) -> anyhow::Result<String> {
-    crate::output::err_partial(prompt);
-    #[cfg(unix)]
-    let saved = {
-        // SAFETY: termios calls on stdin with a zeroed struct they fill in.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut t) == 0 {
-                let saved = t;
-                t.c_lflag &= !libc::ECHO;
-                libc::tcsetattr(0, libc::TCSANOW, &t);
-                Some(saved)
-            } else {
-                None
-            }
-        }
-    };
-    let mut line = String::new();
-    let read = std::io::stdin().read_line(&mut line);
-    #[cfg(unix)]
-    if let Some(t) = saved {
-        // SAFETY: restores the settings read above.
-        unsafe {
-            libc::tcsetattr(0, libc::TCSANOW, &t);
-        }
-    }
-    crate::output::err("");
-    read.context("cannot read the password")?;
-    let p = line.trim_end_matches(['\r', '\n']).to_string();
-    if p.is_empty() {
-        anyhow::bail!("no password given");
-    }
-    crate::output::register_secret(&p);
-    Ok(p)
-}
-
 /// Whether this process runs as root (PostgreSQL refuses to).
 pub fn is_root() -> bool {
     #[cfg(unix)]

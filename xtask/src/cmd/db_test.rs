@@ -1,0 +1,235 @@
+//! `cargo xtask db-test`: flags and rendering for the layer-by-layer
+//! diagnosis in `diagnose`: one status line per check, a verdict, or one
+//! JSON object.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
+use crate::envload::{self, EnvFile, Found};
+use crate::flags::Args;
+use crate::output::{self, Json, Style};
+use crate::pg;
+use crate::pgurl::PgUrl;
+use crate::repair::DEFAULT_VARS;
+use crate::util::Ctx;
+
+pub const HELP: &str = "\
+cargo xtask db-test: diagnose the database connection layer by layer
+
+Usage: cargo xtask db-test [options]
+
+Checks DATABASE_URL (and DIRECT_URL, SHADOW_DATABASE_URL when defined), in order:
+  url         parses; placeholder or unencoded password; parameters the driver must not see
+  dns         the addresses the host resolves to
+  tcp         connect to each address (refused and timed out are different findings)
+  tls         the server's answer to the TLS request, the handshake, certificate checks
+  auth        startup and authentication (wrong password, missing database, no slots, ...)
+  query       SELECT version()
+  server      connections against max_connections, timeouts, encryption, rds.force_ssl
+  migrations  CREATEDB for the shadow database, _prisma_migrations, advisory lock 72707369
+  idle        with --idle-probe SECS: stay idle, then query again (the P1017 pattern)
+
+The URL comes from the environment first, then .env.development.local, .env.local,
+.env.development, .env (the first that defines it wins), as Next.js reads them.
+
+Options:
+  --var NAME          a variable to test (repeatable)
+  --env-file PATH     read these files instead of the usual ones (repeatable)
+  --timeout SECS      bound for each network step (default: the URL's connect_timeout, else 10)
+  --idle-probe SECS   keep the connection idle this long, then query again
+  --quick             stop after the server check (no migration checks)
+  --json              {\"ok\", \"targets\": [{\"var\", \"source\", ..., \"checks\": [...], \"diagnosis\"}]}
+
+Exit codes: 0 every target passes (warnings allowed), 1 a check failed,
+2 bad usage or input (no URL, an invalid URL, a placeholder password).
+
+Example:
+  cargo xtask db-test
+  cargo xtask db-test --var DIRECT_URL --idle-probe 400 --json
+";
+
+pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
+    let vars = args.values("--var")?;
+    let env_files: Vec<PathBuf> = args
+        .values("--env-file")?
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let timeout: Option<u64> = args.parsed("--timeout", "seconds")?;
+    let idle: Option<u64> = args.parsed("--idle-probe", "seconds")?;
+    let quick = args.flag("--quick");
+    let json = args.flag("--json");
+    args.finish()?;
+    if timeout == Some(0) {
+        return Err(crate::flags::Usage(
+            "--timeout must be at least 1 second\nhint: run `cargo xtask db-test --help`".into(),
+        )
+        .into());
+    }
+    let files = envload::read_files(&ctx.project_dir, &env_files)?;
+    let explicit = !vars.is_empty();
+    let vars: Vec<String> = if explicit {
+        vars
+    } else {
+        DEFAULT_VARS.iter().map(|s| s.to_string()).collect()
+    };
+    let settings = Settings {
+        timeout: timeout.map(Duration::from_secs),
+        idle_probe: idle.map(Duration::from_secs),
+        upto: if quick {
+            Layer::Server
+        } else {
+            Layer::Migrations
+        },
+        project_dir: ctx.project_dir.clone(),
+        shadow_configured: envload::find("SHADOW_DATABASE_URL", &files).is_some(),
+    };
+    let mut reports = Vec::new();
+    for (i, var) in vars.iter().enumerate() {
+        let found = envload::find(var, &files);
+        // DIRECT_URL and SHADOW_DATABASE_URL are tested only when defined.
+        if found.is_none() && !explicit && i > 0 {
+            continue;
+        }
+        let style = Style::stdout();
+        if !json {
+            print_header(var, found.as_ref(), &files, &env_files);
+        }
+        let report = diagnose::diagnose(var, found.as_ref(), &settings, &|c: &Check| {
+            if !json {
+                print_check(c, style);
+            }
+        });
+        if !json {
+            print_verdict(&report, style);
+        }
+        reports.push(report);
+    }
+    if json {
+        output::json(&Json::obj([
+            ("ok", Json::Bool(reports.iter().all(Report::ok))),
+            (
+                "targets",
+                Json::Arr(reports.iter().map(report_json).collect()),
+            ),
+        ]));
+    }
+    Ok(if reports.iter().any(Report::bad_input) {
+        2
+    } else if reports.iter().all(Report::ok) {
+        0
+    } else {
+        1
+    })
+}
+
+fn print_header(var: &str, found: Option<&Found>, files: &[EnvFile], explicit: &[PathBuf]) {
+    match found {
+        Some(f) => {
+            let shown = PgUrl::parse(&f.value)
+                .map(|u| u.masked())
+                .unwrap_or_else(|_| "(not a valid URL)".into());
+            output::out(format!("{var} from {}: {shown}", f.source));
+            if let Some(file) = &f.shadowed {
+                output::out(format!(
+                    "  {} {var} is set in your shell and overrides {file}, which has a different value: `unset {var}` (PowerShell: `Remove-Item Env:{var}`) to use the file",
+                    Style::stdout().yellow("warning:")
+                ));
+            }
+        }
+        None => output::out(format!(
+            "{var}: not found in {}",
+            envload::looked_at(files, explicit)
+        )),
+    }
+}
+
+fn print_check(c: &Check, style: Style) {
+    let status = match c.status {
+        Status::Pass => style.green("pass"),
+        Status::Warn => style.yellow("warn"),
+        Status::Fail => style.red("FAIL"),
+        Status::Skip => style.dim("skip"),
+    };
+    output::out(format!(
+        "  {status}  {:<10} {:>5} ms  {}",
+        c.layer.as_str(),
+        c.ms,
+        c.detail
+    ));
+    if let (Some(h), Status::Warn | Status::Fail) = (&c.hint, c.status) {
+        output::out(format!("        {:<10}           hint: {h}", ""));
+    }
+}
+
+fn print_verdict(r: &Report, style: Style) {
+    if r.ok() {
+        output::out(format!(
+            "  verdict: {} (every check passed{})\n",
+            style.green("ok"),
+            if r.checks.iter().any(|c| c.status == Status::Warn) {
+                "; see the warnings"
+            } else {
+                ""
+            }
+        ));
+    } else {
+        output::out(format!(
+            "  verdict: {} at layer {}: {}\n",
+            style.red(r.diagnosis.code.as_str()),
+            layer_name(r),
+            r.diagnosis.hint
+        ));
+    }
+}
+
+pub fn report_json(r: &Report) -> Json {
+    let url = r.url.as_ref();
+    Json::obj([
+        ("var", Json::str(&r.var)),
+        ("source", Json::str(&r.source)),
+        (
+            "host",
+            url.map(|u| Json::str(u.host())).unwrap_or(Json::Null),
+        ),
+        (
+            "port",
+            url.map(|u| Json::num(u.port())).unwrap_or(Json::Null),
+        ),
+        ("database", Json::opt_str(url.and_then(|u| u.database()))),
+        ("user", Json::opt_str(url.and_then(|u| u.user()))),
+        (
+            "sslmode",
+            url.map(|u| Json::str(pg::tls_mode(u).map(|m| m.name()).unwrap_or("invalid")))
+                .unwrap_or(Json::Null),
+        ),
+        (
+            "checks",
+            Json::Arr(r.checks.iter().map(check_json).collect()),
+        ),
+        (
+            "diagnosis",
+            Json::obj([
+                ("code", Json::Lit(r.diagnosis.code.as_str())),
+                ("layer", Json::Lit(layer_name(r))),
+                ("hint", Json::str(&r.diagnosis.hint)),
+            ]),
+        ),
+    ])
+}
+
+fn check_json(c: &Check) -> Json {
+    Json::obj([
+        ("name", Json::Lit(c.layer.as_str())),
+        ("status", Json::Lit(c.status.as_str())),
+        ("ms", Json::num(c.ms as f64)),
+        ("detail", Json::str(&c.detail)),
+        ("hint", Json::opt_str(c.hint.clone())),
+    ])
+}
+
+/// The failing layer's name, `-` when every check passed.
+fn layer_name(r: &Report) -> &'static str {
+    r.diagnosis.layer.map(Layer::as_str).unwrap_or("-")
+}

@@ -1,0 +1,192 @@
+//! `cargo xtask env-fix`: flags and rendering for the repairs in `repair`,
+//! applied to one env file in place by `envfile::fix_file`. Everything but
+//! the repaired values stays byte for byte.
+
+use std::path::PathBuf;
+
+use crate::envfile::{self, FileOutcome, Write};
+use crate::flags::Args;
+use crate::input;
+use crate::output::{self, Json};
+use crate::prisma;
+use crate::repair::{Finding, Options};
+use crate::util::Ctx;
+
+pub const HELP: &str = "\
+cargo xtask env-fix: repair DATABASE_URL (and DIRECT_URL, SHADOW_DATABASE_URL) in .env.local, in place
+
+Usage: cargo xtask env-fix [options]
+
+Repairs, each reported on one line with the password masked:
+  - characters in the user or password that must be percent-encoded (@ # $ & / : % ...)
+  - values a dotenv loader would misread ($ substitution, # comments)
+  - sslmode=require for hosts that are not local
+  - connect_timeout and pool_timeout (added when missing, raised when lower, never lowered)
+  - statement_timeout moved into options=-c statement_timeout=MS, the form every reader honours
+Warns, without changing anything, about RDS Proxy or pooler hosts, sslmode=verify-*,
+@prisma/adapter-pg with sslmode=require, parameters no reader understands, a shell
+variable that overrides the file, a file tracked by git or readable by others.
+
+Options:
+  --file PATH              the env file (default: .env.local in the project directory)
+  --var NAME               a variable to repair (repeatable; default DATABASE_URL, DIRECT_URL, SHADOW_DATABASE_URL)
+  --connect-timeout SECS   minimum connect_timeout (default 30)
+  --pool-timeout SECS      minimum pool_timeout (default 30)
+  --statement-timeout MS   set statement_timeout through options
+  --password-stdin         read a new password from standard input (never pass it as an argument)
+  --check                  write nothing; exit 1 when something would change
+  --dry-run                write nothing; print a unified diff (password masked)
+  --no-backup              do not keep a backup (default: FILE.bak.local, which `.env*.local` ignores)
+  --json                   {\"file\", \"changed\", \"changes\": [...], \"warnings\": [...]}
+
+Exit codes: 0 done or nothing to do, 1 --check found something to change, 2 bad input
+(unreadable file, duplicate or missing variable, invalid URL, placeholder password).
+
+Example:
+  cargo xtask env-fix --dry-run
+  printf '%s' \"$NEW_PASSWORD\" | cargo xtask env-fix --password-stdin
+  $env:NEW_PASSWORD | cargo xtask env-fix --password-stdin        # PowerShell
+";
+
+pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
+    let file = args.value("--file")?.map(PathBuf::from);
+    let vars = args.values("--var")?;
+    let connect_timeout = args.parsed("--connect-timeout", "seconds")?;
+    let pool_timeout = args.parsed("--pool-timeout", "seconds")?;
+    let statement_timeout = args.parsed("--statement-timeout", "milliseconds")?;
+    let password_stdin = args.flag("--password-stdin");
+    let check = args.flag("--check");
+    let dry_run = args.flag("--dry-run");
+    let no_backup = args.flag("--no-backup");
+    let json = args.flag("--json");
+    args.finish()?;
+
+    let path = match file {
+        Some(f) if f.is_absolute() => f,
+        Some(f) => std::env::current_dir()?.join(f),
+        None => ctx.project_dir.join(".env.local"),
+    };
+    let mut opts = Options {
+        explicit_vars: !vars.is_empty(),
+        vars: if vars.is_empty() {
+            Options::default().vars
+        } else {
+            vars
+        },
+        connect_timeout: connect_timeout.unwrap_or(30),
+        pool_timeout: pool_timeout.unwrap_or(30),
+        statement_timeout,
+        adapter_pg: prisma::uses_adapter_pg(&ctx.project_dir),
+        ..Options::default()
+    };
+    if password_stdin {
+        opts.password = Some(input::read_password_stdin()?);
+    }
+    let write = if check || dry_run {
+        Write::No
+    } else if no_backup {
+        Write::NoBackup
+    } else {
+        Write::WithBackup
+    };
+    let FileOutcome {
+        text,
+        new_text,
+        changed,
+        changes,
+        warnings,
+        backup,
+    } = envfile::fix_file(ctx, &path, &opts, write)?;
+    let shown = path.display().to_string();
+    if json {
+        output::json(&Json::obj([
+            ("file", Json::str(&shown)),
+            ("changed", Json::Bool(changed)),
+            ("written", Json::Bool(changed && !check && !dry_run)),
+            (
+                "changes",
+                Json::Arr(changes.iter().map(Finding::json).collect()),
+            ),
+            (
+                "warnings",
+                Json::Arr(warnings.iter().map(Finding::json).collect()),
+            ),
+        ]));
+    } else {
+        let style = output::Style::stdout();
+        for c in &changes {
+            output::out(format!("{} {}: {}", style.green("fix "), c.var, c.detail));
+        }
+        for w in &warnings {
+            output::out(format!("{} {}: {}", style.yellow("warn"), w.var, w.detail));
+        }
+        if dry_run && changed {
+            output::out(unified_diff(&shown, &text, &new_text));
+        }
+        output::out(match (changed, check || dry_run) {
+            (false, _) => format!("{shown}: nothing to do"),
+            (true, true) => format!(
+                "{shown}: {} change(s) needed, nothing written",
+                changes.len()
+            ),
+            (true, false) => match &backup {
+                Some(b) => format!("{shown}: rewritten (backup: {})", b.display()),
+                None => format!("{shown}: rewritten"),
+            },
+        });
+    }
+    Ok(if check && changed { 1 } else { 0 })
+}
+
+/// A minimal unified diff (no context lines) of two texts, masked on output.
+fn unified_diff(name: &str, old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.split_inclusive('\n').collect();
+    let b: Vec<&str> = new.split_inclusive('\n').collect();
+    let mut out = format!("--- {name}\n+++ {name} (fixed)\n");
+    // Edits never add or remove lines except through multi-line values, so
+    // a line-by-line walk with resynchronisation on equal lines suffices.
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        let (si, sj) = (i, j);
+        while i < a.len() && (j >= b.len() || a[i] != b[j]) && !b[j..].contains(&a[i]) {
+            i += 1;
+        }
+        while j < b.len() && (i >= a.len() || a[i] != b[j]) {
+            j += 1;
+        }
+        out.push_str(&format!(
+            "@@ -{},{} +{},{} @@\n",
+            si + 1,
+            i - si,
+            sj + 1,
+            j - sj
+        ));
+        for l in &a[si..i] {
+            out.push('-');
+            out.push_str(l.trim_end_matches(['\r', '\n']));
+            out.push('\n');
+        }
+        for l in &b[sj..j] {
+            out.push('+');
+            out.push_str(l.trim_end_matches(['\r', '\n']));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_shows_only_changed_lines() {
+        let d = unified_diff("f", "A=1\nB=2\nC=3\n", "A=1\nB=9\nC=3\n");
+        assert_eq!(d, "--- f\n+++ f (fixed)\n@@ -2,1 +2,1 @@\n-B=2\n+B=9\n");
+    }
+}

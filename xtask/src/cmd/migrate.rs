@@ -1,0 +1,138 @@
+//! `cargo xtask migrate`: flags, the summary's JSON, and the exit status
+//! for the migrate flow in `prisma::migrate`.
+
+use std::time::Duration;
+
+use crate::flags::{Args, Usage};
+use crate::output::{self, Json};
+use crate::prisma::{
+    self,
+    migrate::{Mode, Plan, Summary},
+};
+use crate::util::Ctx;
+
+pub const HELP: &str = "\
+cargo xtask migrate: run Prisma Migrate with a preflight, retries and a diagnosis
+
+Usage: cargo xtask migrate <name> [options] [-- prisma options]
+       cargo xtask migrate --deploy | --status [options]
+
+Modes:
+  <name>            prisma migrate dev --name <name> (create and apply a migration)
+  <name> --create-only   create the migration without applying it
+  --deploy          prisma migrate deploy (apply committed migrations; for CI and scripts)
+  --status          prisma migrate status
+
+The URL comes from the environment, .env.development.local, .env.local, .env.development
+or .env (the first that defines DATABASE_URL). Prisma gets it, and SHADOW_DATABASE_URL
+when defined, through its environment only, with sslmode, connect_timeout and
+pool_timeout added as `env-fix` would (the file is not touched).
+
+Options:
+  --no-preflight      start Prisma without checking the connection first
+  --no-tune           pass the URL exactly as written
+  --retries N         retries for P1017, P1001 and P1002 (default 2)
+  --retry-delay SECS  first wait between attempts, doubled each time (default 2)
+  --env-file PATH     read these env files instead of the usual ones (repeatable)
+  --json              print one summary object on stdout (Prisma's own output goes to stderr)
+  --                  everything after it goes to Prisma unchanged
+
+Exit codes: 0 success; Prisma's own status when it failed (1 if it gave none);
+1 when the preflight failed; 2 bad usage or input; 130 interrupted (Ctrl-C).
+
+Example:
+  cargo xtask migrate add_saved_comparables
+  cargo xtask migrate --deploy --json
+";
+
+pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
+    let json = args.flag("--json");
+    let deploy = args.flag("--deploy");
+    let status = args.flag("--status");
+    let create_only = args.flag("--create-only");
+    let plan_args = Plan {
+        mode: Mode::Dev,
+        name: None,
+        preflight: !args.flag("--no-preflight"),
+        tune: !args.flag("--no-tune"),
+        retries: args.parsed("--retries", "a number")?.unwrap_or(2),
+        retry_delay: Duration::from_secs_f64(
+            args.parsed("--retry-delay", "seconds")?.unwrap_or(2.0),
+        ),
+        env_files: args
+            .values("--env-file")?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        passthrough: std::mem::take(&mut args.passthrough),
+        // stdout carries the one JSON object; Prisma's own output goes to stderr.
+        prisma_stdout_to_stderr: json,
+    };
+    let name = args.positional();
+    args.finish()?;
+    let mode = match (deploy, status, create_only) {
+        (true, false, false) => Mode::Deploy,
+        (false, true, false) => Mode::Status,
+        (false, false, true) => Mode::CreateOnly,
+        (false, false, false) => Mode::Dev,
+        _ => return Err(Usage("choose one of --deploy, --status, --create-only\nhint: run `cargo xtask migrate --help`".into()).into()),
+    };
+    let name = match (mode, name) {
+        (Mode::Dev | Mode::CreateOnly, Some(n)) => Some(prisma::validate_name(&n)?),
+        (Mode::Dev | Mode::CreateOnly, None) => {
+            return Err(Usage("migrate needs a migration name, e.g. `cargo xtask migrate add_saved_comparables` (or --deploy to apply committed migrations)\nhint: run `cargo xtask migrate --help`".into()).into())
+        }
+        (_, Some(n)) => return Err(Usage(format!("--{} takes no migration name (got `{n}`)\nhint: run `cargo xtask migrate --help`", mode.as_str())).into()),
+        (_, None) => None,
+    };
+    let plan = Plan {
+        mode,
+        name,
+        ..plan_args
+    };
+    let summary = prisma::migrate::migrate(ctx, &plan)?;
+    if json {
+        output::json(&summary_json(&summary));
+    }
+    Ok(summary.exit)
+}
+
+/// `--json`: one object with the attempts, what was applied and the verdict.
+fn summary_json(s: &Summary) -> Json {
+    let attempts = s.attempts.iter().map(|a| {
+        Json::obj([
+            (
+                "exit_code",
+                a.exit_code.map(Json::num).unwrap_or(Json::Null),
+            ),
+            (
+                "error_code",
+                a.failure
+                    .as_ref()
+                    .map(|f| Json::str(f.code()))
+                    .unwrap_or(Json::Null),
+            ),
+            ("ms", Json::num(a.ms as f64)),
+        ])
+    });
+    Json::obj([
+        ("ok", Json::Bool(s.ok)),
+        ("mode", Json::Lit(s.mode.as_str())),
+        ("attempts", Json::Arr(attempts.collect())),
+        (
+            "applied",
+            Json::Arr(s.applied.iter().map(Json::str).collect()),
+        ),
+        ("ms", Json::num(s.elapsed.as_millis() as f64)),
+        (
+            "diagnosis",
+            match &s.diagnosis {
+                Some((verdict, hint)) => Json::obj([
+                    ("code", Json::str(verdict.code())),
+                    ("hint", Json::str(hint)),
+                ]),
+                None => Json::Null,
+            },
+        ),
+    ])
+}

@@ -1,0 +1,110 @@
+//! `cargo xtask onboard`: flags and rendering (one status line per step,
+//! or one JSON object) for the steps in `onboarding`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::flags::Args;
+use crate::onboarding::{self, Opts, Step, StepStatus};
+use crate::output::{self, Json, Style};
+use crate::util::Ctx;
+
+pub const HELP: &str = "\
+cargo xtask onboard: take a new teammate (or an onboarding script) from clone to migrated database
+
+Usage: cargo xtask onboard [options]
+
+Steps, each reported on one line with its time:
+  tools        Node >= 20.19, the package manager the lockfile names, the pinned Prisma CLI
+               (runs the clean install when node_modules is missing or stale)
+  environment  find DATABASE_URL; if there is none: create .env.local from .env.example
+               (asking for the password), or with --local (or no .env.example) start the
+               local dev-db and write its URL. An existing .env.local is never replaced.
+  env-fix      repair the URL (encoding, sslmode, timeouts)
+  db-test      the full connection check; stops here with the diagnosis on failure
+  migrations   prisma migrate deploy through `cargo xtask migrate --deploy`
+
+Options:
+  --local            use the local dev-db (started if needed) for DATABASE_URL
+  --data-dir DIR     the dev-db's directory (default: target/dev-db)
+  --password-stdin   the database password for .env.example's URL, from standard input
+  --yes              never prompt (also when stdin is not a terminal, or CI=true)
+  --check            report env-fix repairs without writing; fail if any are needed
+  --no-migrate       stop after db-test
+  --json             {\"ok\", \"steps\": [{\"name\", \"status\", \"ms\", \"detail\", \"hint\"}]}
+
+Exit codes: 0 ready; 1 a step failed (its hint says what to do); 2 bad usage or input.
+
+Example:
+  cargo xtask onboard --local
+  printf '%s' \"$DB_PASSWORD\" | cargo xtask onboard --password-stdin --yes --json
+";
+
+pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
+    let yes = args.flag("--yes");
+    let mut o = Opts {
+        local: args.flag("--local"),
+        data_dir: args.value("--data-dir")?.map(PathBuf::from),
+        password_stdin: args.flag("--password-stdin"),
+        check: args.flag("--check"),
+        migrate: !args.flag("--no-migrate"),
+        json: args.flag("--json"),
+        interactive: false,
+    };
+    args.finish()?;
+    let ci = std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false);
+    o.interactive = !yes && !ci && std::io::stdin().is_terminal();
+    let style = Style::stderr();
+    let steps = onboarding::run(ctx, &o, &|s| {
+        if !o.json {
+            report(s, style);
+        }
+    });
+    let failed = steps.iter().find(|s| s.status == StepStatus::Fail);
+    if o.json {
+        output::json(&Json::obj([
+            ("ok", Json::Bool(failed.is_none())),
+            ("steps", Json::Arr(steps.iter().map(step_json).collect())),
+        ]));
+    } else if let Some(s) = failed {
+        output::out(format!(
+            "\n{} at step {}: {}",
+            style.red("Not ready"),
+            s.name,
+            s.hint.clone().unwrap_or_default()
+        ));
+    } else {
+        output::out(format!(
+            "\n{} Next: `cargo xtask migrate <name>` after you change prisma/schema.prisma; `cargo xtask db-test` when a connection fails.",
+            style.green("Ready.")
+        ));
+    }
+    Ok(if failed.is_none() { 0 } else { 1 })
+}
+
+fn step_json(s: &Step) -> Json {
+    Json::obj([
+        ("name", Json::Lit(s.name)),
+        ("status", Json::Lit(s.status.as_str())),
+        ("ms", Json::num(s.ms as f64)),
+        ("detail", Json::str(&s.detail)),
+        ("hint", Json::opt_str(s.hint.clone())),
+    ])
+}
+
+fn report(s: &Step, style: Style) {
+    let status = match s.status {
+        StepStatus::Ok => style.green("ok  "),
+        StepStatus::Fail => style.red("FAIL"),
+        StepStatus::Skip => style.dim("skip"),
+    };
+    output::out(format!(
+        "  {status} {:<12} {:>6} ms  {}",
+        s.name, s.ms, s.detail
+    ));
+    if let Some(h) = &s.hint {
+        output::out(format!("       {:<12}            hint: {h}", ""));
+    }
+}

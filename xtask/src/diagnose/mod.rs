@@ -1,0 +1,397 @@
+//! The diagnosis engine behind `db-test` and migrate's preflight: what
+//! `psql -c "SELECT version()"` and the troubleshooting page's manual checks
+//! do, layer by layer, through the `postgres` crate. The first failing layer
+//! becomes the verdict, with a stable code and the fix. Every network step
+//! is bounded in time. One file per layer, in the order they run.
+
+mod auth;
+mod dns;
+mod idle;
+mod migrations;
+mod server;
+mod tcp;
+mod tls;
+mod url;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::envload::Found;
+use crate::output;
+use crate::pg::Target;
+use crate::pgurl::PgUrl;
+
+/// The layers, in the order they are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
+    Url,
+    Dns,
+    Tcp,
+    Tls,
+    Auth,
+    Query,
+    Server,
+    Migrations,
+    Idle,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 9] = [
+        Layer::Url,
+        Layer::Dns,
+        Layer::Tcp,
+        Layer::Tls,
+        Layer::Auth,
+        Layer::Query,
+        Layer::Server,
+        Layer::Migrations,
+        Layer::Idle,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Url => "url",
+            Layer::Dns => "dns",
+            Layer::Tcp => "tcp",
+            Layer::Tls => "tls",
+            Layer::Auth => "auth",
+            Layer::Query => "query",
+            Layer::Server => "server",
+            Layer::Migrations => "migrations",
+            Layer::Idle => "idle",
+        }
+    }
+}
+
+/// The verdict's stable codes, as the README lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Ok,
+    UrlMissing,
+    UrlInvalid,
+    PasswordPlaceholder,
+    DnsFailed,
+    TcpRefused,
+    TcpTimeout,
+    StartupTimeout,
+    TlsRequired,
+    TlsUnavailable,
+    TlsFailed,
+    ServerClosed,
+    AuthFailed,
+    DatabaseMissing,
+    TooManyConnections,
+    IdleClosed,
+    MigrationFailed,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Ok => "ok",
+            Code::UrlMissing => "url_missing",
+            Code::UrlInvalid => "url_invalid",
+            Code::PasswordPlaceholder => "password_placeholder",
+            Code::DnsFailed => "dns_failed",
+            Code::TcpRefused => "tcp_refused",
+            Code::TcpTimeout => "tcp_timeout",
+            Code::StartupTimeout => "startup_timeout",
+            Code::TlsRequired => "tls_required",
+            Code::TlsUnavailable => "tls_unavailable",
+            Code::TlsFailed => "tls_failed",
+            Code::ServerClosed => "server_closed",
+            Code::AuthFailed => "auth_failed",
+            Code::DatabaseMissing => "database_missing",
+            Code::TooManyConnections => "too_many_connections",
+            Code::IdleClosed => "idle_closed",
+            Code::MigrationFailed => "migration_failed",
+        }
+    }
+
+    /// Bad input rather than a failed check: the same exit code (2) as any
+    /// other unusable input.
+    pub fn is_bad_input(self) -> bool {
+        matches!(
+            self,
+            Code::UrlMissing | Code::UrlInvalid | Code::PasswordPlaceholder
+        )
+    }
+}
+
+/// How one check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub layer: Layer,
+    pub status: Status,
+    pub ms: u64,
+    pub detail: String,
+    pub hint: Option<String>,
+    /// The diagnosis code when this check failed.
+    pub code: Option<Code>,
+}
+
+/// The verdict for one URL: the first failing layer, or `ok`.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    pub code: Code,
+    pub layer: Option<Layer>,
+    pub hint: String,
+}
+
+/// Everything the checks found about one variable.
+pub struct Report {
+    pub var: String,
+    pub source: String,
+    pub url: Option<PgUrl>,
+    pub checks: Vec<Check>,
+    pub diagnosis: Diagnosis,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.diagnosis.code == Code::Ok
+    }
+    /// Bad input rather than a failed check (exit 2).
+    pub fn bad_input(&self) -> bool {
+        self.diagnosis.code.is_bad_input()
+    }
+    /// The check that failed, if one did.
+    pub fn failed_check(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| c.status == Status::Fail)
+    }
+    /// The checks that warned, as `layer: hint` lines.
+    pub fn warnings(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Warn)
+            .filter_map(|c| {
+                c.hint
+                    .as_ref()
+                    .map(|h| format!("{}: {h}", c.layer.as_str()))
+            })
+            .collect()
+    }
+}
+
+/// How far and how hard to check.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub timeout: Option<Duration>,
+    pub idle_probe: Option<Duration>,
+    /// The last layer to run (`Query` for a preflight, `Server`, `Migrations`).
+    pub upto: Layer,
+    pub project_dir: PathBuf,
+    /// A SHADOW_DATABASE_URL is configured, so CREATEDB is not needed.
+    pub shadow_configured: bool,
+}
+
+/// Runs the checks for one variable, reporting each as it completes.
+pub fn diagnose(
+    var: &str,
+    found: Option<&Found>,
+    s: &Settings,
+    on_check: &dyn Fn(&Check),
+) -> Report {
+    let mut run = Runner {
+        checks: Vec::new(),
+        on_check,
+    };
+    let source = found
+        .map(|f| f.source.clone())
+        .unwrap_or_else(|| "-".into());
+    let url = run.step(Layer::Url, || url::check(var, found, s));
+    if let Some((url, target)) = &url {
+        run.network(url, target, s);
+    }
+    // Layers after a failure are reported as skipped, so the list is complete.
+    let last = if s.idle_probe.is_some() {
+        Layer::Idle
+    } else {
+        s.upto
+    };
+    for layer in Layer::ALL.into_iter().filter(|l| *l <= last) {
+        if !run.checks.iter().any(|c| c.layer == layer) {
+            run.push(Check {
+                layer,
+                status: Status::Skip,
+                ms: 0,
+                detail: "not run: an earlier layer failed".into(),
+                hint: None,
+                code: None,
+            });
+        }
+    }
+    let diagnosis = match run.checks.iter().find(|c| c.status == Status::Fail) {
+        Some(fail) => Diagnosis {
+            code: fail.code.unwrap_or(Code::ServerClosed),
+            layer: Some(fail.layer),
+            hint: fail.hint.clone().unwrap_or_default(),
+        },
+        None => Diagnosis {
+            code: Code::Ok,
+            layer: None,
+            hint: String::new(),
+        },
+    };
+    Report {
+        var: var.to_string(),
+        source,
+        url: url.map(|(u, _)| u),
+        checks: run.checks,
+        diagnosis,
+    }
+}
+
+struct Runner<'a> {
+    checks: Vec<Check>,
+    on_check: &'a dyn Fn(&Check),
+}
+
+/// A check's result before it is timed.
+struct Outcome {
+    status: Status,
+    detail: String,
+    hint: Option<String>,
+    code: Option<Code>,
+}
+
+fn pass(detail: impl Into<String>) -> Outcome {
+    Outcome {
+        status: Status::Pass,
+        detail: detail.into(),
+        hint: None,
+        code: None,
+    }
+}
+fn warn(detail: impl Into<String>, hint: impl Into<String>) -> Outcome {
+    Outcome {
+        status: Status::Warn,
+        detail: detail.into(),
+        hint: Some(hint.into()),
+        code: None,
+    }
+}
+fn fail(code: Code, detail: impl Into<String>, hint: impl Into<String>) -> Outcome {
+    Outcome {
+        status: Status::Fail,
+        detail: detail.into(),
+        hint: Some(hint.into()),
+        code: Some(code),
+    }
+}
+fn skip(detail: impl Into<String>) -> Outcome {
+    Outcome {
+        status: Status::Skip,
+        detail: detail.into(),
+        hint: None,
+        code: None,
+    }
+}
+
+/// The hint for every way a session ends early: the causes of Prisma's P1017.
+fn closed_hint() -> String {
+    "the server or something in between ended the session: TLS required but not used, a pooler or proxy, the server restarting, or a connection limit; this is Prisma's P1017".into()
+}
+
+impl Runner<'_> {
+    fn push(&mut self, c: Check) {
+        (self.on_check)(&c);
+        self.checks.push(c);
+    }
+
+    /// Times `f` and records its outcome; the value only when the layer did
+    /// not fail.
+    fn step<T>(&mut self, layer: Layer, f: impl FnOnce() -> (Outcome, Option<T>)) -> Option<T> {
+        let start = Instant::now();
+        let (o, value) = f();
+        let failed = o.status == Status::Fail;
+        self.push(Check {
+            layer,
+            status: o.status,
+            ms: output::ms_since(start),
+            detail: o.detail,
+            hint: o.hint,
+            code: o.code,
+        });
+        if failed {
+            None
+        } else {
+            value
+        }
+    }
+
+    /// dns, tcp and tls on a raw socket (so their failures are told apart),
+    /// then auth and the checks that need a session.
+    fn network(&mut self, url: &PgUrl, target: &Target, s: &Settings) {
+        let host = url.host();
+        let port = url.port();
+        let t = target.timeout;
+        if host.starts_with('/') {
+            self.step::<()>(Layer::Dns, || (skip("a Unix socket: no DNS"), Some(())));
+            self.step::<()>(Layer::Tcp, || (skip("a Unix socket: no TCP"), Some(())));
+            self.step::<()>(Layer::Tls, || (skip("a Unix socket: no TLS"), Some(())));
+        } else {
+            let Some(addrs) = self.step(Layer::Dns, || dns::check(&host, port, t)) else {
+                return;
+            };
+            // Like libpq's connect_timeout, one bound covers the TCP connect
+            // and the TLS request of this attempt.
+            let attempt = Instant::now();
+            let Some(stream) = self.step(Layer::Tcp, || tcp::check(&host, &addrs, t)) else {
+                return;
+            };
+            let left = t
+                .saturating_sub(attempt.elapsed())
+                .max(Duration::from_millis(100));
+            if self
+                .step(Layer::Tls, || tls::check(&host, stream, target, left))
+                .is_none()
+            {
+                return;
+            }
+        }
+        let Some(mut client) = self.step(Layer::Auth, || auth::check(url, target)) else {
+            return;
+        };
+        if !self.session(&mut client, url, s) {
+            return;
+        }
+        if let Some(idle) = s.idle_probe {
+            self.step::<()>(Layer::Idle, || {
+                (idle::check(client, idle, target), Some(()))
+            });
+        }
+    }
+
+    /// The checks on an authenticated session, up to `s.upto`; true when
+    /// the idle probe may follow (they all ran and none failed).
+    fn session(&mut self, client: &mut postgres::Client, url: &PgUrl, s: &Settings) -> bool {
+        if self.step(Layer::Query, || server::query(client)).is_none() || s.upto == Layer::Query {
+            return false;
+        }
+        if self.step(Layer::Server, || server::check(client)).is_none() || s.upto == Layer::Server {
+            return false;
+        }
+        self.step(Layer::Migrations, || migrations::check(client, url, s))
+            .is_some()
+    }
+}

@@ -1,0 +1,116 @@
+//! The query and server layers: SELECT version(), then connections against
+//! max_connections, the timeouts that cut sessions, encryption, rds.force_ssl.
+
+use super::{closed_hint, fail, pass, warn, Code, Outcome};
+use crate::pg;
+
+pub(super) fn query(client: &mut postgres::Client) -> (Outcome, Option<()>) {
+    match client.query_one("SELECT version()", &[]) {
+        Ok(row) => (pass(row.get::<_, String>(0)), Some(())),
+        Err(e) => (
+            fail(
+                Code::ServerClosed,
+                format!("SELECT version() failed: {}", pg::describe(&e)),
+                closed_hint(),
+            ),
+            None,
+        ),
+    }
+}
+
+pub(super) fn check(client: &mut postgres::Client) -> (Outcome, Option<()>) {
+    let sql = "SELECT \
+        (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())::int, \
+        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int, \
+        current_setting('max_connections')::int, \
+        current_setting('superuser_reserved_connections')::int, \
+        COALESCE(current_setting('rds.rds_superuser_reserved_connections', true), '0'), \
+        current_setting('statement_timeout'), \
+        current_setting('idle_in_transaction_session_timeout'), \
+        current_setting('idle_session_timeout'), \
+        current_setting('tcp_keepalives_idle'), \
+        COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false), \
+        current_setting('rds.force_ssl', true)";
+    let row = match client.query_one(sql, &[]) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                fail(
+                    Code::ServerClosed,
+                    format!("reading server settings failed: {}", pg::describe(&e)),
+                    closed_hint(),
+                ),
+                None,
+            )
+        }
+    };
+    let (in_db, total, max): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
+    let reserved: i32 = row.get::<_, i32>(3) + row.get::<_, String>(4).parse::<i32>().unwrap_or(0);
+    let (stmt, idle_tx, idle_s, keep): (String, String, String, String) =
+        (row.get(5), row.get(6), row.get(7), row.get(8));
+    let ssl: bool = row.get(9);
+    let force_ssl: Option<String> = row.get(10);
+    let usable = max - reserved;
+    let headroom = usable - total;
+    let mut detail = format!(
+        "connections: {in_db} to this database, {total} in all of {usable} usable (max_connections {max}, {reserved} reserved); statement_timeout {stmt}, idle_in_transaction_session_timeout {idle_tx}, idle_session_timeout {idle_s}, tcp_keepalives_idle {keep}; session {}",
+        if ssl { "encrypted" } else { "NOT encrypted" }
+    );
+    if let Some(f) = &force_ssl {
+        detail.push_str(&format!("; rds.force_ssl {f}"));
+    }
+    let mut hints = Vec::new();
+    if headroom < 3 || headroom * 10 < usable {
+        hints.push(format!("only {headroom} connection slot(s) left: stop idle dev servers or lower connection_limit; migrate dev needs 2 (one for the shadow database)"));
+    }
+    if let Some(ms) = duration_ms(&idle_s).filter(|ms| *ms > 0 && *ms < 600_000) {
+        hints.push(format!("the server closes sessions idle for {}s: a `migrate dev` waiting at a prompt loses its connection (P1017); raise idle_session_timeout in the parameter group", ms / 1000));
+    }
+    if let Some(ms) = duration_ms(&stmt).filter(|ms| *ms > 0 && *ms < 60_000) {
+        hints.push(format!("statement_timeout is {}ms: long migrations can be cancelled; set options=-c statement_timeout=... for migrations (env-fix --statement-timeout)", ms));
+    }
+    if !ssl {
+        hints.push("this session is not encrypted".to_string());
+    }
+    if hints.is_empty() {
+        (pass(detail), Some(()))
+    } else {
+        (warn(detail, hints.join("; ")), Some(()))
+    }
+}
+
+/// Reads a PostgreSQL duration setting (`0`, `30s`, `5min`, `1500ms`, `1h`) in ms.
+fn duration_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..split].parse().ok()?;
+    let factor = match &s[split..] {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    Some(n * factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        for (s, ms) in [
+            ("0", 0),
+            ("30s", 30_000),
+            ("5min", 300_000),
+            ("1500ms", 1500),
+            ("1h", 3_600_000),
+            ("2d", 172_800_000),
+        ] {
+            assert_eq!(duration_ms(s), Some(ms), "{s}");
+        }
+        assert_eq!(duration_ms("x"), None);
+    }
+}

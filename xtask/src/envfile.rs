@@ -1,0 +1,183 @@
+//! Env files on disk: reading one (or saying which files define the
+//! variable), repairing it in place with a backup and an atomic replace,
+//! and writing a URL into one. Nothing is written on any error.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::dotenv::Document;
+use crate::flags::bad_input;
+use crate::pgurl::{PgUrl, Reader};
+use crate::repair::{self, Finding, Options};
+use crate::util::{self, Ctx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    No,
+    NoBackup,
+    WithBackup,
+}
+
+/// What `fix_file` did to one file.
+pub struct FileOutcome {
+    pub text: String,
+    pub new_text: String,
+    pub changed: bool,
+    pub changes: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    pub backup: Option<PathBuf>,
+}
+
+/// Repairs one file: parse (or fail naming the line), repair, and write
+/// atomically with a backup. Nothing is written on any error.
+pub fn fix_file(
+    ctx: &Ctx,
+    path: &Path,
+    opts: &Options,
+    write: Write,
+) -> anyhow::Result<FileOutcome> {
+    let text = read_env_file(ctx, path, &opts.vars[0])?;
+    let doc = Document::parse(&text)
+        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
+    let mut outcome = repair::repair(doc, opts)
+        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
+    outcome
+        .warnings
+        .extend(repair::file_warnings(path, &outcome.doc, opts));
+    let new_text = outcome.doc.render();
+    let changed = new_text != text;
+    let mut backup = None;
+    if changed && write != Write::No {
+        if write == Write::WithBackup {
+            let b = backup_path(path);
+            // Written atomically too: a full disk must not leave half a
+            // backup behind, nor replace a good older one with it.
+            util::atomic_write_as(&b, text.as_bytes(), path).with_context(|| {
+                format!(
+                    "cannot write the backup {}; nothing was written",
+                    b.display()
+                )
+            })?;
+            backup = Some(b);
+        }
+        util::atomic_write(path, new_text.as_bytes()).with_context(|| {
+            format!(
+                "{}: not rewritten, the original is unchanged",
+                path.display()
+            )
+        })?;
+    }
+    Ok(FileOutcome {
+        text,
+        new_text,
+        changed,
+        changes: outcome.changes,
+        warnings: outcome.warnings,
+        backup,
+    })
+}
+
+/// Reads the env file, or explains which files do define the variable.
+pub fn read_env_file(ctx: &Ctx, path: &Path, var: &str) -> anyhow::Result<String> {
+    match fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            bad_input(format!(
+                "{}: not UTF-8 text; save it as UTF-8. Nothing was written.",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let defining = files_defining(&ctx.project_dir, var);
+            let hint = if defining.is_empty() {
+                format!("no env file in {} defines {var}; create .env.local with {var}=postgresql://USER:PASSWORD@HOST:5432/DATABASE, or run `cargo xtask dev-db up --write-env` for a local database", ctx.project_dir.display())
+            } else {
+                format!("{var} is defined in: {} (use --file)", defining.join(", "))
+            };
+            Err(bad_input(format!(
+                "{}: no such file. {hint}",
+                path.display()
+            )))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Env files in `dir` that define `var`.
+pub fn files_defining(dir: &Path, var: &str) -> Vec<String> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".env") && !n.ends_with(".bak.local"))
+        .filter(|n| {
+            fs::read_to_string(dir.join(n))
+                .ok()
+                .and_then(|t| Document::parse(&t).ok())
+                .map(|d| !d.find(var).is_empty())
+                .unwrap_or(false)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// pattern of the Next.js `.gitignore`, unlike `.env.local.bak`.
+pub fn backup_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let backup = if name.starts_with(".env") {
+        format!("{name}.bak.local")
+    } else {
+        format!(".env.{name}.bak.local")
+    };
+    path.with_file_name(backup)
+}
+
+/// Puts `url` into the project's `.env.local` as `DATABASE_URL`, touching no
+/// other line, written as env-fix would leave it (the file is read by Prisma).
+pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<()> {
+    let path = ctx.project_dir.join(".env.local");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut doc = Document::parse(&text)
+        .map_err(|e| bad_input(format!("{}: {e}; nothing was written", path.display())))?;
+    let mut url = url.clone();
+    repair::tune("DATABASE_URL", &mut url);
+    let url = url.render_for(Reader::Prisma);
+    let found = doc
+        .find_one("DATABASE_URL")
+        .map_err(|e| bad_input(format!("{}: {e}, then run again", path.display())))?;
+    match found {
+        None => doc.append("DATABASE_URL", &url),
+        Some(one) if doc.literal(one) == url => return Ok(()),
+        Some(one) => doc.set_value(one, &url),
+    }
+    util::atomic_write(&path, doc.render().as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_name_is_ignored_by_the_nextjs_pattern() {
+        assert_eq!(
+            backup_path(Path::new("/p/.env.local")),
+            Path::new("/p/.env.local.bak.local")
+        );
+        assert_eq!(
+            backup_path(Path::new("/p/settings.env")),
+            Path::new("/p/.env.settings.env.bak.local")
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! Onboarding, from a fresh clone to a migrated database: the troubleshooting
+//! page's "Quick Fix Steps" as five steps run in order (tools, environment,
+//! env-fix, db-test, migrations), each safe to run again, none prompting
+//! without a terminal. `cmd::onboard` renders them.
+
+mod checks;
+mod environment;
+mod tools;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::output;
+use crate::prisma::PackageManager;
+use crate::util::Ctx;
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Ok,
+    Fail,
+    Skip,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Fail => "fail",
+            StepStatus::Skip => "skip",
+        }
+    }
+}
+
+/// One step's result.
+pub struct Step {
+    pub name: &'static str,
+    pub status: StepStatus,
+    pub ms: u64,
+    pub detail: String,
+    pub hint: Option<String>,
+}
+
+/// What onboarding is asked to do.
+pub struct Opts {
+    pub local: bool,
+    pub data_dir: Option<PathBuf>,
+    pub password_stdin: bool,
+    pub interactive: bool,
+    pub check: bool,
+    pub migrate: bool,
+    pub json: bool,
+}
+
+/// The result of one step: ok with a detail, or failed with a hint.
+type StepResult = Result<String, (String, String)>;
+
+/// Runs the steps in order, reporting each as it ends; after a failure the
+/// rest are skipped.
+pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
+    let pm = PackageManager::detect(&ctx.project_dir);
+    let plan: [(&'static str, &dyn Fn() -> StepResult); 5] = [
+        ("tools", &|| tools::check(ctx, pm, o)),
+        ("environment", &|| environment::check(ctx, o)),
+        ("env-fix", &|| checks::fix(ctx, o)),
+        ("db-test", &|| checks::check_db(ctx)),
+        ("migrations", &|| checks::migrations(ctx, o)),
+    ];
+    let mut steps: Vec<Step> = Vec::new();
+    for (name, step) in plan {
+        let failed = steps.iter().any(|s| s.status == StepStatus::Fail);
+        let s = if failed || (name == "migrations" && !o.migrate) {
+            let why = if failed {
+                "an earlier step failed"
+            } else {
+                "--no-migrate"
+            };
+            Step {
+                name,
+                status: StepStatus::Skip,
+                ms: 0,
+                detail: why.into(),
+                hint: None,
+            }
+        } else {
+            if !o.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                output::err_partial(format!("  …    {name:<12}\r"));
+            }
+            let t = Instant::now();
+            let result = step();
+            let ms = output::ms_since(t);
+            match result {
+                Ok(detail) => Step {
+                    name,
+                    status: StepStatus::Ok,
+                    ms,
+                    detail,
+                    hint: None,
+                },
+                Err((detail, hint)) => Step {
+                    name,
+                    status: StepStatus::Fail,
+                    ms,
+                    detail,
+                    hint: Some(hint),
+                },
+            }
+        };
+        on_step(&s);
+        steps.push(s);
+    }
+    steps
+}

@@ -1,0 +1,419 @@
+//! The typed PostgreSQL connection URL: parsed once, rendered for each reader.
+//!
+//! One `DATABASE_URL` is read by Prisma Migrate, node-postgres, libpq and the
+//! `postgres` crate, and they disagree about parameters (see the `SUPPORT`
+//! table). Every command works on a `PgUrl` and asks it for the form a given
+//! reader needs; nothing else in the xtask does string surgery on URLs.
+//!
+//! Unchanged parts keep their raw text, so a URL that needs no repair renders
+//! back byte for byte, and a repaired one differs only where it was repaired.
+
+use std::fmt;
+
+use crate::secret::{self, Secret};
+
+mod encode;
+mod hosts;
+mod reader;
+#[cfg(test)]
+mod tests;
+
+pub use encode::{decode, encode_component, Param, QUERY_VALUE, USERINFO};
+pub use hosts::HostPort;
+pub use reader::{known_to_any, understands, Reader};
+
+use encode::{is_hex_pair, keep_or_sub_delims, raw_param_clean, Part};
+use hosts::{parse_hosts, split_userinfo};
+
+/// Why a URL could not be read. Never contains the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlError {
+    /// Not a PostgreSQL URL at all, or Prisma's own `prisma+postgres://`.
+    NotPostgres {
+        scheme: String,
+    },
+    Invalid(String),
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlError::NotPostgres { scheme } if scheme.is_empty() => {
+                write!(
+                    f,
+                    "not a URL: expected postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+                )
+            }
+            UrlError::NotPostgres { scheme } => write!(
+                f,
+                "`{scheme}://` is not a PostgreSQL URL: expected postgresql:// or postgres://"
+            ),
+            UrlError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+/// A parsed `postgresql://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgUrl {
+    scheme: String,
+    user: Option<Part>,
+    password: Option<Part>,
+    pub hosts: Vec<HostPort>,
+    database: Option<Part>,
+    params: Vec<Param>,
+    /// The query string as written, while no parameter has been changed, so
+    /// oddities like a trailing `&` render back too.
+    raw_query: Option<String>,
+}
+
+impl PgUrl {
+    /// Parses a URL. A password with raw `@ # $ / ? :` is accepted: the
+    /// userinfo ends at the first `@` after which a well-formed host list
+    /// follows (the password is what users get wrong; the host rarely is).
+    pub fn parse(text: &str) -> Result<PgUrl, UrlError> {
+        let text = text.trim();
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return Err(UrlError::NotPostgres {
+                scheme: String::new(),
+            });
+        };
+        let lower = scheme.to_ascii_lowercase();
+        if lower != "postgresql" && lower != "postgres" {
+            return Err(UrlError::NotPostgres {
+                scheme: scheme.to_string(),
+            });
+        }
+        let (userinfo, after) = split_userinfo(rest)?;
+        let (user, password) = match userinfo {
+            None => (None, None),
+            Some(ui) => match ui.split_once(':') {
+                Some((u, p)) => (Some(Part::parsed(u)), Some(Part::parsed(p))),
+                None => (Some(Part::parsed(ui)), None),
+            },
+        };
+        // Foreign text (Prisma's and the driver's messages) may quote any
+        // of these; see `secret::redact`.
+        if let Some(p) = &password {
+            secret::remember(&p.value);
+            if let Some(raw) = &p.raw {
+                secret::remember(raw);
+            }
+        }
+        if let Some(u) = &user {
+            secret::remember_public(&u.value);
+        }
+        let host_end = after.find(['/', '?']).unwrap_or(after.len());
+        let hosts = parse_hosts(&after[..host_end])?;
+        for h in &hosts {
+            secret::remember_public(&h.host());
+        }
+        let mut tail = &after[host_end..];
+        let mut database = None;
+        if let Some(path) = tail.strip_prefix('/') {
+            let end = path.find('?').unwrap_or(path.len());
+            if end > 0 {
+                let db = Part::parsed(&path[..end]);
+                secret::remember_public(&db.value);
+                database = Some(db);
+            }
+            tail = &path[end..];
+        }
+        let mut params = Vec::new();
+        let mut raw_query = None;
+        if let Some(query) = tail.strip_prefix('?') {
+            raw_query = Some(query.to_string());
+            for raw in query.split('&').filter(|s| !s.is_empty()) {
+                let (k, v) = raw.split_once('=').unwrap_or((raw, ""));
+                let key = decode(k);
+                let value = decode(v);
+                if key == "password" {
+                    secret::remember(&value);
+                }
+                params.push(Param {
+                    key,
+                    value,
+                    raw: Some(raw.to_string()),
+                });
+            }
+        }
+        Ok(PgUrl {
+            scheme: scheme.to_string(),
+            user,
+            password,
+            hosts,
+            database,
+            params,
+            raw_query,
+        })
+    }
+
+    /// A URL from its parts, for URLs the xtask makes itself (the dev-db's).
+    pub fn build(user: &str, password: &Secret, host: &str, port: u16, database: &str) -> PgUrl {
+        secret::remember_public(user);
+        secret::remember_public(host);
+        secret::remember_public(database);
+        PgUrl {
+            scheme: "postgresql".into(),
+            user: Some(Part::new(user)),
+            password: Some(Part::new(password.expose())),
+            hosts: vec![HostPort::new(host, port)],
+            database: Some(Part::new(database)),
+            params: Vec::new(),
+            raw_query: None,
+        }
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_ref().map(|p| p.value.as_str())
+    }
+    pub fn password(&self) -> Option<Secret> {
+        self.password.as_ref().map(|p| Secret::new(p.value.clone()))
+    }
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_ref().map(|p| p.value.as_str())
+    }
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    /// The first host, decoded (`localhost` when the URL names none).
+    pub fn host(&self) -> String {
+        self.hosts
+            .first()
+            .map(|h| h.host())
+            .filter(|h| !h.is_empty())
+            .or_else(|| self.param("host").map(str::to_string))
+            .unwrap_or_else(|| "localhost".to_string())
+    }
+    /// The first port, or 5432.
+    pub fn port(&self) -> u16 {
+        self.hosts
+            .first()
+            .and_then(|h| h.port)
+            .or_else(|| self.param("port").and_then(|p| p.parse().ok()))
+            .unwrap_or(5432)
+    }
+
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| p.value.as_str())
+    }
+
+    /// Sets a parameter in place, or appends it when absent.
+    pub fn set_param(&mut self, key: &str, value: &str) {
+        if self.param(key) == Some(value) {
+            return;
+        }
+        self.raw_query = None;
+        if let Some(p) = self.params.iter_mut().find(|p| p.key == key) {
+            if p.value != value {
+                p.value = value.to_string();
+                p.raw = None;
+            }
+        } else {
+            self.params.push(Param {
+                key: key.to_string(),
+                value: value.to_string(),
+                raw: None,
+            });
+        }
+    }
+
+    pub fn remove_param(&mut self, key: &str) -> Option<String> {
+        let idx = self.params.iter().position(|p| p.key == key)?;
+        self.raw_query = None;
+        Some(self.params.remove(idx).value)
+    }
+
+    pub fn set_password(&mut self, password: &Secret) {
+        self.password = Some(Part::new(password.expose()));
+        if self.user.is_none() {
+            self.user = Some(Part::new("postgres"));
+        }
+    }
+
+    /// Characters in the user name or password that a URL must not carry
+    /// bare: the reason Prisma reads a different password than was set.
+    pub fn unencoded_userinfo(&self) -> Vec<(&'static str, Vec<char>)> {
+        let mut found = Vec::new();
+        for (name, part) in [("user", &self.user), ("password", &self.password)] {
+            if let Some(Part { raw: Some(raw), .. }) = part {
+                let mut bad: Vec<char> = Vec::new();
+                let bytes = raw.as_bytes();
+                for (i, c) in raw.char_indices() {
+                    let ok = if c == '%' {
+                        is_hex_pair(bytes, i + 1)
+                    } else {
+                        keep_or_sub_delims(USERINFO)(c) && c.is_ascii()
+                    };
+                    if !ok && !bad.contains(&c) {
+                        bad.push(c);
+                    }
+                }
+                if !bad.is_empty() {
+                    found.push((name, bad));
+                }
+            }
+        }
+        found
+    }
+
+    /// True for hosts where TLS is not expected: loopback and sockets.
+    pub fn is_local(&self) -> bool {
+        let h = self.host();
+        h.is_empty()
+            || h == "localhost"
+            || h.starts_with('/')
+            || h == "::1"
+            || h.parse::<std::net::Ipv4Addr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false)
+    }
+
+    /// The URL as it belongs in an env file, read by Prisma and node-postgres.
+    pub fn render(&self) -> String {
+        self.render_inner(false, |_| true)
+    }
+
+    /// The URL with the password replaced by `****`, for any output.
+    pub fn masked(&self) -> String {
+        self.render_inner(true, |p| p.key != "password")
+    }
+
+    /// The URL as `reader` needs it: parameters it would reject or misread
+    /// are left out. (Moving `statement_timeout` into `options` is a repair,
+    /// made by env-fix and by migrate's tuning, not by rendering.)
+    pub fn render_for(&self, reader: Reader) -> String {
+        self.render_inner(false, |p| understands(reader, &p.key))
+    }
+
+    /// Parameters `reader` does not understand, in order.
+    pub fn not_understood_by(&self, reader: Reader) -> Vec<&Param> {
+        self.params
+            .iter()
+            .filter(|p| !understands(reader, &p.key))
+            .collect()
+    }
+
+    /// The `-c statement_timeout=MS` inside `options`, if any.
+    pub fn options_statement_timeout(&self) -> Option<u64> {
+        let options = self.param("options")?;
+        option_setting(options, "statement_timeout").and_then(|v| v.parse().ok())
+    }
+
+    /// Moves a raw `statement_timeout=MS` parameter into `options` (the form
+    /// all four readers honour). Returns the value moved.
+    pub fn move_statement_timeout_into_options(&mut self) -> Option<String> {
+        let ms = self.remove_param("statement_timeout")?;
+        self.set_option_setting("statement_timeout", &ms);
+        Some(ms)
+    }
+
+    /// Sets `-c NAME=VALUE` inside the `options` parameter, keeping whatever
+    /// else `options` says.
+    pub fn set_option_setting(&mut self, name: &str, value: &str) {
+        let current = self.param("options").unwrap_or("").to_string();
+        let mut words: Vec<String> = Vec::new();
+        let mut tokens = current.split_whitespace().peekable();
+        while let Some(t) = tokens.next() {
+            if t == "-c" {
+                if let Some(next) = tokens.peek() {
+                    if next.split_once('=').map(|(k, _)| k) == Some(name) {
+                        tokens.next();
+                        continue;
+                    }
+                }
+                words.push(t.to_string());
+            } else if t
+                .strip_prefix("-c")
+                .and_then(|s| s.split_once('='))
+                .map(|(k, _)| k == name)
+                .unwrap_or(false)
+                || t.strip_prefix("--")
+                    .and_then(|s| s.split_once('='))
+                    .map(|(k, _)| k.replace('-', "_") == name)
+                    .unwrap_or(false)
+            {
+                continue;
+            } else {
+                words.push(t.to_string());
+            }
+        }
+        words.push("-c".to_string());
+        words.push(format!("{name}={value}"));
+        self.set_param("options", &words.join(" "));
+    }
+
+    fn render_inner(&self, mask: bool, keep_param: impl Fn(&Param) -> bool) -> String {
+        let mut s = format!("{}://", self.scheme);
+        if let Some(user) = &self.user {
+            s.push_str(&user.render(USERINFO));
+            if let Some(pw) = &self.password {
+                s.push(':');
+                if mask {
+                    s.push_str(secret::MASK);
+                } else {
+                    s.push_str(&pw.render(USERINFO));
+                }
+            }
+            s.push('@');
+        }
+        let hosts: Vec<String> = self.hosts.iter().map(|h| h.raw.clone()).collect();
+        s.push_str(&hosts.join(","));
+        if let Some(db) = &self.database {
+            s.push('/');
+            s.push_str(&db.render(QUERY_VALUE));
+        }
+        let kept: Vec<&Param> = self.params.iter().filter(|p| keep_param(p)).collect();
+        let all_kept_and_clean = kept.len() == self.params.len()
+            && self
+                .params
+                .iter()
+                .all(|p| p.raw.as_deref().is_some_and(raw_param_clean));
+        match &self.raw_query {
+            Some(raw) if all_kept_and_clean => {
+                s.push('?');
+                s.push_str(raw);
+            }
+            _ if !kept.is_empty() => {
+                s.push('?');
+                let rendered: Vec<String> = kept.iter().map(|p| p.render()).collect();
+                s.push_str(&rendered.join("&"));
+            }
+            _ => {}
+        }
+        s
+    }
+}
+
+/// Finds `-c NAME=VALUE` (or `-cNAME=VALUE`, `--NAME=VALUE`) in an options string.
+pub fn option_setting(options: &str, name: &str) -> Option<String> {
+    let mut tokens = options.split_whitespace().peekable();
+    while let Some(t) = tokens.next() {
+        let setting = if t == "-c" {
+            tokens.next().map(str::to_string)
+        } else if let Some(s) = t.strip_prefix("-c") {
+            Some(s.to_string())
+        } else {
+            t.strip_prefix("--").map(str::to_string)
+        };
+        if let Some((k, v)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+            if k.replace('-', "_") == name {
+                return Some(v.to_string());
+            }
+        }
+    }
+    None
+}
+
+impl fmt::Display for PgUrl {
+    /// Always masked: a URL can only reach output with its password hidden.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}

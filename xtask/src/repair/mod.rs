@@ -1,0 +1,274 @@
+//! env-fix's repairs, as the troubleshooting page lists them: one file per
+//! rule, run in the order of `RULES`, each reporting what it changed as a
+//! `Finding`. `repair` applies them to the database URLs of a dotenv
+//! document; `tune` applies the parameter rules alone, as `migrate` does to
+//! the URL it hands Prisma without touching the file.
+
+mod files;
+mod statement_timeout;
+mod timeouts;
+mod tls;
+mod userinfo;
+mod warnings;
+
+use crate::dotenv::Document;
+use crate::output::Json;
+use crate::pgurl::{PgUrl, UrlError};
+use crate::secret::Secret;
+
+pub use files::file_warnings;
+pub use userinfo::is_placeholder;
+
+/// The variables repaired when `--var` is not given.
+pub const DEFAULT_VARS: [&str; 3] = ["DATABASE_URL", "DIRECT_URL", "SHADOW_DATABASE_URL"];
+
+/// What a finding is about: a change made, or a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Password,
+    Encoding,
+    Sslmode,
+    ConnectTimeout,
+    PoolTimeout,
+    StatementTimeout,
+    Dotenv,
+    Skipped,
+    RdsProxy,
+    Pooler,
+    SslmodeVerify,
+    AdapterPgSslmode,
+    UnknownParam,
+    ShellOverride,
+    TrackedByGit,
+    Permissions,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Password => "password",
+            Kind::Encoding => "encoding",
+            Kind::Sslmode => "sslmode",
+            Kind::ConnectTimeout => "connect_timeout",
+            Kind::PoolTimeout => "pool_timeout",
+            Kind::StatementTimeout => "statement_timeout",
+            Kind::Dotenv => "dotenv",
+            Kind::Skipped => "skipped",
+            Kind::RdsProxy => "rds_proxy",
+            Kind::Pooler => "pooler",
+            Kind::SslmodeVerify => "sslmode_verify",
+            Kind::AdapterPgSslmode => "adapter_pg_sslmode",
+            Kind::UnknownParam => "unknown_param",
+            Kind::ShellOverride => "shell_override",
+            Kind::TrackedByGit => "tracked_by_git",
+            Kind::Permissions => "permissions",
+        }
+    }
+}
+
+/// One reported line: a change made or a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub var: String,
+    pub kind: Kind,
+    pub detail: String,
+}
+
+impl Finding {
+    fn new(var: &str, kind: Kind, detail: impl Into<String>) -> Finding {
+        Finding {
+            var: var.to_string(),
+            kind,
+            detail: detail.into(),
+        }
+    }
+    pub fn json(&self) -> Json {
+        Json::obj([
+            ("var", Json::str(&self.var)),
+            ("kind", Json::Lit(self.kind.as_str())),
+            ("detail", Json::str(&self.detail)),
+        ])
+    }
+}
+
+/// What env-fix is asked to do, independent of where the text comes from.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub vars: Vec<String>,
+    pub explicit_vars: bool,
+    pub connect_timeout: u64,
+    pub pool_timeout: u64,
+    pub statement_timeout: Option<u64>,
+    pub password: Option<Secret>,
+    /// The project uses `@prisma/adapter-pg` (node-postgres at runtime).
+    pub adapter_pg: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            vars: DEFAULT_VARS.iter().map(|s| s.to_string()).collect(),
+            explicit_vars: false,
+            connect_timeout: 30,
+            pool_timeout: 30,
+            statement_timeout: None,
+            password: None,
+            adapter_pg: false,
+        }
+    }
+}
+
+/// The outcome of repairing one document.
+#[derive(Debug)]
+pub struct Outcome {
+    pub doc: Document,
+    pub changes: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+/// One rule: looks at one variable's URL, changes it, reports each change.
+/// An `Err` stops the whole repair (nothing is written).
+type Rule = fn(&str, &mut PgUrl, &Options, &mut Vec<Finding>) -> Result<(), String>;
+
+/// The repairs, in the order they run.
+const RULES: &[Rule] = &[
+    userinfo::set_password,
+    userinfo::refuse_placeholder,
+    userinfo::encode,
+    tls::require_tls,
+    timeouts::raise,
+    statement_timeout::into_options,
+];
+
+/// The rules that only change parameters: what `tune` applies.
+const PARAMETER_RULES: &[Rule] = &[
+    tls::require_tls,
+    timeouts::raise,
+    statement_timeout::into_options,
+];
+
+/// Applies every repair to the target variables of `doc`.
+pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
+    let mut targets: Vec<(String, usize)> = Vec::new();
+    for var in &opts.vars {
+        match doc.find_one(var)? {
+            None if opts.explicit_vars || var == "DATABASE_URL" => {
+                return Err(format!("{var} is not defined in this file"));
+            }
+            None => {}
+            Some(one) => targets.push((var.clone(), one)),
+        }
+    }
+    let total = targets.len();
+    // Values as loaders read them, from the file before any edit.
+    let as_loaded: Vec<String> = targets
+        .iter()
+        .map(|(_, idx)| doc.loaded_value(*idx))
+        .collect();
+    for ((var, idx), as_loaded) in targets.into_iter().zip(as_loaded) {
+        let target = Target {
+            var: &var,
+            idx,
+            as_loaded,
+            alone: total == 1,
+        };
+        repair_var(&mut doc, &target, opts, &mut changes, &mut warnings)?;
+    }
+    check_read_back(&doc, &changes)?;
+    Ok(Outcome {
+        doc,
+        changes,
+        warnings,
+    })
+}
+
+/// One variable to repair: where it stands and how loaders read it.
+struct Target<'a> {
+    var: &'a str,
+    idx: usize,
+    as_loaded: String,
+    /// The only URL variable in the file.
+    alone: bool,
+}
+
+fn repair_var(
+    doc: &mut Document,
+    t: &Target,
+    opts: &Options,
+    changes: &mut Vec<Finding>,
+    warnings: &mut Vec<Finding>,
+) -> Result<(), String> {
+    let var = t.var;
+    let line = doc.line_span(t.idx);
+    let Some(literal) = doc.try_literal(t.idx) else {
+        return Err(format!("{var} ({line}): a `$` followed by a backslash or quote makes this value read differently by each loader; write it in single quotes, or set the password with --password-stdin"));
+    };
+    let reference = regex::Regex::new(r"\$\{[A-Za-z0-9_.]+\}").expect("reference pattern");
+    if reference.is_match(&literal) && t.as_loaded != literal {
+        warnings.push(Finding::new(var, Kind::Skipped, format!("({line}) uses ${{...}} references, which env-fix leaves alone; check the value they produce with `cargo xtask db-test`")));
+        return Ok(());
+    }
+    let mut url = match PgUrl::parse(&literal) {
+        Ok(u) => u,
+        Err(UrlError::NotPostgres { scheme }) if scheme.starts_with("prisma+") => {
+            warnings.push(Finding::new(var, Kind::Skipped, format!("({line}) is a {scheme}:// URL (Prisma Accelerate or Prisma Postgres), not a direct connection; left alone")));
+            return Ok(());
+        }
+        Err(e @ UrlError::NotPostgres { .. }) if !t.alone && var != "DATABASE_URL" => {
+            warnings.push(Finding::new(
+                var,
+                Kind::Skipped,
+                format!("({line}) {e}; left alone"),
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(format!("{var} ({line}): {e}")),
+    };
+    for rule in RULES {
+        rule(var, &mut url, opts, changes).map_err(|e| format!("{var} ({line}) {e}"))?;
+    }
+    warnings::url_warnings(var, &url, opts, warnings);
+    let rendered = url.render();
+    if t.as_loaded != literal {
+        changes.push(Finding::new(var, Kind::Dotenv, "dotenv loaders read this value differently from what is written ($ substitution or a # comment); now written so every loader reads the same URL"));
+    }
+    if rendered != literal || t.as_loaded != literal {
+        doc.set_value(t.idx, &rendered);
+    }
+    Ok(())
+}
+
+/// Every rewritten value must read back as written through dotenvy. The
+/// values we write are free of `$`, so each entry can be checked alone.
+fn check_read_back(doc: &Document, changes: &[Finding]) -> Result<(), String> {
+    for c in changes {
+        if let Some(idx) = doc.find(&c.var).first() {
+            let alone = Document::parse(&doc.entries[*idx].raw)
+                .map_err(|e| format!("internal error: the repaired line does not parse ({e})"))?;
+            if alone.try_literal(0) != Some(alone.loaded_value(0)) {
+                return Err(format!(
+                    "internal error: {} would not read back as written",
+                    c.var
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The parameter repairs alone, as `migrate` applies them to the URL it
+/// hands Prisma without touching the file.
+pub fn tune(var: &str, url: &mut PgUrl) -> Vec<Finding> {
+    let mut changes = Vec::new();
+    let opts = Options::default();
+    for rule in PARAMETER_RULES {
+        // Parameter rules never refuse a URL.
+        let _ = rule(var, url, &opts, &mut changes);
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,31 @@
+//! Warnings about a URL that env-fix leaves as it is: RDS Proxy and pooler
+//! hosts used for migrations, `sslmode=verify-*` (which Prisma Migrate does
+//! not understand), node-postgres's stricter `require`, unknown parameters.
+
+use super::{Finding, Kind, Options};
+use crate::pgurl::{self, PgUrl};
+
+pub(super) fn url_warnings(var: &str, url: &PgUrl, opts: &Options, warnings: &mut Vec<Finding>) {
+    let host = url.host();
+    if host.contains(".proxy-") {
+        warnings.push(Finding::new(var, Kind::RdsProxy, format!("{host} is an RDS Proxy endpoint: it pins sessions that take advisory locks and can cut migrations (P1017/P1002); point migrations at the instance endpoint (DIRECT_URL or datasource.url in prisma.config.ts)")));
+    }
+    if url.param("pgbouncer") == Some("true") || url.port() == 6543 {
+        warnings.push(Finding::new(var, Kind::Pooler, format!("{host}:{} looks like a connection pooler (pgbouncer=true or port 6543): migrations need a direct connection on 5432", url.port())));
+    }
+    if let Some(mode @ ("verify-ca" | "verify-full")) = url.param("sslmode") {
+        warnings.push(Finding::new(var, Kind::SslmodeVerify, format!("sslmode={mode} is not understood by Prisma Migrate, which falls back to `prefer` (and ignores sslrootcert); it verifies nothing there. Keep it for node-postgres, or use sslmode=require for migrations")));
+    }
+    if opts.adapter_pg
+        && url.param("sslmode") == Some("require")
+        && url.param("uselibpqcompat").is_none()
+        && !url.is_local()
+    {
+        warnings.push(Finding::new(var, Kind::AdapterPgSslmode, "the app uses @prisma/adapter-pg: node-postgres treats sslmode=require as verify-full, which fails against RDS's Amazon CA; trust it (sslrootcert=global-bundle.pem or NODE_EXTRA_CA_CERTS) or add uselibpqcompat=true"));
+    }
+    for p in url.params() {
+        if !pgurl::known_to_any(&p.key) {
+            warnings.push(Finding::new(var, Kind::UnknownParam, format!("parameter `{}` is understood by none of Prisma, node-postgres, libpq and the postgres crate: check its spelling", p.key)));
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Secrets masked by construction. A `Secret` prints as `****` and gives its
+//! text only through `expose()`, which only the code that hands it to a
+//! driver, a child's environment or an env file calls. `PgUrl::masked()`
+//! replaces exactly the password's position in a URL.
+//!
+//! Text we did not write (Prisma's and libraries' messages, which may quote a
+//! URL) is redacted by `redact`: first the password position of any
+//! `postgres://` URL in it, then whole occurrences of every spelling of the
+//! secrets this process holds (raw, percent-encoded in upper or lower case,
+//! `encodeURIComponent`'s). Secrets shorter than `MIN_FREE_TEXT` and those
+//! equal to a public word (a user, database or host name) are left to the
+//! URL rule, so that a password `a` or `postgres` never eats a user, host,
+//! scheme or parameter.
+
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// What a masked secret looks like in output.
+pub const MASK: &str = "****";
+
+/// Below this length a secret is masked only at a URL's password position:
+/// shorter strings occur in ordinary words.
+pub const MIN_FREE_TEXT: usize = 4;
+
+/// A password or token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret and remembers its spellings for `redact`.
+    pub fn new(text: impl Into<String>) -> Secret {
+        let text = text.into();
+        remember(&text);
+        Secret(text)
+    }
+    /// The secret itself: for drivers, child environments and env files only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+#[derive(Default)]
+struct Known {
+    /// Spellings of secrets, longest first.
+    spellings: Vec<String>,
+    /// User, database and host names: never masked in free text.
+    public: Vec<String>,
+}
+
+#[cfg(not(test))]
+fn known() -> MutexGuard<'static, Known> {
+    static KNOWN: OnceLock<Mutex<Known>> = OnceLock::new();
+    KNOWN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+// Unit tests run on parallel threads; each keeps its own secrets so that one
+// test's password does not mask another's expected output.
+#[cfg(test)]
+fn known() -> MutexGuard<'static, Known> {
+    thread_local! {
+        static KNOWN: &'static Mutex<Known> = Box::leak(Box::default());
+    }
+    KNOWN.with(|k| *k).lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every way a library or Prisma may print `secret`.
+pub fn spellings(secret: &str) -> Vec<String> {
+    use crate::pgurl::{encode_component, QUERY_VALUE, USERINFO};
+    let upper = encode_component(secret, USERINFO);
+    let lower = lower_hex(&upper);
+    // encodeURIComponent keeps `!'()*` bare; `url` keeps a few more.
+    let uri_component = encode_component(secret, |c| {
+        c.is_ascii_alphanumeric() || "-_.!~*'()".contains(c)
+    });
+    let mut forms = vec![
+        secret.to_string(),
+        upper,
+        lower,
+        uri_component,
+        encode_component(secret, QUERY_VALUE),
+    ];
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// Remembers a secret so that `redact` masks it in foreign text.
+pub fn remember(secret: &str) {
+    if secret.chars().count() < MIN_FREE_TEXT {
+        return;
+    }
+    let mut k = known();
+    for form in spellings(secret) {
+        if !k.spellings.contains(&form) {
+            k.spellings.push(form);
+        }
+    }
+    // Longest first, so a secret that contains another is masked whole.
+    k.spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// Remembers a word that is public (a user, database or host name), so that
+/// a secret equal to it does not mask it in free text.
+pub fn remember_public(word: &str) {
+    let mut k = known();
+    if !word.is_empty() && !k.public.iter().any(|w| w == word) {
+        k.public.push(word.to_string());
+    }
+}
+
+/// `%2F` → `%2f`, leaving the other characters alone.
+fn lower_hex(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut after_percent = 0;
+    for c in s.chars() {
+        if c == '%' {
+            after_percent = 2;
+            out.push(c);
+        } else if after_percent > 0 {
+            after_percent -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Masks the password position of every `postgres://` or `postgresql://`
+/// URL in `text`.
+fn mask_url_passwords(text: &str) -> String {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"(?i)(postgres(?:ql)?://[^\s:@/?#]*:)([^\s@/]*)@")
+            .expect("url password pattern")
+    });
+    re.replace_all(text, format!("${{1}}{MASK}@").as_str())
+        .into_owned()
+}
+
+fn is_word_char(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Replaces whole occurrences of `form` (not inside a longer word).
+fn mask_whole(text: &str, form: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(form) {
+        let before = rest[..at].chars().next_back().or(out.chars().next_back());
+        let after = rest[at + form.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        let edges_are_words = is_word_char(form.chars().next()) && is_word_char(before)
+            || is_word_char(form.chars().next_back()) && is_word_char(after);
+        out.push_str(if edges_are_words { form } else { MASK });
+        rest = &rest[at + form.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Redacts text we did not write: URL passwords by position, then whole
+/// occurrences of every remembered secret.
+pub fn redact(text: &str) -> String {
+    let mut out = mask_url_passwords(text);
+    let k = known();
+    for form in &k.spellings {
+        if k.public.iter().any(|w| w.eq_ignore_ascii_case(form)) {
+            continue;
+        }
+        if out.contains(form.as_str()) {
+            out = mask_whole(&out, form);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_prints_as_the_mask() {
+        let s = Secret::new("hunter2-x");
+        assert_eq!(format!("{s} {s:?}"), "**** ****");
+        assert_eq!(s.expose(), "hunter2-x");
+    }
+
+    #[test]
+    fn every_spelling_of_a_secret_is_masked() {
+        remember("p@ss/w#rd%!");
+        for spelling in [
+            "p@ss/w#rd%!",
+            "p%40ss%2Fw%23rd%25%21",
+            "p%40ss%2fw%23rd%25%21",
+            "p%40ss%2Fw%23rd%25!",
+        ] {
+            let text = format!("could not connect as u with {spelling} failed");
+            assert_eq!(redact(&text), "could not connect as u with **** failed");
+        }
+    }
+
+    #[test]
+    fn url_passwords_are_masked_by_position_whatever_their_length() {
+        assert_eq!(
+            redact("Error: postgresql://postgres:a@localhost:5432/postgres?sslmode=prefer"),
+            "Error: postgresql://postgres:****@localhost:5432/postgres?sslmode=prefer"
+        );
+    }
+
+    #[test]
+    fn short_and_public_secrets_never_eat_words() {
+        remember("a");
+        remember_public("postgres");
+        remember("postgres");
+        let text = "postgresql://postgres:****@localhost/postgres sslmode=prefer user \"postgres\"";
+        assert_eq!(redact(text), text);
+    }
+
+    #[test]
+    fn only_whole_occurrences_are_masked() {
+        remember("abcd1234");
+        assert_eq!(redact("xabcd1234 abcd1234y"), "xabcd1234 abcd1234y");
+        assert_eq!(redact("pw=abcd1234;"), "pw=****;");
+    }
+}
