@@ -5,7 +5,7 @@
 
 // The modules are included from the xtask's own source (it is a binary
 // crate, so there is no library to depend on).
-#[path = "../../xtask/src/dotenv.rs"]
+#[path = "../../xtask/src/dotenv/mod.rs"]
 #[allow(dead_code)]
 mod dotenv;
 

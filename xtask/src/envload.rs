@@ -18,6 +18,9 @@ pub const NEXT_FILES: [&str; 4] = [
     ".env",
 ];
 
+/// `Found::source` for a value from the process environment (a shell).
+const ENVIRONMENT: &str = "environment";
+
 /// One variable as the app will see it.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -31,6 +34,13 @@ pub struct Found {
     /// A file that defines the variable with another value, which the
     /// environment overrides: "I fixed .env.local but nothing changed".
     pub shadowed: Option<String>,
+}
+
+impl Found {
+    /// The value comes from the shell, not from a file.
+    pub fn is_from_environment(&self) -> bool {
+        self.source == ENVIRONMENT
+    }
 }
 
 /// A parsed env file.
@@ -86,7 +96,7 @@ pub fn find(var: &str, files: &[EnvFile]) -> Option<Found> {
                 .map(|(source, _, _)| source);
             Some(Found {
                 value,
-                source: "environment".into(),
+                source: ENVIRONMENT.into(),
                 written: None,
                 shadowed,
             })

@@ -129,9 +129,29 @@ pub fn target(
         .map(Duration::from_secs);
     let timeout = override_timeout.or(url_timeout).unwrap_or(default_timeout);
     c.connect_timeout(timeout);
-    // Only parameters the crate understands are passed on (it rejects
-    // Prisma-only and node-only ones with "unknown option"); the rest of the
-    // URL's parameters are set aside here.
+    pass_parameters(url, &mut c);
+    c.ssl_mode(match tls {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+    let rootcert = url
+        .param("sslrootcert")
+        .filter(|p| *p != "system")
+        .map(|p| base_dir.join(p));
+    Ok(Target {
+        config: c,
+        tls,
+        rootcert,
+        timeout,
+        connector: std::cell::OnceCell::new(),
+    })
+}
+
+/// Only parameters the crate understands are passed on (it rejects
+/// Prisma-only and node-only ones with "unknown option"); the rest of the
+/// URL's parameters are set aside here.
+fn pass_parameters(url: &PgUrl, c: &mut postgres::Config) {
     for p in url.params() {
         match p.key.as_str() {
             "application_name" => {
@@ -151,22 +171,6 @@ pub fn target(
             _ => {}
         }
     }
-    c.ssl_mode(match tls {
-        TlsMode::Disable => SslMode::Disable,
-        TlsMode::Prefer => SslMode::Prefer,
-        _ => SslMode::Require,
-    });
-    let rootcert = url
-        .param("sslrootcert")
-        .filter(|p| *p != "system")
-        .map(|p| base_dir.join(p));
-    Ok(Target {
-        config: c,
-        tls,
-        rootcert,
-        timeout,
-        connector: std::cell::OnceCell::new(),
-    })
 }
 
 /// A native-tls connector with libpq's verification for `mode`. Like libpq,

@@ -89,14 +89,14 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     } else {
         Write::WithBackup
     };
+    let outcome = envfile::fix_file(ctx, &path, &opts, write)?;
     let FileOutcome {
-        text,
-        new_text,
         changed,
         changes,
         warnings,
-        backup,
-    } = envfile::fix_file(ctx, &path, &opts, write)?;
+        ..
+    } = &outcome;
+    let changed = *changed;
     let shown = path.display().to_string();
     if json {
         output::json(&Json::obj([
@@ -113,29 +113,34 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
             ),
         ]));
     } else {
-        let style = output::Style::stdout();
-        for c in &changes {
-            output::out(format!("{} {}: {}", style.green("fix "), c.var, c.detail));
-        }
-        for w in &warnings {
-            output::out(format!("{} {}: {}", style.yellow("warn"), w.var, w.detail));
-        }
-        if dry_run && changed {
-            output::out(unified_diff(&shown, &text, &new_text));
-        }
-        output::out(match (changed, check || dry_run) {
-            (false, _) => format!("{shown}: nothing to do"),
-            (true, true) => format!(
-                "{shown}: {} change(s) needed, nothing written",
-                changes.len()
-            ),
-            (true, false) => match &backup {
-                Some(b) => format!("{shown}: rewritten (backup: {})", b.display()),
-                None => format!("{shown}: rewritten"),
-            },
-        });
+        print_human(&shown, &outcome, check || dry_run, dry_run);
     }
     Ok(if check && changed { 1 } else { 0 })
+}
+
+/// The repairs and warnings, one line each, then what happened to the file.
+fn print_human(shown: &str, o: &FileOutcome, nothing_written: bool, dry_run: bool) {
+    let style = output::Style::stdout();
+    for c in &o.changes {
+        output::out(format!("{} {}: {}", style.green("fix "), c.var, c.detail));
+    }
+    for w in &o.warnings {
+        output::out(format!("{} {}: {}", style.yellow("warn"), w.var, w.detail));
+    }
+    if dry_run && o.changed {
+        output::out(unified_diff(shown, &o.text, &o.new_text));
+    }
+    output::out(match (o.changed, nothing_written) {
+        (false, _) => format!("{shown}: nothing to do"),
+        (true, true) => format!(
+            "{shown}: {} change(s) needed, nothing written",
+            o.changes.len()
+        ),
+        (true, false) => match &o.backup {
+            Some(b) => format!("{shown}: rewritten (backup: {})", b.display()),
+            None => format!("{shown}: rewritten"),
+        },
+    });
 }
 
 /// A minimal unified diff (no context lines) of two texts, masked on output.

@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
         output::out(format!(
             "\n{} at step {}: {}",
             style.red("Not ready"),
-            s.name,
+            s.name.as_str(),
             s.hint.clone().unwrap_or_default()
         ));
     } else {
@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
 
 fn step_json(s: &Step) -> Json {
     Json::obj([
-        ("name", Json::Lit(s.name)),
+        ("name", Json::Lit(s.name.as_str())),
         ("status", Json::Lit(s.status.as_str())),
         ("ms", Json::num(s.ms as f64)),
         ("detail", Json::str(&s.detail)),
@@ -102,7 +102,9 @@ fn report(s: &Step, style: Style) {
     };
     output::out(format!(
         "  {status} {:<12} {:>6} ms  {}",
-        s.name, s.ms, s.detail
+        s.name.as_str(),
+        s.ms,
+        s.detail
     ));
     if let Some(h) = &s.hint {
         output::out(format!("       {:<12}            hint: {h}", ""));

@@ -70,6 +70,11 @@ pub(super) fn check(
             )
         }
     }
+    handshake(host, stream, target)
+}
+
+/// The TLS handshake on a socket whose server agreed to TLS.
+fn handshake(host: &str, stream: TcpStream, target: &Target) -> (Outcome, Option<()>) {
     let connector = match target.tls_connector() {
         Ok(c) => c,
         Err(e) => return (fail(Code::TlsFailed, e, "check sslrootcert: it must name a PEM file with the CA certificate (RDS: global-bundle.pem)"), None),
@@ -84,37 +89,47 @@ pub(super) fn check(
             drop(s);
             (pass(format!("TLS handshake done; {verified}")), Some(()))
         }
-        Err(e) => {
-            let msg = crate::secret::redact(&e.to_string());
-            let timed_out = msg.contains("timed out")
-                || msg.contains("WouldBlock")
-                || msg.contains("would block");
-            let lower = msg.to_ascii_lowercase();
-            let closed = [
-                "unexpected eof",
-                "connection reset",
-                "broken pipe",
-                "connection aborted",
-            ]
-            .iter()
-            .any(|w| lower.contains(w));
-            if closed {
-                (
-                    fail(
-                        Code::ServerClosed,
-                        format!("the connection ended during the TLS handshake: {msg}"),
-                        closed_hint(),
-                    ),
-                    None,
-                )
-            } else if timed_out {
-                (fail(Code::StartupTimeout, format!("the TLS handshake got no answer within {}s", target.timeout.as_secs()), "something between you and the server holds the connection (proxy, VPN): check it"), None)
-            } else if target.tls.verifies() {
-                (fail(Code::TlsFailed, format!("certificate check failed: {msg}"), "sslrootcert must name the CA that signed the server's certificate (RDS: global-bundle.pem); verify-full also needs the host name in the URL to match the certificate"), None)
-            } else {
-                (fail(Code::TlsFailed, format!("TLS handshake failed: {msg}"), "the server's TLS settings do not match the client's (old protocol versions?)"), None)
-            }
-        }
+        Err(e) => (handshake_failed(&e.to_string(), target), None),
+    }
+}
+
+/// Tells a closed connection, a silent peer and a certificate problem apart.
+fn handshake_failed(error: &str, target: &Target) -> Outcome {
+    let msg = crate::secret::redact(error);
+    let timed_out =
+        msg.contains("timed out") || msg.contains("WouldBlock") || msg.contains("would block");
+    let lower = msg.to_ascii_lowercase();
+    let closed = [
+        "unexpected eof",
+        "connection reset",
+        "broken pipe",
+        "connection aborted",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    if closed {
+        fail(
+            Code::ServerClosed,
+            format!("the connection ended during the TLS handshake: {msg}"),
+            closed_hint(),
+        )
+    } else if timed_out {
+        fail(
+            Code::StartupTimeout,
+            format!(
+                "the TLS handshake got no answer within {}s",
+                target.timeout.as_secs()
+            ),
+            "something between you and the server holds the connection (proxy, VPN): check it",
+        )
+    } else if target.tls.verifies() {
+        fail(Code::TlsFailed, format!("certificate check failed: {msg}"), "sslrootcert must name the CA that signed the server's certificate (RDS: global-bundle.pem); verify-full also needs the host name in the URL to match the certificate")
+    } else {
+        fail(
+            Code::TlsFailed,
+            format!("TLS handshake failed: {msg}"),
+            "the server's TLS settings do not match the client's (old protocol versions?)",
+        )
     }
 }
 

@@ -20,29 +20,30 @@ pub(super) fn check(
     let Some(found) = found else {
         return (fail(Code::UrlMissing, format!("{var} is not set"), format!("set {var} in .env.local (postgresql://USER:PASSWORD@HOST:5432/DATABASE), or run `cargo xtask dev-db up --write-env` for a local database")), None);
     };
-    let url = match PgUrl::parse(&found.value) {
-        Ok(u) => u,
-        Err(UrlError::NotPostgres { scheme }) if scheme.starts_with("prisma+") => return (
-            fail(
-                Code::UrlInvalid,
-                format!(
+    let url =
+        match PgUrl::parse(&found.value) {
+            Ok(u) => u,
+            Err(UrlError::NotPostgres { scheme }) if scheme.starts_with("prisma+") => {
+                return (
+                    fail(
+                        Code::UrlInvalid,
+                        format!(
                     "{scheme}:// is Prisma Accelerate / Prisma Postgres, not a direct connection"
                 ),
-                "migrations need the direct postgresql:// URL of the database",
-            ),
-            None,
-        ),
-        Err(e) => {
-            return (
+                        "migrations need the direct postgresql:// URL of the database",
+                    ),
+                    None,
+                )
+            }
+            Err(e) => return (
                 fail(
                     Code::UrlInvalid,
                     format!("{var} ({}): {e}", found.source),
                     "fix the URL: postgresql://USER:PASSWORD@HOST:5432/DATABASE?sslmode=require",
                 ),
                 None,
-            )
-        }
-    };
+            ),
+        };
     if url.password().is_some_and(|p| is_placeholder(p.expose())) {
         return (fail(Code::PasswordPlaceholder, format!("{var} ({}) has a placeholder instead of a password", found.source), "set the real password: printf '%s' \"$PASSWORD\" | cargo xtask env-fix --password-stdin"), None);
     }

@@ -20,7 +20,7 @@ pub(super) fn fix(ctx: &Ctx, o: &Opts) -> StepResult {
             "set it in .env.local".into(),
         ));
     };
-    if found.source == "environment" {
+    if found.is_from_environment() {
         return Ok("DATABASE_URL comes from the shell environment; no file to repair (run `cargo xtask db-test` to check it)".into());
     }
     let name = found

@@ -6,10 +6,11 @@
 use super::{Opts, StepResult};
 use crate::devdb::{self, State};
 use crate::envfile::{self, Write};
-use crate::envload;
+use crate::envload::{self, Found};
 use crate::input;
 use crate::pgurl::PgUrl;
 use crate::repair;
+use crate::secret::Secret;
 use crate::util::Ctx;
 
 pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
@@ -28,7 +29,7 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
                 if started { "started" } else { "running" }
             ));
         }
-        if found.as_ref().is_some_and(|f| f.source == "environment") {
+        if found.as_ref().is_some_and(Found::is_from_environment) {
             return Err((
                 "DATABASE_URL is set in your shell and would override .env.local".into(),
                 "`unset DATABASE_URL` (PowerShell: `Remove-Item Env:DATABASE_URL`), then run again"
@@ -57,23 +58,7 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
         // Never replace an existing file wholesale: add the one line.
         return Err((".env.local exists but defines no DATABASE_URL".into(), "add DATABASE_URL to .env.local (see .env.example), or run with --local for the local dev-db".into()));
     }
-    let password = if o.password_stdin {
-        input::read_password_stdin().map_err(|e| {
-            (
-                e.to_string(),
-                "pipe the password in: printf '%s' \"$PW\" | cargo xtask onboard --password-stdin"
-                    .into(),
-            )
-        })?
-    } else if o.interactive {
-        input::prompt_password("Database password (from your team's vault): ")
-            .map_err(|e| (e.to_string(), "use --password-stdin".into()))?
-    } else {
-        return Err((
-            ".env.example needs a password and there is no terminal to ask for it".into(),
-            "pass it with --password-stdin, or use --local for the local dev-db".into(),
-        ));
-    };
+    let password = password(o)?;
     std::fs::copy(&example, &env_local).map_err(|e| {
         (
             format!("cannot create .env.local: {e}"),
@@ -95,6 +80,27 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
             let _ = std::fs::remove_file(&env_local);
             Err((e.to_string(), "fix .env.example's DATABASE_URL".into()))
         }
+    }
+}
+
+/// The password `.env.example` lacks: piped in, or asked for at a terminal.
+fn password(o: &Opts) -> Result<Secret, (String, String)> {
+    if o.password_stdin {
+        input::read_password_stdin().map_err(|e| {
+            (
+                e.to_string(),
+                "pipe the password in: printf '%s' \"$PW\" | cargo xtask onboard --password-stdin"
+                    .into(),
+            )
+        })
+    } else if o.interactive {
+        input::prompt_password("Database password (from your team's vault): ")
+            .map_err(|e| (e.to_string(), "use --password-stdin".into()))
+    } else {
+        Err((
+            ".env.example needs a password and there is no terminal to ask for it".into(),
+            "pass it with --password-stdin, or use --local for the local dev-db".into(),
+        ))
     }
 }
 

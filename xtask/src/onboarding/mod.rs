@@ -32,9 +32,31 @@ impl StepStatus {
     }
 }
 
+/// The steps, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepName {
+    Tools,
+    Environment,
+    EnvFix,
+    DbTest,
+    Migrations,
+}
+
+impl StepName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepName::Tools => "tools",
+            StepName::Environment => "environment",
+            StepName::EnvFix => "env-fix",
+            StepName::DbTest => "db-test",
+            StepName::Migrations => "migrations",
+        }
+    }
+}
+
 /// One step's result.
 pub struct Step {
-    pub name: &'static str,
+    pub name: StepName,
     pub status: StepStatus,
     pub ms: u64,
     pub detail: String,
@@ -59,17 +81,17 @@ type StepResult = Result<String, (String, String)>;
 /// rest are skipped.
 pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
     let pm = PackageManager::detect(&ctx.project_dir);
-    let plan: [(&'static str, &dyn Fn() -> StepResult); 5] = [
-        ("tools", &|| tools::check(ctx, pm, o)),
-        ("environment", &|| environment::check(ctx, o)),
-        ("env-fix", &|| checks::fix(ctx, o)),
-        ("db-test", &|| checks::check_db(ctx)),
-        ("migrations", &|| checks::migrations(ctx, o)),
+    let plan: [(StepName, &dyn Fn() -> StepResult); 5] = [
+        (StepName::Tools, &|| tools::check(ctx, pm, o)),
+        (StepName::Environment, &|| environment::check(ctx, o)),
+        (StepName::EnvFix, &|| checks::fix(ctx, o)),
+        (StepName::DbTest, &|| checks::check_db(ctx)),
+        (StepName::Migrations, &|| checks::migrations(ctx, o)),
     ];
     let mut steps: Vec<Step> = Vec::new();
     for (name, step) in plan {
         let failed = steps.iter().any(|s| s.status == StepStatus::Fail);
-        let s = if failed || (name == "migrations" && !o.migrate) {
+        let s = if failed || (name == StepName::Migrations && !o.migrate) {
             let why = if failed {
                 "an earlier step failed"
             } else {
@@ -84,7 +106,7 @@ pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
             }
         } else {
             if !o.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                output::err_partial(format!("  …    {name:<12}\r"));
+                output::err_partial(format!("  …    {:<12}\r", name.as_str()));
             }
             let t = Instant::now();
             let result = step();
