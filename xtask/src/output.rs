@@ -79,6 +79,62 @@ impl Style {
     }
 }
 
+/// The columns of a checklist: every command's status lines share one
+/// shape (mark, name, time, detail, and an aligned `hint:` line).
+#[derive(Clone, Copy)]
+pub struct Columns {
+    /// Spaces between the four-character mark and the name.
+    pub gap: usize,
+    pub name: usize,
+    pub ms: usize,
+}
+
+/// A mark's meaning; each is painted and shown four characters wide.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Pass,
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+impl Style {
+    fn mark(&self, m: Mark) -> String {
+        match m {
+            Mark::Pass => self.green("pass"),
+            Mark::Ok => self.green("ok  "),
+            Mark::Warn => self.yellow("warn"),
+            Mark::Fail => self.red("FAIL"),
+            Mark::Skip => self.dim("skip"),
+        }
+    }
+}
+
+/// Prints one status line to stdout, and its hint when there is one.
+pub fn status_line(
+    cols: Columns,
+    style: Style,
+    mark: Mark,
+    name: &str,
+    ms: u64,
+    detail: &str,
+    hint: Option<&str>,
+) {
+    out(format!(
+        "  {}{:gap$}{name:<nw$} {ms:>mw$} ms  {detail}",
+        style.mark(mark),
+        "",
+        gap = cols.gap,
+        nw = cols.name,
+        mw = cols.ms
+    ));
+    if let Some(h) = hint {
+        let indent = 2 + 4 + cols.gap + cols.name + 1 + cols.ms + 5;
+        out(format!("{:indent$}hint: {h}", ""));
+    }
+}
+
 /// A JSON value, enough for `--json` output. Strings are masked when rendered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {

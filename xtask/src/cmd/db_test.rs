@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
 use crate::envload::{self, EnvFile, Found};
 use crate::flags::Args;
-use crate::output::{self, Json, Style};
+use crate::output::{self, Columns, Json, Mark, Style};
 use crate::pg;
 use crate::pgurl::PgUrl;
 use crate::repair::DEFAULT_VARS;
@@ -48,6 +48,13 @@ Example:
   cargo xtask db-test
   cargo xtask db-test --var DIRECT_URL --idle-probe 400 --json
 ";
+
+/// One line per check: `  pass  tcp            0 ms  connected to ...`.
+const COLUMNS: Columns = Columns {
+    gap: 2,
+    name: 10,
+    ms: 5,
+};
 
 pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     let vars = args.values("--var")?;
@@ -146,21 +153,25 @@ fn print_header(var: &str, found: Option<&Found>, files: &[EnvFile], explicit: &
 }
 
 fn print_check(c: &Check, style: Style) {
-    let status = match c.status {
-        Status::Pass => style.green("pass"),
-        Status::Warn => style.yellow("warn"),
-        Status::Fail => style.red("FAIL"),
-        Status::Skip => style.dim("skip"),
+    let mark = match c.status {
+        Status::Pass => Mark::Pass,
+        Status::Warn => Mark::Warn,
+        Status::Fail => Mark::Fail,
+        Status::Skip => Mark::Skip,
     };
-    output::out(format!(
-        "  {status}  {:<10} {:>5} ms  {}",
+    let hint = c
+        .hint
+        .as_deref()
+        .filter(|_| matches!(c.status, Status::Warn | Status::Fail));
+    output::status_line(
+        COLUMNS,
+        style,
+        mark,
         c.layer.as_str(),
         c.ms,
-        c.detail
-    ));
-    if let (Some(h), Status::Warn | Status::Fail) = (&c.hint, c.status) {
-        output::out(format!("        {:<10}           hint: {h}", ""));
-    }
+        &c.detail,
+        hint,
+    );
 }
 
 fn print_verdict(r: &Report, style: Style) {

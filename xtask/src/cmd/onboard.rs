@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::flags::Args;
 use crate::onboarding::{self, Opts, Step, StepStatus};
-use crate::output::{self, Json, Style};
+use crate::output::{self, Columns, Json, Mark, Style};
 use crate::util::Ctx;
 
 pub const HELP: &str = "\
@@ -94,19 +94,26 @@ fn step_json(s: &Step) -> Json {
     ])
 }
 
+/// One line per step: `  ok   tools         12571 ms  node v20.20.2, ...`.
+const COLUMNS: Columns = Columns {
+    gap: 1,
+    name: 12,
+    ms: 6,
+};
+
 fn report(s: &Step, style: Style) {
-    let status = match s.status {
-        StepStatus::Ok => style.green("ok  "),
-        StepStatus::Fail => style.red("FAIL"),
-        StepStatus::Skip => style.dim("skip"),
+    let mark = match s.status {
+        StepStatus::Ok => Mark::Ok,
+        StepStatus::Fail => Mark::Fail,
+        StepStatus::Skip => Mark::Skip,
     };
-    output::out(format!(
-        "  {status} {:<12} {:>6} ms  {}",
+    output::status_line(
+        COLUMNS,
+        style,
+        mark,
         s.name.as_str(),
         s.ms,
-        s.detail
-    ));
-    if let Some(h) = &s.hint {
-        output::out(format!("       {:<12}            hint: {h}", ""));
-    }
+        &s.detail,
+        s.hint.as_deref(),
+    );
 }
