@@ -1,8 +1,12 @@
-//! Command-line flags: a small parser shared by every subcommand, and the
-//! exit-code convention (0 success, 1 something failed, 2 bad usage or input).
+//! Command-line flags: each command declares its options once (`Flag`), the
+//! parser accepts exactly those and its `--help` is rendered from the same
+//! list, so the two cannot drift; and the exit-code convention (0 success,
+//! 1 something failed, 2 bad usage or input).
 //!
-//! Hand-written rather than `clap`: the xtask is compiled on a newcomer's
-//! first `cargo xtask`, and a derive-based parser adds seconds to that.
+//! Hand-written rather than `clap` or `lexopt`: the parser was already here
+//! and tested, its messages are the ones the README and tests quote, and a
+//! declared list gives what they would (help from the definitions, no silent
+//! typos) at no build cost.
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,17 +38,52 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     BadInput(msg.into()).into()
 }
 
+/// One option: `--name VALUE` (when `value` is given) or a bare `--name`.
+pub struct Flag {
+    pub name: &'static str,
+    pub value: Option<&'static str>,
+    pub help: &'static str,
+}
+
+/// A command's help: what comes before the options, the options (rendered
+/// from the list the parser accepts), and what comes after.
+pub struct Help {
+    pub intro: &'static str,
+    pub flags: &'static [Flag],
+    pub outro: &'static str,
+}
+
+impl Help {
+    pub fn render(&self) -> String {
+        let left = |f: &Flag| match f.value {
+            Some(v) => format!("{} {v}", f.name),
+            None => f.name.to_string(),
+        };
+        let width = self.flags.iter().map(|f| left(f).len()).max().unwrap_or(0) + 2;
+        let mut out = format!("{}Options:\n", self.intro);
+        // An empty help hides an internal option (dev-db's watchdog).
+        for f in self.flags.iter().filter(|f| !f.help.is_empty()) {
+            out.push_str(&format!("  {:<width$}{}\n", left(f), f.help));
+        }
+        out.push('\n');
+        out.push_str(self.outro);
+        out
+    }
+}
+
 /// The arguments of one subcommand, consumed flag by flag; whatever is left
 /// at `finish` is an error, so a typo never passes silently.
 pub struct Args {
     cmd: &'static str,
+    /// The options the command declared; asking for another is a bug.
+    declared: &'static [Flag],
     items: Vec<Option<String>>,
     /// Arguments after `--`, passed through untouched.
     pub passthrough: Vec<String>,
 }
 
 impl Args {
-    pub fn new(cmd: &'static str, args: Vec<String>) -> Args {
+    pub fn new(cmd: &'static str, declared: &'static [Flag], args: Vec<String>) -> Args {
         let mut items = Vec::new();
         let mut passthrough = Vec::new();
         let mut it = args.into_iter();
@@ -57,6 +96,7 @@ impl Args {
         passthrough.extend(it);
         Args {
             cmd,
+            declared,
             items,
             passthrough,
         }
@@ -70,8 +110,17 @@ impl Args {
         .into()
     }
 
+    fn check_declared(&self, name: &str) {
+        debug_assert!(
+            self.declared.iter().any(|f| f.name == name),
+            "`{name}` is read by `{}` but not in its declared flags (its help would not show it)",
+            self.cmd
+        );
+    }
+
     /// True when the bare flag `--name` is present (consumed).
     pub fn flag(&mut self, name: &str) -> bool {
+        self.check_declared(name);
         let mut found = false;
         for item in self.items.iter_mut() {
             if item.as_deref() == Some(name) {
@@ -84,6 +133,7 @@ impl Args {
 
     /// Every value of `--name VALUE` or `--name=VALUE`, in order.
     pub fn values(&mut self, name: &str) -> anyhow::Result<Vec<String>> {
+        self.check_declared(name);
         let mut out = Vec::new();
         let mut i = 0;
         while i < self.items.len() {
@@ -163,8 +213,39 @@ impl Args {
 mod tests {
     use super::*;
 
+    const FLAGS: &[Flag] = &[
+        Flag {
+            name: "--var",
+            value: Some("NAME"),
+            help: "a variable",
+        },
+        Flag {
+            name: "--json",
+            value: None,
+            help: "JSON",
+        },
+        Flag {
+            name: "--port",
+            value: Some("N"),
+            help: "a port",
+        },
+    ];
+
     fn args(v: &[&str]) -> Args {
-        Args::new("t", v.iter().map(|s| s.to_string()).collect())
+        Args::new("t", FLAGS, v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn help_is_rendered_from_the_declared_flags() {
+        let h = Help {
+            intro: "t: a test\n\n",
+            flags: FLAGS,
+            outro: "Example:\n  t --json\n",
+        };
+        assert_eq!(
+            h.render(),
+            "t: a test\n\nOptions:\n  --var NAME  a variable\n  --json      JSON\n  --port N    a port\n\nExample:\n  t --json\n"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn overview() -> String {
         s.push_str(&format!("  {:<10} {}\n", c.name, c.summary));
     }
     s.push_str(
-        "\nGlobal option:\n  --project-dir DIR   where the app lives (env files, prisma/, package.json); default: the workspace root\n\n\
+        "\nGlobal options:\n  --project-dir DIR   where the app lives (env files, prisma/, package.json); default: the workspace root\n  --version           print the version\n\n\
          Exit codes: 0 success, 1 the command ran and something failed, 2 bad usage or input.\n\
          Run `cargo xtask <command> --help` for a command's options and an example.\n",
     );
@@ -66,6 +66,10 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         return Ok(0);
     };
     let rest: Vec<String> = argv[1..].to_vec();
+    if matches!(command.as_str(), "--version" | "-V" | "version") {
+        output::out(format!("cargo xtask {}", env!("CARGO_PKG_VERSION")));
+        return Ok(0);
+    }
     if matches!(command.as_str(), "--help" | "-h" | "help") {
         output::out(overview());
         return Ok(0);
@@ -81,11 +85,11 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         .take_while(|a| *a != "--")
         .any(|a| a == "--help" || a == "-h");
     if wants_help {
-        output::out(command.help);
+        output::out(command.help.render());
         return Ok(0);
     }
     let ctx = util::Ctx::new(project_dir)?;
-    (command.run)(&ctx, Args::new(command.name, rest))
+    (command.run)(&ctx, Args::new(command.name, command.help.flags, rest))
 }
 
 /// `--project-dir DIR` may stand anywhere before `--`.

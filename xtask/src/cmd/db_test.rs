@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
 use crate::envload::{self, EnvFile, Found};
-use crate::flags::Args;
+use crate::flags::{Args, Flag, Help};
 use crate::output::{self, Columns, Json, Mark, Style};
 use crate::pg;
 use crate::pgurl::PgUrl;
 use crate::repair::DEFAULT_VARS;
 use crate::util::Ctx;
 
-pub const HELP: &str = "\
+pub const HELP: Help = Help {
+    intro: "\
 cargo xtask db-test: diagnose the database connection layer by layer
 
 Usage: cargo xtask db-test [options]
@@ -33,21 +34,28 @@ Checks DATABASE_URL (and DIRECT_URL, SHADOW_DATABASE_URL when defined), in order
 The URL comes from the environment first, then .env.development.local, .env.local,
 .env.development, .env (the first that defines it wins), as Next.js reads them.
 
-Options:
-  --var NAME          a variable to test (repeatable)
-  --env-file PATH     read these files instead of the usual ones (repeatable)
-  --timeout SECS      bound for each network step (default: the URL's connect_timeout, else 10)
-  --idle-probe SECS   keep the connection idle this long, then query again
-  --quick             stop after the server check (no migration checks)
-  --json              {\"ok\", \"targets\": [{\"var\", \"source\", ..., \"checks\": [...], \"diagnosis\"}]}
-
+",
+    flags: FLAGS,
+    outro: "\
 Exit codes: 0 every target passes (warnings allowed), 1 a check failed,
 2 bad usage or input (no URL, an invalid URL, a placeholder password).
 
 Example:
   cargo xtask db-test
   cargo xtask db-test --var DIRECT_URL --idle-probe 400 --json
-";
+",
+};
+
+/// The options, as the parser accepts them and the help shows them.
+#[rustfmt::skip]
+const FLAGS: &[Flag] = &[
+    Flag { name: "--var", value: Some("NAME"), help: "a variable to test (repeatable)" },
+    Flag { name: "--env-file", value: Some("PATH"), help: "read these files instead of the usual ones (repeatable)" },
+    Flag { name: "--timeout", value: Some("SECS"), help: "bound for each network step (default: the URL's connect_timeout, else 10)" },
+    Flag { name: "--idle-probe", value: Some("SECS"), help: "keep the connection idle this long, then query again" },
+    Flag { name: "--quick", value: None, help: "stop after the server check (no migration checks)" },
+    Flag { name: "--json", value: None, help: "{\"ok\", \"targets\": [{\"var\", \"source\", ..., \"checks\": [...], \"diagnosis\"}]}" },
+];
 
 /// One line per check: `  pass  tcp            0 ms  connected to ...`.
 const COLUMNS: Columns = Columns {

@@ -9,11 +9,12 @@ use anyhow::{bail, Context};
 
 use crate::devdb::{self, Cluster, State, UpOptions};
 use crate::envfile;
-use crate::flags::{bad_input, Args, Usage};
+use crate::flags::{bad_input, Args, Flag, Help, Usage};
 use crate::output::{self, Json};
 use crate::util::Ctx;
 
-pub const HELP: &str = "\
+pub const HELP: Help = Help {
+    intro: "\
 cargo xtask dev-db: a local PostgreSQL that behaves like AWS RDS
 
 Usage: cargo xtask dev-db <up|down|status|url> [options]
@@ -23,25 +24,34 @@ Usage: cargo xtask dev-db <up|down|status|url> [options]
   url      print the full URL, password included (for scripts: psql \"$(cargo xtask dev-db url)\")
   down     stop it; --purge also deletes its data
 
-Options:
-  --data-dir DIR              where the cluster lives (default: target/dev-db)
-  --port N                    port on 127.0.0.1 (default: the last one used, else 55432, else a free one; 0 = any free port)
-  --database NAME             database to create (default: summitly)
-  --max-connections N         server max_connections (default 50; at least 5), to provoke 'too many connections'
-  --idle-session-timeout SECS server closes sessions idle this long (default 0 = never): the P1017 pattern
-  --no-tls                    plain TCP (TLS off) instead of TLS required
-  --write-env                 with up: put the URL into the project's .env.local as DATABASE_URL
-  --stop-after SECS           with up: the server stops by itself after SECS (tests, CI)
-  --purge                     with down: delete the cluster's data too
-  --json                      machine-readable output (up, status)
-
+",
+    flags: FLAGS,
+    outro: "\
 The server listens on 127.0.0.1 only. As root, PostgreSQL runs as the 'postgres'
 user (or 'nobody'), which must be able to reach --data-dir.
 Server binaries are found through PG_BIN, pg_config --bindir, or the usual install paths.
 
 Example:
   cargo xtask dev-db up --write-env && psql \"$(cargo xtask dev-db url)\" -c 'select 1'
-";
+",
+};
+
+/// The options, as the parser accepts them and the help shows them.
+#[rustfmt::skip]
+const FLAGS: &[Flag] = &[
+    Flag { name: "--after", value: Some("SECS"), help: "" },
+    Flag { name: "--pid", value: Some("PID"), help: "" },
+    Flag { name: "--data-dir", value: Some("DIR"), help: "where the cluster lives (default: target/dev-db)" },
+    Flag { name: "--port", value: Some("N"), help: "port on 127.0.0.1 (default: the last one used, else 55432, else a free one; 0 = any free port)" },
+    Flag { name: "--database", value: Some("NAME"), help: "database to create (default: summitly)" },
+    Flag { name: "--max-connections", value: Some("N"), help: "server max_connections (default 50; at least 5), to provoke 'too many connections'" },
+    Flag { name: "--idle-session-timeout", value: Some("SECS"), help: "server closes sessions idle this long (default 0 = never): the P1017 pattern" },
+    Flag { name: "--no-tls", value: None, help: "plain TCP (TLS off) instead of TLS required" },
+    Flag { name: "--write-env", value: None, help: "with up: put the URL into the project's .env.local as DATABASE_URL" },
+    Flag { name: "--stop-after", value: Some("SECS"), help: "with up: the server stops by itself after SECS (tests, CI)" },
+    Flag { name: "--purge", value: None, help: "with down: delete the cluster's data too" },
+    Flag { name: "--json", value: None, help: "machine-readable output (up, status)" },
+];
 
 pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     let sub = args.positional();

@@ -5,14 +5,15 @@
 use std::path::PathBuf;
 
 use crate::envfile::{self, FileOutcome, Write};
-use crate::flags::Args;
+use crate::flags::{Args, Flag, Help};
 use crate::input;
 use crate::output::{self, Json};
 use crate::prisma;
 use crate::repair::{Finding, Options};
 use crate::util::Ctx;
 
-pub const HELP: &str = "\
+pub const HELP: Help = Help {
+    intro: "\
 cargo xtask env-fix: repair DATABASE_URL (and DIRECT_URL, SHADOW_DATABASE_URL) in .env.local, in place
 
 Usage: cargo xtask env-fix [options]
@@ -27,18 +28,9 @@ Warns, without changing anything, about RDS Proxy or pooler hosts, sslmode=verif
 @prisma/adapter-pg with sslmode=require, parameters no reader understands, a shell
 variable that overrides the file, a file tracked by git or readable by others.
 
-Options:
-  --file PATH              the env file (default: .env.local in the project directory)
-  --var NAME               a variable to repair (repeatable; default DATABASE_URL, DIRECT_URL, SHADOW_DATABASE_URL)
-  --connect-timeout SECS   minimum connect_timeout (default 30)
-  --pool-timeout SECS      minimum pool_timeout (default 30)
-  --statement-timeout MS   set statement_timeout through options
-  --password-stdin         read a new password from standard input (never pass it as an argument)
-  --check                  write nothing; exit 1 when something would change
-  --dry-run                write nothing; print a unified diff (password masked)
-  --no-backup              do not keep a backup (default: FILE.bak.local, which `.env*.local` ignores)
-  --json                   {\"file\", \"changed\", \"changes\": [...], \"warnings\": [...]}
-
+",
+    flags: FLAGS,
+    outro: "\
 Exit codes: 0 done or nothing to do, 1 --check found something to change, 2 bad input
 (unreadable file, duplicate or missing variable, invalid URL, placeholder password).
 
@@ -46,7 +38,23 @@ Example:
   cargo xtask env-fix --dry-run
   printf '%s' \"$NEW_PASSWORD\" | cargo xtask env-fix --password-stdin
   $env:NEW_PASSWORD | cargo xtask env-fix --password-stdin        # PowerShell
-";
+",
+};
+
+/// The options, as the parser accepts them and the help shows them.
+#[rustfmt::skip]
+const FLAGS: &[Flag] = &[
+    Flag { name: "--file", value: Some("PATH"), help: "the env file (default: .env.local in the project directory)" },
+    Flag { name: "--var", value: Some("NAME"), help: "a variable to repair (repeatable; default DATABASE_URL, DIRECT_URL, SHADOW_DATABASE_URL)" },
+    Flag { name: "--connect-timeout", value: Some("SECS"), help: "minimum connect_timeout (default 30)" },
+    Flag { name: "--pool-timeout", value: Some("SECS"), help: "minimum pool_timeout (default 30)" },
+    Flag { name: "--statement-timeout", value: Some("MS"), help: "set statement_timeout through options" },
+    Flag { name: "--password-stdin", value: None, help: "read a new password from standard input (never pass it as an argument)" },
+    Flag { name: "--check", value: None, help: "write nothing; exit 1 when something would change" },
+    Flag { name: "--dry-run", value: None, help: "write nothing; print a unified diff (password masked)" },
+    Flag { name: "--no-backup", value: None, help: "do not keep a backup (default: FILE.bak.local, which `.env*.local` ignores)" },
+    Flag { name: "--json", value: None, help: "{\"file\", \"changed\", \"changes\": [...], \"warnings\": [...]}" },
+];
 
 pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     let file = args.value("--file")?.map(PathBuf::from);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::flags::{Args, Usage};
+use crate::flags::{Args, Flag, Help, Usage};
 use crate::output::{self, Json};
 use crate::prisma::{
     self,
@@ -11,39 +11,48 @@ use crate::prisma::{
 };
 use crate::util::Ctx;
 
-pub const HELP: &str = "\
+pub const HELP: Help = Help {
+    intro: "\
 cargo xtask migrate: run Prisma Migrate with a preflight, retries and a diagnosis
 
 Usage: cargo xtask migrate <name> [options] [-- prisma options]
        cargo xtask migrate --deploy | --status [options]
 
-Modes:
-  <name>            prisma migrate dev --name <name> (create and apply a migration)
-  <name> --create-only   create the migration without applying it
-  --deploy          prisma migrate deploy (apply committed migrations; for CI and scripts)
-  --status          prisma migrate status
+With a <name> (or --name NAME, the form Prisma and the troubleshooting page use) it runs
+`prisma migrate dev --name <name>`: create and apply a migration.
 
 The URL comes from the environment, .env.development.local, .env.local, .env.development
 or .env (the first that defines DATABASE_URL). Prisma gets it, and SHADOW_DATABASE_URL
 when defined, through its environment only, with sslmode, connect_timeout and
 pool_timeout added as `env-fix` would (the file is not touched).
 
-Options:
-  --no-preflight      start Prisma without checking the connection first
-  --no-tune           pass the URL exactly as written
-  --retries N         retries for P1017, P1001 and P1002 (default 2)
-  --retry-delay SECS  first wait between attempts, doubled each time (default 2)
-  --env-file PATH     read these env files instead of the usual ones (repeatable)
-  --json              print one summary object on stdout (Prisma's own output goes to stderr)
-  --                  everything after it goes to Prisma unchanged
-
+",
+    flags: FLAGS,
+    outro: "\
 Exit codes: 0 success; Prisma's own status when it failed (1 if it gave none);
 1 when the preflight failed; 2 bad usage or input; 130 interrupted (Ctrl-C).
 
 Example:
   cargo xtask migrate add_saved_comparables
   cargo xtask migrate --deploy --json
-";
+",
+};
+
+/// The options, as the parser accepts them and the help shows them.
+#[rustfmt::skip]
+const FLAGS: &[Flag] = &[
+    Flag { name: "--name", value: Some("NAME"), help: "the migration's name, as the positional <name>" },
+    Flag { name: "--create-only", value: None, help: "with <name>: create the migration without applying it" },
+    Flag { name: "--deploy", value: None, help: "prisma migrate deploy (apply committed migrations; for CI and scripts)" },
+    Flag { name: "--status", value: None, help: "prisma migrate status" },
+    Flag { name: "--no-preflight", value: None, help: "start Prisma without checking the connection first" },
+    Flag { name: "--no-tune", value: None, help: "pass the URL exactly as written" },
+    Flag { name: "--retries", value: Some("N"), help: "retries for P1017, P1001 and P1002 (default 2)" },
+    Flag { name: "--retry-delay", value: Some("SECS"), help: "first wait between attempts, doubled each time (default 2)" },
+    Flag { name: "--env-file", value: Some("PATH"), help: "read these env files instead of the usual ones (repeatable)" },
+    Flag { name: "--json", value: None, help: "print one summary object on stdout (Prisma's own output goes to stderr)" },
+    Flag { name: "--", value: None, help: "everything after it goes to Prisma unchanged" },
+];
 
 pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     let json = args.flag("--json");
@@ -68,7 +77,12 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
         // stdout carries the one JSON object; Prisma's own output goes to stderr.
         prisma_stdout_to_stderr: json,
     };
-    let name = args.positional();
+    let name = match (args.value("--name")?, args.positional()) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Usage(format!("two migration names, `{a}` and `{b}`: give one\nhint: run `cargo xtask migrate --help`")).into())
+        }
+        (a, b) => a.or(b),
+    };
     args.finish()?;
     let mode = match (deploy, status, create_only) {
         (true, false, false) => Mode::Deploy,

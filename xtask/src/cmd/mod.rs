@@ -8,14 +8,14 @@ pub mod env_fix;
 pub mod migrate;
 pub mod onboard;
 
-use crate::flags::Args;
+use crate::flags::{Args, Help};
 use crate::util::Ctx;
 
 /// One subcommand: its name, the line `cargo xtask` lists, its help, its entry.
 pub struct Command {
     pub name: &'static str,
     pub summary: &'static str,
-    pub help: &'static str,
+    pub help: Help,
     pub run: fn(&Ctx, Args) -> anyhow::Result<i32>,
 }
 

@@ -4,12 +4,13 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::flags::Args;
+use crate::flags::{Args, Flag, Help};
 use crate::onboarding::{self, Opts, Step, StepStatus};
 use crate::output::{self, Columns, Json, Mark, Style};
 use crate::util::Ctx;
 
-pub const HELP: &str = "\
+pub const HELP: Help = Help {
+    intro: "\
 cargo xtask onboard: take a new teammate (or an onboarding script) from clone to migrated database
 
 Usage: cargo xtask onboard [options]
@@ -24,21 +25,28 @@ Steps, each reported on one line with its time:
   db-test      the full connection check; stops here with the diagnosis on failure
   migrations   prisma migrate deploy through `cargo xtask migrate --deploy`
 
-Options:
-  --local            use the local dev-db (started if needed) for DATABASE_URL
-  --data-dir DIR     the dev-db's directory (default: target/dev-db)
-  --password-stdin   the database password for .env.example's URL, from standard input
-  --yes              never prompt (also when stdin is not a terminal, or CI=true)
-  --check            report env-fix repairs without writing; fail if any are needed
-  --no-migrate       stop after db-test
-  --json             {\"ok\", \"steps\": [{\"name\", \"status\", \"ms\", \"detail\", \"hint\"}]}
-
+",
+    flags: FLAGS,
+    outro: "\
 Exit codes: 0 ready; 1 a step failed (its hint says what to do); 2 bad usage or input.
 
 Example:
   cargo xtask onboard --local
   printf '%s' \"$DB_PASSWORD\" | cargo xtask onboard --password-stdin --yes --json
-";
+",
+};
+
+/// The options, as the parser accepts them and the help shows them.
+#[rustfmt::skip]
+const FLAGS: &[Flag] = &[
+    Flag { name: "--local", value: None, help: "use the local dev-db (started if needed) for DATABASE_URL" },
+    Flag { name: "--data-dir", value: Some("DIR"), help: "the dev-db's directory (default: target/dev-db)" },
+    Flag { name: "--password-stdin", value: None, help: "the database password for .env.example's URL, from standard input" },
+    Flag { name: "--yes", value: None, help: "never prompt (also when stdin is not a terminal, or CI=true)" },
+    Flag { name: "--check", value: None, help: "report env-fix repairs without writing; fail if any are needed" },
+    Flag { name: "--no-migrate", value: None, help: "stop after db-test" },
+    Flag { name: "--json", value: None, help: "{\"ok\", \"steps\": [{\"name\", \"status\", \"ms\", \"detail\", \"hint\"}]}" },
+];
 
 pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     let yes = args.flag("--yes");
