@@ -45,7 +45,7 @@ pub fn fix_file(
         .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
     outcome
         .warnings
-        .extend(repair::file_warnings(path, &outcome.doc, opts));
+        .extend(repair::file_warnings(&ctx.sh, path, &outcome.doc, opts));
     let new_text = outcome.doc.render();
     let changed = new_text != text;
     let mut backup = None;

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// Where the workspace and the app live, as every subcommand sees them.
-#[derive(Debug, Clone)]
+/// Where the workspace and the app live, as every subcommand sees them, and
+/// the one `xshell::Shell` children are started from (rust-analyzer's way:
+/// scoped `push_dir`/`push_env` instead of global state).
 pub struct Ctx {
+    pub sh: xshell::Shell,
     /// The app: env files, `prisma/`, `package.json`, `node_modules`.
     pub project_dir: PathBuf,
     /// The cargo workspace holding this xtask.
@@ -34,7 +36,9 @@ impl Ctx {
             }
             None => workspace_root.clone(),
         };
+        let sh = xshell::Shell::new().context("cannot set up the command runner")?;
         Ok(Ctx {
+            sh,
             project_dir,
             workspace_root,
         })

@@ -1,6 +1,8 @@
 //! Creating and starting a cluster: initdb, a CA and server certificate,
 //! the RDS-like configuration, pg_ctl, and the app role. As root the server
 //! programs run as an unprivileged user, since PostgreSQL refuses root.
+//! They are started with std's `Command`, not xshell's: only it can set
+//! another user and group for the child (`CommandExt::uid`/`gid`).
 
 use std::fs;
 use std::path::Path;

@@ -4,18 +4,16 @@
 use std::path::Path;
 use std::process::Command;
 
+use xshell::{cmd, Shell};
+
 use super::{Opts, StepResult};
 use crate::output;
 use crate::prisma::{self, PackageManager};
 use crate::util::Ctx;
 
 /// Node's version as (major, minor), from `node --version`.
-fn node_version() -> Option<(u32, u32, String)> {
-    let out = Command::new(if cfg!(windows) { "node.exe" } else { "node" })
-        .arg("--version")
-        .output()
-        .ok()?;
-    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+fn node_version(sh: &Shell) -> Option<(u32, u32, String)> {
+    let v = cmd!(sh, "node --version").quiet().read().ok()?;
     let mut parts = v.trim_start_matches('v').split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
@@ -51,7 +49,7 @@ fn node_modules_fresh(dir: &Path) -> bool {
 }
 
 pub(super) fn check(ctx: &Ctx, pm: PackageManager, o: &Opts) -> StepResult {
-    let Some((major, minor, v)) = node_version() else {
+    let Some((major, minor, v)) = node_version(&ctx.sh) else {
         return Err((
             "Node.js is not installed (or not on PATH)".into(),
             "install Node.js 20.19 or newer (https://nodejs.org, or `nvm install 22`)".into(),
@@ -84,9 +82,10 @@ pub(super) fn check(ctx: &Ctx, pm: PackageManager, o: &Opts) -> StepResult {
         } else {
             program.to_string()
         };
-        let mut cmd = Command::new(program);
-        cmd.args(parts).current_dir(&ctx.project_dir);
-        // Progress goes to stderr so --json stays clean on stdout.
+        let _dir = ctx.sh.push_dir(&ctx.project_dir);
+        // std's Command for the run itself: its progress must go to stderr so
+        // --json stays clean on stdout, which xshell cannot redirect.
+        let mut cmd = Command::from(cmd!(ctx.sh, "{program} {parts...}").quiet());
         cmd.stdout(std::process::Stdio::from(std::io::stderr()));
         match cmd.status() {
             Ok(s) if s.success() => installed = format!(", ran {}", pm.install_command()),

@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use xshell::Shell;
 
 use super::codes::{self, ErrorCode, Failure};
 use super::{table, PackageManager};
@@ -190,7 +189,6 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         }
     }
     let args = prisma_args(plan);
-    let sh = Shell::new().context("cannot set up the command runner")?;
     // At a terminal Prisma writes straight to it and we cannot read its
     // list; the database's own record says what was applied instead.
     let stdout_inherited =
@@ -205,7 +203,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
             super::display(pm, &args),
             plan.retries + 1
         ));
-        let mut cmd = super::command(&sh, &ctx.project_dir, pm, &args)?;
+        let mut cmd = super::command(&ctx.sh, &ctx.project_dir, pm, &args)?;
         cmd.env("DATABASE_URL", &urls.child_url);
         if let Some(url) = &urls.shadow_url {
             cmd.env("SHADOW_DATABASE_URL", url);

@@ -102,13 +102,15 @@ pub fn installed_version(project_dir: &Path, pm: PackageManager) -> anyhow::Resu
 
 /// Builds `prisma ARGS` for the project, through its package manager.
 /// Arguments never carry a URL: the caller passes it in the environment.
+/// Converted to std's `Command` because `process::run_child` needs per-stream
+/// stdio and, without a terminal, a process group of its own.
 pub fn command(
     sh: &Shell,
     project_dir: &Path,
     pm: PackageManager,
     args: &[String],
 ) -> anyhow::Result<Command> {
-    sh.change_dir(project_dir);
+    let _dir = sh.push_dir(project_dir);
     let (program, pre) = pm.runner();
     let cmd = if cfg!(windows) {
         // npx, pnpm and yarn are .cmd shims that CreateProcess does not find

@@ -4,10 +4,12 @@
 use std::fs;
 use std::path::Path;
 
+use xshell::{cmd, Shell};
+
 use super::{Finding, Kind, Options};
 use crate::dotenv::Document;
 
-pub fn file_warnings(path: &Path, doc: &Document, opts: &Options) -> Vec<Finding> {
+pub fn file_warnings(sh: &Shell, path: &Path, doc: &Document, opts: &Options) -> Vec<Finding> {
     let mut w = Vec::new();
     let name = path
         .file_name()
@@ -27,15 +29,12 @@ pub fn file_warnings(path: &Path, doc: &Document, opts: &Options) -> Vec<Finding
     // Asking git costs a process start: only inside a work tree.
     let in_repo = dir.ancestors().any(|d| d.join(".git").exists());
     let tracked = in_repo
-        && std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["ls-files", "--error-unmatch", "--"])
-            .arg(&name)
-            .stderr(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        && cmd!(sh, "git -C {dir} ls-files --error-unmatch -- {name}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok();
     if tracked {
         w.push(Finding::new(&name, Kind::TrackedByGit, format!("{name} is tracked by git and holds a password: `git rm --cached {name}` and add `.env*.local` to .gitignore")));
     }
