@@ -97,22 +97,14 @@ pub fn atomic_write_as(path: &Path, bytes: &[u8], like: &Path) -> anyhow::Result
     result
 }
 
-/// Random bits from the operating system.
+/// Random bits from the operating system (getrandom is already in the
+/// graph through postgres-protocol's SCRAM).
 pub fn random_u64() -> u64 {
-    #[cfg(unix)]
-    {
-        use std::io::Read;
-        let mut buf = [0u8; 8];
-        if fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut buf))
-            .is_ok()
-        {
-            return u64::from_le_bytes(buf);
-        }
-    }
-    // std seeds RandomState from the OS; good enough where /dev/urandom is absent.
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
+    getrandom::u64().unwrap_or_else(|_| {
+        // std seeds RandomState from the OS too; a fallback, never expected.
+        use std::hash::{BuildHasher, RandomState};
+        RandomState::new().hash_one(std::time::SystemTime::now())
+    })
 }
 
 /// `n` random characters from `alphabet`.

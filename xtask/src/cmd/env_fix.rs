@@ -173,11 +173,9 @@ fn unified_diff(name: &str, old: &str, new: &str) -> String {
             j += 1;
         }
         out.push_str(&format!(
-            "@@ -{},{} +{},{} @@\n",
-            si + 1,
-            i - si,
-            sj + 1,
-            j - sj
+            "@@ -{} +{} @@\n",
+            hunk_range(si, i - si),
+            hunk_range(sj, j - sj)
         ));
         for l in &a[si..i] {
             out.push('-');
@@ -193,6 +191,16 @@ fn unified_diff(name: &str, old: &str, new: &str) -> String {
     out
 }
 
+/// A hunk's `start,count` as GNU diff writes it: an empty range names the
+/// line after which the change goes, so `patch` applies it in the right place.
+/// (GNU diff leaves out a count of 1; `patch` reads both forms.)
+fn hunk_range(start: usize, count: usize) -> String {
+    match count {
+        0 => format!("{start},0"),
+        n => format!("{},{n}", start + 1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +209,17 @@ mod tests {
     fn diff_shows_only_changed_lines() {
         let d = unified_diff("f", "A=1\nB=2\nC=3\n", "A=1\nB=9\nC=3\n");
         assert_eq!(d, "--- f\n+++ f (fixed)\n@@ -2,1 +2,1 @@\n-B=2\n+B=9\n");
+    }
+
+    #[test]
+    fn hunk_headers_match_gnu_diff() {
+        // Expected starts are what `diff -U0` (GNU diffutils 3.8) prints
+        // (`@@ -0,0 +1 @@`), with the count of 1 written out.
+        let d = unified_diff("f", "A=1\n", "B=2\nA=1\n");
+        assert!(d.contains("@@ -0,0 +1,1 @@\n+B=2\n"), "{d}");
+        let d = unified_diff("f", "A=1\nB=2\n", "A=1\n");
+        assert!(d.contains("@@ -2,1 +1,0 @@\n-B=2\n"), "{d}");
+        let d = unified_diff("f", "A=1\nC=3\n", "A=1\nB=2\nC=3\n");
+        assert!(d.contains("@@ -1,0 +2,1 @@\n+B=2\n"), "{d}");
     }
 }

@@ -32,27 +32,15 @@ pub fn encode_component(s: &str, keep: fn(char) -> bool) -> String {
 /// followed by two hex digits, is read as an escape; `--password-stdin` sets
 /// such a password unambiguously.
 pub fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && is_hex_pair(bytes, i + 1) {
-            out.push(hex_value(bytes[i + 1]) * 16 + hex_value(bytes[i + 2]));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    // percent-encoding (already in the graph through tokio-postgres) reads
+    // `%` exactly so: only a `%` with two hex digits is an escape.
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 pub(super) fn is_hex_pair(bytes: &[u8], at: usize) -> bool {
     at + 1 < bytes.len() && bytes[at].is_ascii_hexdigit() && bytes[at + 1].is_ascii_hexdigit()
-}
-
-fn hex_value(b: u8) -> u8 {
-    (b as char).to_digit(16).unwrap_or(0) as u8
 }
 
 /// True when `raw` is already a correct encoding: only `keep` characters and
