@@ -390,3 +390,51 @@ fn missing_url_is_bad_input() {
     let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(code(&v), "url_missing");
 }
+
+#[test]
+fn masking_hides_only_the_password_even_when_it_is_a_common_word() {
+    // Nothing listens on port 1: the verdict comes at once, after the url
+    // layer has shown the URL. Before masking by position, user `postgres`
+    // with password `postgres` printed `****ql://****:****@...` and JSON
+    // said `"user":"****"`; a password `a` turned `prefer` into `****refer`.
+    let dir = TempDir::new("mask");
+    for (pw, url, shown) in [
+        (
+            "postgres",
+            "postgresql://postgres:postgres@127.0.0.1:1/postgres",
+            "postgresql://postgres:****@127.0.0.1:1/postgres",
+        ),
+        (
+            "a",
+            "postgresql://app:a@127.0.0.1:1/app?sslmode=prefer&application_name=a",
+            "postgresql://app:****@127.0.0.1:1/app?sslmode=prefer&application_name=a",
+        ),
+    ] {
+        let r = xtask(&["db-test"], &dir.0, &[("DATABASE_URL", url)], None);
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert!(
+            r.stdout
+                .contains(&format!("DATABASE_URL from environment: {shown}")),
+            "{}",
+            r.stdout
+        );
+        assert_no_secret_in_urls(&r.all(), pw);
+        let j = xtask(
+            &["db-test", "--json"],
+            &dir.0,
+            &[("DATABASE_URL", url)],
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+        let t = &v["targets"][0];
+        assert_eq!(t["host"], "127.0.0.1");
+        assert_eq!(t["diagnosis"]["code"], "tcp_refused");
+        assert_no_secret_in_urls(&j.stdout, pw);
+        if pw == "postgres" {
+            assert_eq!(t["user"], "postgres");
+            assert_eq!(t["database"], "postgres");
+        } else {
+            assert_eq!(t["sslmode"], "prefer");
+        }
+    }
+}
