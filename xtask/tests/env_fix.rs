@@ -325,3 +325,67 @@ fn password_from_stdin_authenticates_against_the_dev_db() {
     let mut client = connect(c, true);
     client.simple_query("select 1").unwrap();
 }
+
+#[test]
+fn a_weak_sslmode_on_a_remote_host_is_raised_unless_kept() {
+    // The troubleshooting page's host with sslmode=disable: db-test's
+    // `tls_required` hint says env-fix fixes it, so env-fix must.
+    let url = "postgresql://summitly_admin:hunter2-x@summitly-prod.c9akciq32.us-east-1.rds.amazonaws.com:5432/summitly?sslmode=disable";
+    let dir = project(&format!("DATABASE_URL={url}\n"));
+    let r = env_fix(dir.path(), &["--no-backup"], &[], None);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("raised sslmode=disable to require"),
+        "{}",
+        r.stdout
+    );
+    let text = fs::read_to_string(dir.path().join(".env.local")).unwrap();
+    assert!(
+        text.contains("?sslmode=require&connect_timeout=30&pool_timeout=30"),
+        "{text}"
+    );
+    assert_no_secret(&r.all(), "hunter2-x");
+
+    let dir = project(&format!("DATABASE_URL={url}\n"));
+    let r = env_fix(dir.path(), &["--no-backup", "--keep-sslmode"], &[], None);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("warn DATABASE_URL: sslmode=disable kept (--keep-sslmode)"),
+        "{}",
+        r.stdout
+    );
+    let text = fs::read_to_string(dir.path().join(".env.local")).unwrap();
+    assert!(
+        text.contains("?sslmode=disable&connect_timeout=30"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_invalid_parameter_value_is_bad_input_and_nothing_is_written() {
+    for (param, shown) in [
+        ("sslmode=sometimes", "sslmode=`sometimes`"),
+        ("connect_timeout=soon", "connect_timeout=`soon`"),
+        ("pool_timeout=-1", "pool_timeout=`-1`"),
+    ] {
+        let before =
+            format!("X=1\nDATABASE_URL=postgresql://app:hunter2-x@db.example.com/app?{param}\n");
+        let dir = project(&before);
+        let r = env_fix(dir.path(), &[], &[], None);
+        assert_eq!(r.code, 2, "{param}: {}", r.all());
+        assert!(
+            r.stderr.contains("DATABASE_URL (line 2) has"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(shown), "{}", r.stderr);
+        assert!(r.stderr.contains("Nothing was written"), "{}", r.stderr);
+        assert_eq!(
+            fs::read_to_string(dir.path().join(".env.local")).unwrap(),
+            before
+        );
+        assert_eq!(files(dir.path()), [".env.local"]);
+        assert_no_secret(&r.all(), "hunter2-x");
+    }
+}

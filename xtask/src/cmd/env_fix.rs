@@ -21,7 +21,7 @@ Usage: cargo xtask env-fix [options]
 Repairs, each reported on one line with the password masked:
   - characters in the user or password that must be percent-encoded (@ # $ & / : % ...)
   - values a dotenv loader would misread ($ substitution, # comments)
-  - sslmode=require for hosts that are not local
+  - sslmode=require for hosts that are not local (also over disable, allow or prefer)
   - connect_timeout and pool_timeout (added when missing, raised when lower, never lowered)
   - statement_timeout moved into options=-c statement_timeout=MS, the form every reader honours
 Warns, without changing anything, about RDS Proxy or pooler hosts, sslmode=verify-*,
@@ -49,6 +49,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--connect-timeout", value: Some("SECS"), help: "minimum connect_timeout (default 30)" },
     Flag { name: "--pool-timeout", value: Some("SECS"), help: "minimum pool_timeout (default 30)" },
     Flag { name: "--statement-timeout", value: Some("MS"), help: "set statement_timeout through options" },
+    Flag { name: "--keep-sslmode", value: None, help: "keep sslmode=disable/allow/prefer on a remote host (default: raise it to require)" },
     Flag { name: "--password-stdin", value: None, help: "read a new password from standard input (never pass it as an argument)" },
     Flag { name: "--check", value: None, help: "write nothing; exit 1 when something would change" },
     Flag { name: "--dry-run", value: None, help: "write nothing; print a unified diff (password masked)" },
@@ -63,6 +64,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     let pool_timeout = args.parsed("--pool-timeout", "seconds")?;
     let statement_timeout = args.parsed("--statement-timeout", "milliseconds")?;
     let password_stdin = args.flag("--password-stdin");
+    let keep_sslmode = args.flag("--keep-sslmode");
     let check = args.flag("--check");
     let dry_run = args.flag("--dry-run");
     let no_backup = args.flag("--no-backup");
@@ -85,6 +87,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
         pool_timeout: pool_timeout.unwrap_or(30),
         statement_timeout,
         adapter_pg: prisma::uses_adapter_pg(&ctx.project_dir),
+        keep_sslmode,
         ..Options::default()
     };
     if password_stdin {

@@ -102,6 +102,8 @@ pub struct Options {
     pub password: Option<Secret>,
     /// The project uses `@prisma/adapter-pg` (node-postgres at runtime).
     pub adapter_pg: bool,
+    /// Leave a weak `sslmode` (disable, allow, prefer) on a remote host.
+    pub keep_sslmode: bool,
 }
 
 impl Default for Options {
@@ -114,6 +116,7 @@ impl Default for Options {
             statement_timeout: None,
             password: None,
             adapter_pg: false,
+            keep_sslmode: false,
         }
     }
 }
@@ -264,7 +267,7 @@ pub fn tune(var: &str, url: &mut PgUrl) -> Vec<Finding> {
     let mut changes = Vec::new();
     let opts = Options::default();
     for rule in PARAMETER_RULES {
-        // Parameter rules never refuse a URL.
+        // An invalid parameter stays as it is: the preflight names it.
         let _ = rule(var, url, &opts, &mut changes);
     }
     changes

@@ -1,6 +1,7 @@
 //! `connect_timeout` and `pool_timeout`: added when missing, raised when
 //! lower than the minimum, never lowered. Prisma's defaults (5 s and 10 s)
-//! are shorter than a cold RDS connection over a VPN.
+//! are shorter than a cold RDS connection over a VPN. A value that is not a
+//! number of seconds is an error: each reader treats it differently.
 
 use super::{Finding, Kind, Options};
 use crate::pgurl::PgUrl;
@@ -27,7 +28,7 @@ pub(super) fn raise(
             Some(Ok(_)) => continue,
             Some(Err(_)) => {
                 let old = url.param(key).unwrap_or_default();
-                format!("replaced {key}={old} (not a number) with {min}")
+                return Err(format!("has {key}=`{old}`, which is not a whole number of seconds: write {key}={min} (0 means no limit)"));
             }
         };
         url.set_param(key, &min.to_string());

@@ -1,18 +1,53 @@
 //! TLS: a host that is not local gets `sslmode=require`, since RDS refuses
 //! plain connections (`rds.force_ssl=1`) and Prisma reports that as P1017.
+//! A weaker mode (`disable`, `allow`, `prefer`) is raised too, unless
+//! `--keep-sslmode`; an invalid one is an error, as it is to every reader.
 
 use super::{Finding, Kind, Options};
 use crate::pgurl::PgUrl;
 
+/// The modes libpq accepts (and `no-verify`, node-postgres's own).
+const VALID: [&str; 7] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+    "no-verify",
+];
+
+/// The modes that may leave a connection unencrypted.
+pub(super) fn is_weak(mode: &str) -> bool {
+    matches!(mode, "disable" | "allow" | "prefer")
+}
+
 pub(super) fn require_tls(
     var: &str,
     url: &mut PgUrl,
-    _opts: &Options,
+    opts: &Options,
     changes: &mut Vec<Finding>,
 ) -> Result<(), String> {
-    if !url.is_local() && url.param("sslmode").is_none() {
-        url.set_param("sslmode", "require");
-        changes.push(Finding::new(var, Kind::Sslmode, format!("added sslmode=require: {} is not a local host, so the connection must be encrypted (RDS refuses plain connections)", url.host())));
+    let current = url.param("sslmode").map(str::to_string);
+    if let Some(mode) = current.as_deref().filter(|m| !VALID.contains(m)) {
+        return Err(format!(
+            "has sslmode=`{mode}`, which is not one of {}: fix it (sslmode=require for RDS)",
+            VALID[..6].join(", ")
+        ));
+    }
+    if url.is_local() {
+        return Ok(());
+    }
+    match current.as_deref() {
+        None => {
+            url.set_param("sslmode", "require");
+            changes.push(Finding::new(var, Kind::Sslmode, format!("added sslmode=require: {} is not a local host, so the connection must be encrypted (RDS refuses plain connections)", url.host())));
+        }
+        Some(mode) if is_weak(mode) && !opts.keep_sslmode => {
+            url.set_param("sslmode", "require");
+            changes.push(Finding::new(var, Kind::Sslmode, format!("raised sslmode={mode} to require: {} is not a local host, and RDS refuses plain connections (rds.force_ssl=1), which Prisma reports as P1017; --keep-sslmode keeps it", url.host())));
+        }
+        Some(_) => {}
     }
     Ok(())
 }

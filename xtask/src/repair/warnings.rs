@@ -13,6 +13,11 @@ pub(super) fn url_warnings(var: &str, url: &PgUrl, opts: &Options, warnings: &mu
     if url.param("pgbouncer") == Some("true") || url.port() == 6543 {
         warnings.push(Finding::new(var, Kind::Pooler, format!("{host}:{} looks like a connection pooler (pgbouncer=true or port 6543): migrations need a direct connection on 5432", url.port())));
     }
+    if let Some(mode) = url.param("sslmode").filter(|m| super::tls::is_weak(m)) {
+        if !url.is_local() {
+            warnings.push(Finding::new(var, Kind::Sslmode, format!("sslmode={mode} kept (--keep-sslmode) for {host}, which is not local: RDS refuses unencrypted connections (rds.force_ssl=1) and Prisma then reports P1017")));
+        }
+    }
     if let Some(mode @ ("verify-ca" | "verify-full")) = url.param("sslmode") {
         warnings.push(Finding::new(var, Kind::SslmodeVerify, format!("sslmode={mode} is not understood by Prisma Migrate, which falls back to `prefer` (and ignores sslrootcert); it verifies nothing there. Keep it for node-postgres, or use sslmode=require for migrations")));
     }
