@@ -139,30 +139,61 @@ pub fn backup_path(path: &Path) -> PathBuf {
     path.with_file_name(backup)
 }
 
+/// What `write_database_url` did.
+pub struct UrlWritten {
+    /// The value it replaced, masked, and where its backup is: set when
+    /// that value was not a URL of the same local database.
+    pub replaced: Option<(String, PathBuf)>,
+}
+
 /// Puts `url` into the project's `.env.local` as `DATABASE_URL`, touching no
 /// other line, written as env-fix would leave it (the file is read by Prisma).
-pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<()> {
+/// A value that points elsewhere (an RDS URL) is never lost: the file is
+/// backed up first, as env-fix does, and the caller says so.
+pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<UrlWritten> {
     let path = ctx.project_dir.join(".env.local");
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => return Err(bad_input(format!("{}: cannot read it ({e}); nothing was written", path.display()))),
     };
     let mut doc = Document::parse(&text)
         .map_err(|e| bad_input(format!("{}: {e}; nothing was written", path.display())))?;
     let mut url = url.clone();
     repair::tune("DATABASE_URL", &mut url);
-    let url = url.render_for(Reader::Prisma);
+    let rendered = url.render_for(Reader::Prisma);
     let found = doc
         .find_one("DATABASE_URL")
         .map_err(|e| bad_input(format!("{}: {e}, then run again", path.display())))?;
+    let mut written = UrlWritten { replaced: None };
     match found {
-        None => doc.append("DATABASE_URL", &url),
-        Some(one) if doc.literal(one) == url => return Ok(()),
-        Some(one) => doc.set_value(one, &url),
+        None => doc.append("DATABASE_URL", &rendered),
+        Some(one) if doc.literal(one) == rendered => return Ok(written),
+        Some(one) => {
+            let old = doc.literal(one);
+            if !same_local_database(&old, &url) {
+                let backup = backup_path(&path);
+                util::atomic_write_as(&backup, text.as_bytes(), &path).with_context(|| {
+                    format!("cannot write the backup {}; nothing was written", backup.display())
+                })?;
+                let shown = PgUrl::parse(&old)
+                    .map(|u| u.masked())
+                    .unwrap_or_else(|_| "a value that is not a URL".into());
+                written.replaced = Some((shown, backup));
+            }
+            doc.set_value(one, &rendered);
+        }
     }
     util::atomic_write(&path, doc.render().as_bytes())?;
-    Ok(())
+    Ok(written)
+}
+
+/// An older URL of the same local database (another port, other
+/// parameters): replacing it loses nothing.
+fn same_local_database(old: &str, new: &PgUrl) -> bool {
+    PgUrl::parse(old).is_ok_and(|o| {
+        o.is_local() && o.user() == new.user() && o.database() == new.database()
+    })
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// `atomic_write`, with the permissions of `like` (a backup of a 0600 file
-/// holding a password must be 0600 too).
+/// holding a password must be 0600 too); 0600 when `like` does not exist.
 pub fn atomic_write_as(path: &Path, bytes: &[u8], like: &Path) -> anyhow::Result<()> {
     let dir = path
         .parent()
@@ -82,8 +82,16 @@ pub fn atomic_write_as(path: &Path, bytes: &[u8], like: &Path) -> anyhow::Result
             .create_new(true)
             .open(&tmp)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-        if let Ok(meta) = fs::metadata(like) {
-            f.set_permissions(meta.permissions())?;
+        match fs::metadata(like) {
+            Ok(meta) => f.set_permissions(meta.permissions())?,
+            // A new file: ours hold passwords, so only the owner reads them.
+            #[cfg(unix)]
+            Err(_) => {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(fs::Permissions::from_mode(0o600))?
+            }
+            #[cfg(not(unix))]
+            Err(_) => {}
         }
         f.write_all(bytes)
             .and_then(|_| f.sync_all())

@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::path::Path;
 use support::*;
 
 #[test]
@@ -241,6 +242,74 @@ fn write_env_keeps_other_lines() {
             "--data-dir",
             data.to_str().unwrap(),
         ],
+        project.path(),
+        &[],
+        None,
+    );
+}
+
+#[test]
+fn write_env_never_loses_a_url_of_another_database_and_creates_private_files() {
+    // An RDS URL in .env.local used to be replaced without a backup or a word.
+    let project = TempDir::new("proj");
+    let env = project.path().join(".env.local");
+    let rds = "postgresql://summitly_admin:Tr0ub%40dor-2024@summitly-prod.c9akciq32.us-east-1.rds.amazonaws.com:5432/summitly?sslmode=require";
+    let before = format!("# team\nDATABASE_URL={rds}\n");
+    std::fs::write(&env, &before).unwrap();
+    let data = project.path().join("cluster");
+    let up = |dir: &Path| {
+        xtask(
+            &[
+                "--project-dir",
+                dir.to_str().unwrap(),
+                "dev-db",
+                "up",
+                "--write-env",
+                "--port",
+                "0",
+                "--stop-after",
+                "600",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+            dir,
+            &[],
+            None,
+        )
+    };
+    let r = up(project.path());
+    assert_eq!(r.code, 0, "{}", r.all());
+    let backup = project.path().join(".env.local.bak.local");
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), before);
+    assert!(
+        r.stderr.contains("DATABASE_URL was postgresql://summitly_admin:****@summitly-prod.c9akciq32.us-east-1.rds.amazonaws.com:5432/summitly?sslmode=require"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(".env.local.bak.local"), "{}", r.stderr);
+    assert_no_secret(&r.all(), "Tr0ub@dor-2024");
+    // A second run replaces only its own URL: no new backup, no word.
+    std::fs::remove_file(&backup).unwrap();
+    let r = up(project.path());
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!backup.exists());
+    assert!(!r.stderr.contains("DATABASE_URL was"), "{}", r.stderr);
+
+    // A .env.local the command creates is private.
+    let fresh = TempDir::new("fresh");
+    let r = up(fresh.path());
+    assert_eq!(r.code, 0, "{}", r.all());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(fresh.path().join(".env.local"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    xtask(
+        &["dev-db", "down", "--purge", "--data-dir", data.to_str().unwrap()],
         project.path(),
         &[],
         None,

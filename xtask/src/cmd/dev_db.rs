@@ -103,8 +103,16 @@ fn up(ctx: &Ctx, cluster: &mut Cluster, mut args: Args) -> anyhow::Result<i32> {
     args.finish()?;
     opts.validate()?;
     let (state, started) = devdb::up(cluster, &opts)?;
-    if write_env {
-        envfile::write_database_url(ctx, &state.url())?;
+    let written = match write_env {
+        true => Some(envfile::write_database_url(ctx, &state.url())?),
+        false => None,
+    };
+    if let Some((old, backup)) = written.as_ref().and_then(|w| w.replaced.as_ref()) {
+        // On stderr: with --json, stdout carries one object.
+        output::err(format!(
+            "dev-db: .env.local's DATABASE_URL was {old}; the file as it was is kept in {}",
+            backup.display()
+        ));
     }
     if json {
         output::json(&status_json(cluster, &state, true));

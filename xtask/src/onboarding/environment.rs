@@ -36,10 +36,17 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
                     .into(),
             ));
         }
-        envfile::write_database_url(ctx, &state.url())
+        let written = envfile::write_database_url(ctx, &state.url())
             .map_err(|e| (e.to_string(), "fix .env.local, then run again".into()))?;
+        let kept = match &written.replaced {
+            Some((old, backup)) => format!(
+                "; it was {old}, kept in {}",
+                backup.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            None => String::new(),
+        };
         return Ok(format!(
-            "local dev-db {} on port {}; DATABASE_URL written to .env.local",
+            "local dev-db {} on port {}; DATABASE_URL written to .env.local{kept}",
             if started { "started" } else { "running" },
             state.port
         ));
