@@ -100,7 +100,11 @@ pub fn read_env_file(ctx: &Ctx, path: &Path, var: &str) -> anyhow::Result<String
                 path.display()
             )))
         }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        // A directory, no permission, a broken disk: input we cannot use.
+        Err(e) => Err(bad_input(format!(
+            "{}: cannot read it ({e}). Nothing was written.",
+            path.display()
+        ))),
     }
 }
 
@@ -155,7 +159,12 @@ pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<UrlWritten> 
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(bad_input(format!("{}: cannot read it ({e}); nothing was written", path.display()))),
+        Err(e) => {
+            return Err(bad_input(format!(
+                "{}: cannot read it ({e}); nothing was written",
+                path.display()
+            )))
+        }
     };
     let mut doc = Document::parse(&text)
         .map_err(|e| bad_input(format!("{}: {e}; nothing was written", path.display())))?;
@@ -174,7 +183,10 @@ pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<UrlWritten> 
             if !same_local_database(&old, &url) {
                 let backup = backup_path(&path);
                 util::atomic_write_as(&backup, text.as_bytes(), &path).with_context(|| {
-                    format!("cannot write the backup {}; nothing was written", backup.display())
+                    format!(
+                        "cannot write the backup {}; nothing was written",
+                        backup.display()
+                    )
                 })?;
                 let shown = PgUrl::parse(&old)
                     .map(|u| u.masked())
@@ -191,9 +203,8 @@ pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<UrlWritten> 
 /// An older URL of the same local database (another port, other
 /// parameters): replacing it loses nothing.
 fn same_local_database(old: &str, new: &PgUrl) -> bool {
-    PgUrl::parse(old).is_ok_and(|o| {
-        o.is_local() && o.user() == new.user() && o.database() == new.database()
-    })
+    PgUrl::parse(old)
+        .is_ok_and(|o| o.is_local() && o.user() == new.user() && o.database() == new.database())
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ mod util;
 use std::path::PathBuf;
 
 use cmd::COMMANDS;
-use flags::{Args, BadInput, Usage};
+use flags::{Args, Exit, Usage};
 
 fn overview() -> String {
     let mut s = String::from(
@@ -42,37 +42,32 @@ fn overview() -> String {
 
 fn main() {
     let code = match run(std::env::args().skip(1).collect()) {
-        Ok(code) => code,
+        Ok(exit) => exit,
         Err(e) => report(&e),
     };
-    std::process::exit(code);
+    std::process::exit(code.code());
 }
 
-fn report(e: &anyhow::Error) -> i32 {
-    let code = if e.downcast_ref::<Usage>().is_some() || e.downcast_ref::<BadInput>().is_some() {
-        2
-    } else {
-        1
-    };
+fn report(e: &anyhow::Error) -> Exit {
     // Error chains carry libraries' and Prisma's own words: foreign text.
     output::err(secret::redact(&format!("error: {e:#}")));
-    code
+    Exit::of_error(e)
 }
 
-fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
+fn run(mut argv: Vec<String>) -> anyhow::Result<Exit> {
     let project_dir = take_project_dir(&mut argv)?;
     let Some(command) = argv.first().cloned() else {
         output::out(overview());
-        return Ok(0);
+        return Ok(Exit::Success);
     };
     let rest: Vec<String> = argv[1..].to_vec();
     if matches!(command.as_str(), "--version" | "-V" | "version") {
         output::out(format!("cargo xtask {}", env!("CARGO_PKG_VERSION")));
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     if matches!(command.as_str(), "--help" | "-h" | "help") {
         output::out(overview());
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     let Some(command) = COMMANDS.iter().find(|c| c.name == command) else {
         return Err(Usage(format!(
@@ -86,7 +81,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         .any(|a| a == "--help" || a == "-h");
     if wants_help {
         output::out(command.help.render());
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     let ctx = util::Ctx::new(project_dir)?;
     (command.run)(&ctx, Args::new(command.name, command.help.flags, rest))

@@ -309,7 +309,13 @@ fn write_env_never_loses_a_url_of_another_database_and_creates_private_files() {
         assert_eq!(mode & 0o777, 0o600);
     }
     xtask(
-        &["dev-db", "down", "--purge", "--data-dir", data.to_str().unwrap()],
+        &[
+            "dev-db",
+            "down",
+            "--purge",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
         project.path(),
         &[],
         None,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
 use crate::envload::{self, EnvFile, Found};
-use crate::flags::{Args, Flag, Help};
+use crate::flags::{Args, Exit, Flag, Help};
 use crate::output::{self, Columns, Json, Mark, Style};
 use crate::pg;
 use crate::pgurl::PgUrl;
@@ -64,7 +64,7 @@ const COLUMNS: Columns = Columns {
     ms: 5,
 };
 
-pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
+pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let vars = args.values("--var")?;
     let env_files: Vec<PathBuf> = args
         .values("--env-file")?
@@ -131,11 +131,9 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
         ]));
     }
     Ok(if reports.iter().any(Report::bad_input) {
-        2
-    } else if reports.iter().all(Report::ok) {
-        0
+        Exit::BadInput
     } else {
-        1
+        Exit::ok_if(reports.iter().all(Report::ok))
     })
 }
 

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 
 use crate::devdb::{self, Cluster, State, UpOptions};
 use crate::envfile;
-use crate::flags::{bad_input, Args, Flag, Help, Usage};
+use crate::flags::{bad_input, Args, Exit, Flag, Help, Usage};
 use crate::output::{self, Json};
 use crate::util::Ctx;
 
@@ -53,7 +53,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--json", value: None, help: "machine-readable output (up, status)" },
 ];
 
-pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
+pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let sub = args.positional();
     let dir = args
         .value("--data-dir")?
@@ -71,7 +71,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
             // The one deliberate exception to masking: scripts ask for the
             // password here, and the help says so.
             println!("{}", state.url().render());
-            Ok(0)
+            Ok(Exit::Success)
         }
         Some("down") => down(&mut cluster, args),
         Some("__watchdog") => {
@@ -79,7 +79,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
             let pid: u32 = args.parsed("--pid", "a pid")?.unwrap_or(0);
             args.finish()?;
             devdb::watchdog(&mut cluster, pid, Duration::from_secs(after));
-            Ok(0)
+            Ok(Exit::Success)
         }
         Some(other) => Err(Usage(format!(
             "unknown dev-db command `{other}`: use up, down, status or url\nhint: run `cargo xtask dev-db --help`"
@@ -89,7 +89,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     }
 }
 
-fn up(ctx: &Ctx, cluster: &mut Cluster, mut args: Args) -> anyhow::Result<i32> {
+fn up(ctx: &Ctx, cluster: &mut Cluster, mut args: Args) -> anyhow::Result<Exit> {
     let opts = UpOptions {
         port: args.parsed("--port", "a port number")?,
         database: args.value("--database")?,
@@ -116,7 +116,7 @@ fn up(ctx: &Ctx, cluster: &mut Cluster, mut args: Args) -> anyhow::Result<i32> {
     }
     if json {
         output::json(&status_json(cluster, &state, true));
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     output::out(format!(
         "dev-db {} on 127.0.0.1:{} (TLS {}): {}",
@@ -144,10 +144,10 @@ fn up(ctx: &Ctx, cluster: &mut Cluster, mut args: Args) -> anyhow::Result<i32> {
             "  the full URL: cargo xtask dev-db url   (or --write-env to put it in .env.local)",
         );
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
-fn status(cluster: &mut Cluster, mut args: Args) -> anyhow::Result<i32> {
+fn status(cluster: &mut Cluster, mut args: Args) -> anyhow::Result<Exit> {
     let json = args.flag("--json");
     args.finish()?;
     let Some(state) = cluster.state()? else {
@@ -162,7 +162,7 @@ fn status(cluster: &mut Cluster, mut args: Args) -> anyhow::Result<i32> {
                 cluster.dir.display()
             ));
         }
-        return Ok(1);
+        return Ok(Exit::Failed);
     };
     let running = cluster.running_pid().is_some();
     if json {
@@ -184,10 +184,10 @@ fn status(cluster: &mut Cluster, mut args: Args) -> anyhow::Result<i32> {
         output::out(format!("  url:       {}", state.url().masked()));
         output::out(format!("  data dir:  {}", cluster.dir.display()));
     }
-    Ok(if running { 0 } else { 1 })
+    Ok(Exit::ok_if(running))
 }
 
-fn down(cluster: &mut Cluster, mut args: Args) -> anyhow::Result<i32> {
+fn down(cluster: &mut Cluster, mut args: Args) -> anyhow::Result<Exit> {
     let purge = args.flag("--purge");
     args.finish()?;
     let was_running = devdb::down(cluster)?;
@@ -201,7 +201,7 @@ fn down(cluster: &mut Cluster, mut args: Args) -> anyhow::Result<i32> {
             .with_context(|| format!("cannot delete {}", cluster.dir.display()))?;
         output::out(format!("deleted {}", cluster.dir.display()));
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 fn absolute(p: &Path) -> PathBuf {

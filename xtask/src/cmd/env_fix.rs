@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::envfile::{self, FileOutcome, Write};
-use crate::flags::{Args, Flag, Help};
+use crate::flags::{Args, Exit, Flag, Help};
 use crate::input;
 use crate::output::{self, Json};
 use crate::prisma;
@@ -57,7 +57,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--json", value: None, help: "{\"file\", \"changed\", \"changes\": [...], \"warnings\": [...]}" },
 ];
 
-pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
+pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let file = args.value("--file")?.map(PathBuf::from);
     let vars = args.values("--var")?;
     let connect_timeout = args.parsed("--connect-timeout", "seconds")?;
@@ -126,7 +126,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
     } else {
         print_human(&shown, &outcome, check || dry_run, dry_run);
     }
-    Ok(if check && changed { 1 } else { 0 })
+    Ok(Exit::ok_if(!(check && changed)))
 }
 
 /// The repairs and warnings, one line each, then what happened to the file.

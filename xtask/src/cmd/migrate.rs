@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::flags::{Args, Flag, Help, Usage};
+use crate::flags::{Args, Exit, Flag, Help, Usage};
 use crate::output::{self, Json};
 use crate::prisma::{
     self,
@@ -54,7 +54,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--", value: None, help: "everything after it goes to Prisma unchanged" },
 ];
 
-pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
+pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let json = args.flag("--json");
     let deploy = args.flag("--deploy");
     let status = args.flag("--status");

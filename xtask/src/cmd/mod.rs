@@ -8,7 +8,7 @@ pub mod env_fix;
 pub mod migrate;
 pub mod onboard;
 
-use crate::flags::{Args, Help};
+use crate::flags::{Args, Exit, Help};
 use crate::util::Ctx;
 
 /// One subcommand: its name, the line `cargo xtask` lists, its help, its entry.
@@ -16,7 +16,7 @@ pub struct Command {
     pub name: &'static str,
     pub summary: &'static str,
     pub help: Help,
-    pub run: fn(&Ctx, Args) -> anyhow::Result<i32>,
+    pub run: fn(&Ctx, Args) -> anyhow::Result<Exit>,
 }
 
 /// The subcommands, in the order `cargo xtask` lists them.

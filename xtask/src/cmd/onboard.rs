@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::flags::{Args, Flag, Help};
+use crate::flags::{Args, Exit, Flag, Help};
 use crate::onboarding::{self, Opts, Step, StepStatus};
 use crate::output::{self, Columns, Json, Mark, Style};
 use crate::util::Ctx;
@@ -48,7 +48,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--json", value: None, help: "{\"ok\", \"steps\": [{\"name\", \"status\", \"ms\", \"detail\", \"hint\"}]}" },
 ];
 
-pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
+pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let yes = args.flag("--yes");
     let mut o = Opts {
         local: args.flag("--local"),
@@ -89,7 +89,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<i32> {
             style.green("Ready.")
         ));
     }
-    Ok(if failed.is_none() { 0 } else { 1 })
+    Ok(Exit::ok_if(failed.is_none()))
 }
 
 fn step_json(s: &Step) -> Json {

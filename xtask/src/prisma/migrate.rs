@@ -12,7 +12,7 @@ use super::codes::{self, ErrorCode, Failure};
 use super::{table, PackageManager};
 use crate::diagnose::{self, Layer, Report, Settings, Status};
 use crate::envload::{self, Found};
-use crate::flags::bad_input;
+use crate::flags::{bad_input, Exit};
 use crate::output::{self, Style};
 use crate::pg;
 use crate::pgurl::{PgUrl, Reader};
@@ -87,7 +87,7 @@ impl Verdict {
 /// The outcome, for the summary, `--json` and onboard.
 pub struct Summary {
     pub ok: bool,
-    pub exit: i32,
+    pub exit: Exit,
     pub mode: Mode,
     pub attempts: Vec<Attempt>,
     pub applied: Vec<String>,
@@ -116,6 +116,15 @@ impl Urls {
         };
         let mut url = PgUrl::parse(&found.value)
             .map_err(|e| bad_input(format!("DATABASE_URL ({}): {e}", found.source)))?;
+        if url
+            .password()
+            .is_some_and(|p| repair::is_placeholder(p.expose()))
+        {
+            return Err(bad_input(format!(
+                "DATABASE_URL ({}) has a placeholder instead of a password: set the real one with `printf '%s' \"$PASSWORD\" | cargo xtask env-fix --password-stdin`",
+                found.source
+            )));
+        }
         let child_url = if plan.tune {
             for c in repair::tune("DATABASE_URL", &mut url) {
                 output::err(format!("{} {}", style.dim("tune:"), c.detail));
@@ -185,7 +194,11 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     let version = super::installed_version(&ctx.project_dir, pm)?;
     if plan.preflight {
         if let Err(diagnosis) = preflight(ctx, plan, &urls, run.style) {
-            return Ok(run.finish(1, Some(diagnosis)));
+            let exit = match &diagnosis.0 {
+                Verdict::Preflight(code) if code.is_bad_input() => Exit::BadInput,
+                _ => Exit::Failed,
+            };
+            return Ok(run.finish(exit, Some(diagnosis)));
         }
     }
     let args = prisma_args(plan);
@@ -266,10 +279,10 @@ impl Run<'_> {
                 self.style.red("migrate:")
             ));
             let diagnosis = (Verdict::Interrupted, "stopped by Ctrl-C".to_string());
-            return Ok(Some(self.finish(130, Some(diagnosis))));
+            return Ok(Some(self.finish(Exit::Interrupted, Some(diagnosis))));
         }
         if out.status == Some(0) {
-            return Ok(Some(self.finish(0, None)));
+            return Ok(Some(self.finish(Exit::Success, None)));
         }
         let transient = failure.as_ref().is_some_and(codes::is_transient);
         if let (true, Some(f)) = (transient && (n as u32) <= self.plan.retries, &failure) {
@@ -279,7 +292,7 @@ impl Run<'_> {
         // Not transient, or out of retries: explain.
         let exit = out.status.filter(|c| *c != 0).unwrap_or(1);
         let diagnosis = self.explain(failure, exit, urls);
-        Ok(Some(self.finish(exit, Some(diagnosis))))
+        Ok(Some(self.finish(Exit::Child(exit), Some(diagnosis))))
     }
 
     fn wait_before_retry(&self, f: &Failure, n: usize, urls: &Urls) {
@@ -316,9 +329,9 @@ impl Run<'_> {
     }
 
     /// Builds the summary and prints its line.
-    fn finish(&mut self, exit: i32, diagnosis: Option<(Verdict, String)>) -> Summary {
+    fn finish(&mut self, exit: Exit, diagnosis: Option<(Verdict, String)>) -> Summary {
         let s = Summary {
-            ok: exit == 0,
+            ok: exit == Exit::Success,
             exit,
             mode: self.plan.mode,
             attempts: std::mem::take(&mut self.attempts),

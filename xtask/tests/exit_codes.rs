@@ -1,0 +1,101 @@
+//! One meaning per exit status, in every command: each command is run on the
+//! same bad inputs and must answer with the same code (README: 0 success,
+//! 1 something failed, 2 bad usage or input).
+
+mod support;
+
+use std::fs;
+use support::*;
+
+/// Runs `cargo xtask --project-dir DIR <cmd> <args>` with DATABASE_URL unset.
+fn run(dir: &TempDir, cmd: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut all = vec!["--project-dir", dir.path().to_str().unwrap()];
+    all.extend_from_slice(cmd);
+    xtask(&all, dir.path(), env, None)
+}
+
+/// The commands that read DATABASE_URL, as each is run on a bad one.
+const READERS: &[&[&str]] = &[&["db-test"], &["migrate", "--deploy"], &["env-fix"]];
+
+fn project_with(env_local: &str) -> TempDir {
+    let dir = TempDir::new("exit");
+    fs::write(dir.path().join(".env.local"), env_local).unwrap();
+    dir
+}
+
+#[test]
+fn an_unknown_option_is_2_everywhere() {
+    let dir = TempDir::new("exit");
+    for cmd in [
+        &["onboard"][..],
+        &["env-fix"],
+        &["db-test"],
+        &["migrate", "--deploy"],
+        &["dev-db", "status"],
+    ] {
+        let r = run(&dir, &[cmd, &["--bogus"]].concat(), &[]);
+        assert_eq!(r.code, 2, "{cmd:?}: {}", r.all());
+        assert!(
+            r.stderr.contains("unknown option `--bogus`"),
+            "{cmd:?}: {}",
+            r.stderr
+        );
+    }
+    let r = run(&dir, &["no-such-command"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+}
+
+#[test]
+fn bad_urls_are_2_in_every_command_that_reads_them() {
+    for (what, line) in [
+        (
+            "invalid port",
+            "DATABASE_URL=postgresql://app:hunter2-x@db.example.com:99999/app\n",
+        ),
+        (
+            "placeholder password",
+            "DATABASE_URL=postgresql://app:[YOUR-PASSWORD]@db.example.com/app\n",
+        ),
+        (
+            "not postgres",
+            "DATABASE_URL=mysql://app:hunter2-x@db.example.com/app\n",
+        ),
+        (
+            "unparsable file",
+            "DATABASE_URL=\"postgresql://app:hunter2-x@db.example.com/app\n",
+        ),
+    ] {
+        for cmd in READERS {
+            let dir = project_with(line);
+            let r = run(&dir, cmd, &[]);
+            assert_eq!(r.code, 2, "{what}, {cmd:?}: {}", r.all());
+            assert_eq!(
+                fs::read_to_string(dir.path().join(".env.local")).unwrap(),
+                line,
+                "{what}, {cmd:?}"
+            );
+            assert_no_secret(&r.all(), "hunter2-x");
+        }
+    }
+}
+
+#[test]
+fn a_missing_url_is_2_in_every_command_that_reads_it() {
+    for cmd in READERS {
+        let dir = project_with("OTHER=1\n");
+        let r = run(&dir, cmd, &[]);
+        assert_eq!(r.code, 2, "{cmd:?}: {}", r.all());
+    }
+}
+
+#[test]
+fn an_env_file_that_is_a_directory_is_2() {
+    // env-fix exited 1 here although its help says 2.
+    let dir = TempDir::new("exit");
+    fs::create_dir(dir.path().join(".env.local")).unwrap();
+    for cmd in READERS {
+        let r = run(&dir, cmd, &[]);
+        assert_eq!(r.code, 2, "{cmd:?}: {}", r.all());
+        assert!(r.stderr.contains(".env.local"), "{cmd:?}: {}", r.stderr);
+    }
+}
