@@ -21,6 +21,13 @@ pub fn out(line: impl AsRef<str>) {
     let _ = writeln!(stdout, "{}", redact(line.as_ref()));
 }
 
+/// Prints a line to stdout as it is, secrets included: only for output the
+/// user asked to contain one (`dev-db url`, `env-fix --show-secret`).
+pub fn out_unmasked(line: impl AsRef<str>) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", line.as_ref());
+}
+
 /// Prints a JSON document on one line. Its strings were masked one by one
 /// when rendered; masking the whole line again could garble constants.
 pub fn json(value: &Json) {

@@ -149,8 +149,12 @@ fn mask_url_passwords(text: &str) -> String {
         regex::Regex::new(r"(?i)(postgres(?:ql)?://[^\s:@/?#]*:)([^\s@/]*)@")
             .expect("url password pattern")
     });
-    re.replace_all(text, format!("${{1}}{MASK}@").as_str())
-        .into_owned()
+    re.replace_all(text, |c: &regex::Captures| match &c[2] {
+        // Our own hints show the template `USER:PASSWORD@HOST`.
+        "PASSWORD" | "" => c[0].to_string(),
+        _ => format!("{}{MASK}@", &c[1]),
+    })
+    .into_owned()
 }
 
 fn is_word_char(c: Option<char>) -> bool {
@@ -221,6 +225,13 @@ mod tests {
             redact("Error: postgresql://postgres:a@localhost:5432/postgres?sslmode=prefer"),
             "Error: postgresql://postgres:****@localhost:5432/postgres?sslmode=prefer"
         );
+    }
+
+    #[test]
+    fn the_url_template_in_our_hints_stays_readable() {
+        let hint =
+            "create .env.local with DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DATABASE";
+        assert_eq!(redact(hint), hint);
     }
 
     #[test]

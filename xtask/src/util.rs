@@ -14,6 +14,8 @@ pub struct Ctx {
     pub sh: xshell::Shell,
     /// The app: env files, `prisma/`, `package.json`, `node_modules`.
     pub project_dir: PathBuf,
+    /// `--project-dir` was given: relative paths in flags are read from it.
+    project_dir_given: bool,
     /// The cargo workspace holding this xtask.
     pub workspace_root: PathBuf,
 }
@@ -24,6 +26,7 @@ impl Ctx {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        let project_dir_given = project_dir.is_some();
         let project_dir = match project_dir {
             Some(dir) => {
                 if !dir.is_dir() {
@@ -39,9 +42,25 @@ impl Ctx {
         let sh = xshell::Shell::new().context("cannot set up the command runner")?;
         Ok(Ctx {
             sh,
+            project_dir_given,
             project_dir,
             workspace_root,
         })
+    }
+
+    /// A path from a flag: relative ones are read from `--project-dir` when
+    /// it was given (the app's files live there), else from where the
+    /// command runs.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else if self.project_dir_given {
+            self.project_dir.join(path)
+        } else {
+            std::env::current_dir()
+                .map(|d| d.join(path))
+                .unwrap_or_else(|_| path.to_path_buf())
+        }
     }
 
     /// The cargo target directory, where the dev-db and backups live.

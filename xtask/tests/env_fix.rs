@@ -389,3 +389,69 @@ fn an_invalid_parameter_value_is_bad_input_and_nothing_is_written() {
         assert_no_secret(&r.all(), "hunter2-x");
     }
 }
+
+#[test]
+fn relative_file_paths_are_read_from_the_project_dir() {
+    // `--file .env` used to be read from the current directory even with
+    // --project-dir apps/web.
+    let dir = project("");
+    fs::remove_file(dir.path().join(".env.local")).unwrap();
+    fs::write(
+        dir.path().join(".env"),
+        "DATABASE_URL=postgresql://app:hunter2-x@localhost/app\n",
+    )
+    .unwrap();
+    let elsewhere = TempDir::new("cwd");
+    let r = xtask(
+        &[
+            "--project-dir",
+            dir.path().to_str().unwrap(),
+            "env-fix",
+            "--file",
+            ".env",
+            "--no-backup",
+        ],
+        elsewhere.path(),
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(fs::read_to_string(dir.path().join(".env"))
+        .unwrap()
+        .contains("connect_timeout=30"));
+    assert!(!elsewhere.path().join(".env").exists());
+}
+
+#[test]
+fn a_url_only_in_the_shell_gets_a_repaired_value_to_export() {
+    let dir = project("");
+    fs::remove_file(dir.path().join(".env.local")).unwrap();
+    let url = "postgresql://app:p@ss-x1@db.example.com:5432/app";
+    let r = env_fix(dir.path(), &[], &[("DATABASE_URL", url)], None);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("export DATABASE_URL='postgresql://app:****@db.example.com:5432/app?sslmode=require&connect_timeout=30&pool_timeout=30'"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("--show-secret"), "{}", r.stdout);
+    assert_no_secret(&r.all(), "p@ss-x1");
+    assert!(files(dir.path()).is_empty(), "nothing written");
+
+    let r = env_fix(dir.path(), &["--check"], &[("DATABASE_URL", url)], None);
+    assert_eq!(r.code, 1, "{}", r.all());
+
+    let r = env_fix(
+        dir.path(),
+        &["--show-secret"],
+        &[("DATABASE_URL", url)],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("export DATABASE_URL='postgresql://app:p%40ss-x1@db.example.com"),
+        "{}",
+        r.stdout
+    );
+}

@@ -2,7 +2,7 @@
 //! diagnosis in `diagnose`: one status line per check, a verdict, or one
 //! JSON object.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let env_files: Vec<PathBuf> = args
         .values("--env-file")?
         .into_iter()
-        .map(PathBuf::from)
+        .map(|f| ctx.resolve(Path::new(&f)))
         .collect();
     let timeout: Option<u64> = args.parsed("--timeout", "seconds")?;
     let idle: Option<u64> = args.parsed("--idle-probe", "seconds")?;

@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
             };
             // The one deliberate exception to masking: scripts ask for the
             // password here, and the help says so.
-            println!("{}", state.url().render());
+            output::out_unmasked(state.url().render());
             Ok(Exit::Success)
         }
         Some("down") => down(&mut cluster, args),

@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 
 use crate::envfile::{self, FileOutcome, Write};
-use crate::flags::{Args, Exit, Flag, Help};
+use crate::flags::{bad_input, Args, Exit, Flag, Help};
 use crate::input;
 use crate::output::{self, Json};
+use crate::pgurl::PgUrl;
 use crate::prisma;
-use crate::repair::{Finding, Options};
+use crate::repair::{self, Finding, Options};
 use crate::util::Ctx;
 
 pub const HELP: Help = Help {
@@ -49,6 +50,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--connect-timeout", value: Some("SECS"), help: "minimum connect_timeout (default 30)" },
     Flag { name: "--pool-timeout", value: Some("SECS"), help: "minimum pool_timeout (default 30)" },
     Flag { name: "--statement-timeout", value: Some("MS"), help: "set statement_timeout through options" },
+    Flag { name: "--show-secret", value: None, help: "with DATABASE_URL only in your shell: print the repaired value with its password" },
     Flag { name: "--keep-sslmode", value: None, help: "keep sslmode=disable/allow/prefer on a remote host (default: raise it to require)" },
     Flag { name: "--password-stdin", value: None, help: "read a new password from standard input (never pass it as an argument)" },
     Flag { name: "--check", value: None, help: "write nothing; exit 1 when something would change" },
@@ -59,6 +61,8 @@ const FLAGS: &[Flag] = &[
 
 pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let file = args.value("--file")?.map(PathBuf::from);
+    let file_given = file.clone();
+    let show_secret = args.flag("--show-secret");
     let vars = args.values("--var")?;
     let connect_timeout = args.parsed("--connect-timeout", "seconds")?;
     let pool_timeout = args.parsed("--pool-timeout", "seconds")?;
@@ -72,8 +76,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     args.finish()?;
 
     let path = match file {
-        Some(f) if f.is_absolute() => f,
-        Some(f) => std::env::current_dir()?.join(f),
+        Some(f) => ctx.resolve(&f),
         None => ctx.project_dir.join(".env.local"),
     };
     let mut opts = Options {
@@ -100,6 +103,11 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     } else {
         Write::WithBackup
     };
+    if file_given.is_none() && !path.exists() {
+        if let Some(exit) = shell_only(&opts, check, show_secret)? {
+            return Ok(exit);
+        }
+    }
     let outcome = envfile::fix_file(ctx, &path, &opts, write)?;
     let FileOutcome {
         changed,
@@ -127,6 +135,56 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         print_human(&shown, &outcome, check || dry_run, dry_run);
     }
     Ok(Exit::ok_if(!(check && changed)))
+}
+
+/// DATABASE_URL set only in the shell, and no env file: there is nothing to
+/// rewrite, so print the repaired value to export. None when no variable is
+/// set in the environment (then the missing file is the error to report).
+fn shell_only(opts: &Options, check: bool, show_secret: bool) -> anyhow::Result<Option<Exit>> {
+    let set: Vec<(&String, String)> = opts
+        .vars
+        .iter()
+        .filter_map(|v| std::env::var(v).ok().map(|value| (v, value)))
+        .collect();
+    if set.is_empty() {
+        return Ok(None);
+    }
+    let style = output::Style::stdout();
+    let mut changed = false;
+    for (var, value) in set {
+        let mut url =
+            PgUrl::parse(&value).map_err(|e| bad_input(format!("{var} (environment): {e}")))?;
+        let (mut changes, mut warnings) = (Vec::new(), Vec::new());
+        repair::repair_url(var, &mut url, opts, &mut changes, &mut warnings)
+            .map_err(|e| bad_input(format!("{var} (environment) {e}")))?;
+        for c in &changes {
+            output::out(format!("{} {}: {}", style.green("fix "), c.var, c.detail));
+        }
+        for w in &warnings {
+            output::out(format!("{} {}: {}", style.yellow("warn"), w.var, w.detail));
+        }
+        if changes.is_empty() {
+            output::out(format!("{var} (from your shell): nothing to repair"));
+            continue;
+        }
+        changed = true;
+        // The one place env-fix prints a password, and only when asked.
+        let shown = if show_secret {
+            url.render()
+        } else {
+            url.masked()
+        };
+        let text = format!(
+            "{var} comes from your shell and no env file defines it: nothing written. Set the repaired value{}:\n  export {var}='{shown}'\n  $env:{var} = '{shown}'    # PowerShell",
+            if show_secret { "" } else { " (password masked; --show-secret prints it)" }
+        );
+        if show_secret {
+            output::out_unmasked(text);
+        } else {
+            output::out(text);
+        }
+    }
+    Ok(Some(Exit::ok_if(!(check && changed))))
 }
 
 /// The repairs and warnings, one line each, then what happened to the file.

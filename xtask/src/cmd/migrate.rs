@@ -71,7 +71,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         env_files: args
             .values("--env-file")?
             .into_iter()
-            .map(Into::into)
+            .map(|f| ctx.resolve(std::path::Path::new(&f)))
             .collect(),
         passthrough: std::mem::take(&mut args.passthrough),
         // stdout carries the one JSON object; Prisma's own output goes to stderr.

@@ -229,10 +229,8 @@ fn repair_var(
         }
         Err(e) => return Err(format!("{var} ({line}): {e}")),
     };
-    for rule in RULES {
-        rule(var, &mut url, opts, changes).map_err(|e| format!("{var} ({line}) {e}"))?;
-    }
-    warnings::url_warnings(var, &url, opts, warnings);
+    repair_url(var, &mut url, opts, changes, warnings)
+        .map_err(|e| format!("{var} ({line}) {e}"))?;
     let rendered = url.render();
     if t.as_loaded != literal {
         changes.push(Finding::new(var, Kind::Dotenv, "dotenv loaders read this value differently from what is written ($ substitution or a # comment); now written so every loader reads the same URL"));
@@ -240,6 +238,22 @@ fn repair_var(
     if rendered != literal || t.as_loaded != literal {
         doc.set_value(t.idx, &rendered);
     }
+    Ok(())
+}
+
+/// Every rule, then the warnings, on one URL. The error says what is wrong
+/// after the variable's name (`has sslmode=...`).
+pub fn repair_url(
+    var: &str,
+    url: &mut PgUrl,
+    opts: &Options,
+    changes: &mut Vec<Finding>,
+    warnings: &mut Vec<Finding>,
+) -> Result<(), String> {
+    for rule in RULES {
+        rule(var, url, opts, changes)?;
+    }
+    warnings::url_warnings(var, url, opts, warnings);
     Ok(())
 }
 
