@@ -370,3 +370,49 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+#[test]
+fn json_is_one_object_on_stdout() {
+    // Prisma's own stdout used to come first, so `... | jq .` failed.
+    let db = DevDb::start(&[]);
+    let app = app_for(&db);
+    let r = app.migrate("ok", &["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}", r.stdout));
+    assert_eq!(v["ok"], true);
+    assert_eq!(r.stdout.trim().lines().count(), 1, "{}", r.stdout);
+}
+
+#[test]
+fn a_monorepo_app_uses_the_hoisted_prisma_cli() {
+    // `--project-dir apps/web` said the Prisma CLI was not installed when
+    // npm workspaces had hoisted it to the root's node_modules.
+    let db = DevDb::start(&[]);
+    let app = App::monorepo(Some(&format!("DATABASE_URL={}\n", db.url)));
+    let web = app.path().join("apps/web");
+    let env = app.engine_env("ok");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = xtask(
+        &[
+            "--project-dir",
+            web.to_str().unwrap(),
+            "migrate",
+            "--deploy",
+            "--json",
+        ],
+        &web,
+        &env,
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let hoisted = app.path().join("node_modules/.bin/prisma");
+    assert!(
+        r.stderr
+            .contains(&format!("running {} migrate deploy", hoisted.display())),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(app.attempts(), 1);
+    assert_no_secret(&r.all(), &db.password);
+}

@@ -259,3 +259,40 @@ fn shell_wrapper_checks_cargo_and_passes_the_exit_status_through() {
         "xtask onboard --yes"
     );
 }
+
+#[test]
+fn a_monorepo_app_is_onboarded_without_reinstalling() {
+    // onboard used to run `npm ci` in apps/web and then fail the same way,
+    // in a loop, when the packages were hoisted to the monorepo's root.
+    let app = App::monorepo(None);
+    let web = app.path().join("apps/web");
+    let data = app.path().join("db");
+    let _guard = ClusterGuard(data.clone());
+    let env = app.engine_env("ok");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = xtask(
+        &[
+            "--project-dir",
+            web.to_str().unwrap(),
+            "onboard",
+            "--local",
+            "--yes",
+            "--json",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &web,
+        &env,
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v = last_json(&r.stdout);
+    let tools = &v["steps"][0];
+    assert_eq!(tools["status"], "ok", "{v}");
+    assert!(
+        !tools["detail"].as_str().unwrap().contains("ran npm ci"),
+        "{v}"
+    );
+    assert!(web.join(".env.local").exists());
+    assert!(!app.path().join(".env.local").exists());
+}

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::output;
-use crate::prisma::PackageManager;
+use crate::prisma::Install;
 use crate::util::Ctx;
 
 /// How a step ended.
@@ -80,9 +80,9 @@ type StepResult = Result<String, (String, String)>;
 /// Runs the steps in order, reporting each as it ends; after a failure the
 /// rest are skipped.
 pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
-    let pm = PackageManager::detect(&ctx.project_dir);
+    let install = Install::find(&ctx.project_dir);
     let plan: [(StepName, &dyn Fn() -> StepResult); 5] = [
-        (StepName::Tools, &|| tools::check(ctx, pm, o)),
+        (StepName::Tools, &|| tools::check(ctx, &install, o)),
         (StepName::Environment, &|| environment::check(ctx, o)),
         (StepName::EnvFix, &|| checks::fix(ctx, o)),
         (StepName::DbTest, &|| checks::check_db(ctx)),

@@ -8,7 +8,7 @@ use xshell::{cmd, Shell};
 
 use super::{Opts, StepResult};
 use crate::output;
-use crate::prisma::{self, PackageManager};
+use crate::prisma::Install;
 use crate::util::Ctx;
 
 /// Node's version as (major, minor), from `node --version`.
@@ -20,35 +20,50 @@ fn node_version(sh: &Shell) -> Option<(u32, u32, String)> {
     Some((major, minor, v))
 }
 
-/// Whether every package pinned in the lockfile is installed at its version.
-fn node_modules_fresh(dir: &Path) -> bool {
-    let Ok(lock) = std::fs::read_to_string(dir.join("package-lock.json")) else {
-        return dir.join("node_modules").join("prisma").exists();
+/// Whether every package the app names is installed at the version the
+/// lockfile pins. In a workspace the lockfile is at the root and keys a
+/// package by where it is installed: `node_modules/NAME` when hoisted,
+/// `apps/web/node_modules/NAME` when not.
+fn node_modules_fresh(app_dir: &Path, install: &Install) -> bool {
+    let Ok(lock) = std::fs::read_to_string(install.root.join("package-lock.json")) else {
+        return install.package_dir("prisma").is_some();
     };
-    let Ok(manifest) = std::fs::read_to_string(dir.join("package.json")) else {
+    let Ok(manifest) = std::fs::read_to_string(app_dir.join("package.json")) else {
         return false;
     };
     // Top-level packages named in package.json, with the versions the lockfile pins.
     let dep = regex::Regex::new(r#""(@?[a-z0-9][a-z0-9._/-]*)"\s*:\s*"[~^]?\d[^"]*""#)
         .expect("dep pattern");
-    let names: Vec<String> = dep
+    let blocks = regex::Regex::new(r#""(?:dev|optional)?[dD]ependencies"\s*:\s*\{([^}]*)\}"#)
+        .expect("dependencies pattern");
+    let names: Vec<String> = blocks
         .captures_iter(&manifest)
-        .map(|c| c[1].to_string())
-        .filter(|n| n != "node")
+        .flat_map(|b| {
+            dep.captures_iter(b.get(1).map_or("", |m| m.as_str()))
+                .map(|c| c[1].to_string())
+                .collect::<Vec<_>>()
+        })
         .collect();
     names.iter().all(|name| {
+        let Some(dir) = install.package_dir(name) else {
+            return false;
+        };
+        let key = dir
+            .strip_prefix(&install.root)
+            .map(|k| k.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
         let pinned = regex::Regex::new(&format!(
-            r#""node_modules/{}"\s*:\s*\{{\s*"version"\s*:\s*"([^"]+)""#,
-            regex::escape(name)
+            r#""{}"\s*:\s*\{{\s*"version"\s*:\s*"([^"]+)""#,
+            regex::escape(&key)
         ))
         .ok()
         .and_then(|re| re.captures(&lock).map(|c| c[1].to_string()));
-        let installed = prisma::installed_package_version(dir, name);
-        matches!((pinned, installed), (Some(p), Some(i)) if p == i)
+        matches!((pinned, install.package_version(name)), (Some(p), Some(i)) if p == i)
     })
 }
 
-pub(super) fn check(ctx: &Ctx, pm: PackageManager, o: &Opts) -> StepResult {
+pub(super) fn check(ctx: &Ctx, install: &Install, o: &Opts) -> StepResult {
+    let pm = install.pm;
     let Some((major, minor, v)) = node_version(&ctx.sh) else {
         return Err((
             "Node.js is not installed (or not on PATH)".into(),
@@ -62,11 +77,15 @@ pub(super) fn check(ctx: &Ctx, pm: PackageManager, o: &Opts) -> StepResult {
         ));
     }
     let mut installed = String::new();
-    if !node_modules_fresh(&ctx.project_dir) {
+    if !node_modules_fresh(&ctx.project_dir, install) {
         if o.check {
             return Err((
                 "node_modules is missing or does not match the lockfile".into(),
-                format!("run `{}`", pm.install_command()),
+                format!(
+                    "run `{}` in {}",
+                    pm.install_command(),
+                    install.root.display()
+                ),
             ));
         }
         if !o.json {
@@ -82,7 +101,8 @@ pub(super) fn check(ctx: &Ctx, pm: PackageManager, o: &Opts) -> StepResult {
         } else {
             program.to_string()
         };
-        let _dir = ctx.sh.push_dir(&ctx.project_dir);
+        // In a monorepo the install runs at the root, where the lockfile is.
+        let _dir = ctx.sh.push_dir(&install.root);
         // std's Command for the run itself: its progress must go to stderr so
         // --json stays clean on stdout, which xshell cannot redirect.
         let mut cmd = Command::from(cmd!(ctx.sh, "{program} {parts...}").quiet());
@@ -93,8 +113,16 @@ pub(super) fn check(ctx: &Ctx, pm: PackageManager, o: &Opts) -> StepResult {
             Err(e) => return Err((format!("cannot run {}: {e}", pm.name()), format!("install {} or use the lockfile's package manager", pm.name()))),
         }
     }
-    let version = prisma::installed_version(&ctx.project_dir, pm)
-        .map_err(|e| (e.to_string(), format!("run `{}`", pm.install_command())))?;
+    let version = install.prisma_version().map_err(|e| {
+        (
+            e.to_string(),
+            format!(
+                "run `{}` in {}",
+                pm.install_command(),
+                install.root.display()
+            ),
+        )
+    })?;
     Ok(format!(
         "node {v}, {}, prisma {version}{installed}",
         pm.name()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::codes::{self, ErrorCode, Failure};
-use super::{table, PackageManager};
+use super::{table, Install};
 use crate::diagnose::{self, Layer, Report, Settings, Status};
 use crate::envload::{self, Found};
 use crate::flags::{bad_input, Exit};
@@ -190,8 +190,8 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         applied: Vec::new(),
     };
     let urls = Urls::load(ctx, plan, run.style)?;
-    let pm = PackageManager::detect(&ctx.project_dir);
-    let version = super::installed_version(&ctx.project_dir, pm)?;
+    let install = Install::find(&ctx.project_dir);
+    let version = install.prisma_version()?;
     if plan.preflight {
         if let Err(diagnosis) = preflight(ctx, plan, &urls, run.style) {
             let exit = match &diagnosis.0 {
@@ -213,10 +213,10 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         output::err(format!(
             "{} running {} (prisma {version}, attempt {n} of {})",
             run.style.dim("migrate:"),
-            super::display(pm, &args),
+            install.display(&args),
             plan.retries + 1
         ));
-        let mut cmd = super::command(&ctx.sh, &ctx.project_dir, pm, &args)?;
+        let mut cmd = install.prisma_command(&ctx.sh, &args);
         cmd.env("DATABASE_URL", &urls.child_url);
         if let Some(url) = &urls.shadow_url {
             cmd.env("SHADOW_DATABASE_URL", url);
@@ -225,7 +225,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         let out = process::run_child(cmd, plan.prisma_stdout_to_stderr).with_context(|| {
             format!(
                 "cannot start {}: is Node.js installed and on PATH?",
-                super::display(pm, &[])
+                install.display(&[])
             )
         })?;
         let ms = output::ms_since(t0);

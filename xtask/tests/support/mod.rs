@@ -405,6 +405,29 @@ impl App {
         self.dir.path()
     }
 
+    /// The same app as `apps/web` of an npm-workspaces monorepo whose root
+    /// holds the lockfile and the hoisted node_modules (the pinned Prisma
+    /// CLI), as `npm install` at the root lays it out. `path()` is the
+    /// monorepo root; the app is `path()/apps/web`.
+    pub fn monorepo(env_local: Option<&str>) -> App {
+        let app = App::new(env_local);
+        let root = app.path();
+        let web = root.join("apps/web");
+        std::fs::create_dir_all(&web).unwrap();
+        for f in ["prisma", "prisma.config.ts", "package.json"] {
+            std::fs::rename(root.join(f), web.join(f)).unwrap();
+        }
+        if env_local.is_some() {
+            std::fs::rename(root.join(".env.local"), web.join(".env.local")).unwrap();
+        }
+        std::fs::write(
+            root.join("package.json"),
+            r#"{ "name": "mono", "private": true, "workspaces": ["apps/*"] }"#,
+        )
+        .unwrap();
+        app
+    }
+
     /// Environment for a run against the stand-in engine following `plan`.
     pub fn engine_env(&self, plan: &str) -> Vec<(String, String)> {
         let engine =
