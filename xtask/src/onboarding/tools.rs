@@ -8,7 +8,7 @@ use xshell::{cmd, Shell};
 
 use super::{Opts, StepResult};
 use crate::output;
-use crate::prisma::Install;
+use crate::prisma::{Install, PackageManager};
 use crate::util::Ctx;
 
 /// Node's version as (major, minor), from `node --version`.
@@ -62,6 +62,18 @@ fn node_modules_fresh(app_dir: &Path, install: &Install) -> bool {
     })
 }
 
+/// Why a clean install failed, as far as we can tell without its output.
+fn install_failed_hint(pm: PackageManager, node_major: u32) -> String {
+    // yarn v1 refuses a package whose `engines` exclude this Node, where npm
+    // only warns: Prisma 7 pulls in @prisma/streams-local, which declares
+    // node >= 22. That is not a network problem.
+    if pm == PackageManager::Yarn && node_major < 22 {
+        return format!("yarn v1 refuses packages whose `engines` exclude Node {node_major}: Prisma 7 depends on @prisma/streams-local (node >= 22). Use Node 22 (`nvm install 22`), or `yarn install --frozen-lockfile --ignore-engines`; if the output above names another cause, see it");
+    }
+    "read the package manager's output above; a network or registry problem is the usual cause"
+        .into()
+}
+
 pub(super) fn check(ctx: &Ctx, install: &Install, o: &Opts) -> StepResult {
     let pm = install.pm;
     let Some((major, minor, v)) = node_version(&ctx.sh) else {
@@ -109,8 +121,21 @@ pub(super) fn check(ctx: &Ctx, install: &Install, o: &Opts) -> StepResult {
         cmd.stdout(std::process::Stdio::from(std::io::stderr()));
         match cmd.status() {
             Ok(s) if s.success() => installed = format!(", ran {}", pm.install_command()),
-            Ok(s) => return Err((format!("{} failed ({s})", pm.install_command()), "read the package manager's output above; a network or registry problem is the usual cause".into())),
-            Err(e) => return Err((format!("cannot run {}: {e}", pm.name()), format!("install {} or use the lockfile's package manager", pm.name()))),
+            Ok(s) => {
+                return Err((
+                    format!("{} failed ({s})", pm.install_command()),
+                    install_failed_hint(pm, major),
+                ))
+            }
+            Err(e) => {
+                return Err((
+                    format!("cannot run {}: {e}", pm.name()),
+                    format!(
+                        "install {} or use the lockfile's package manager",
+                        pm.name()
+                    ),
+                ))
+            }
         }
     }
     let version = install.prisma_version().map_err(|e| {
@@ -127,4 +152,17 @@ pub(super) fn check(ctx: &Ctx, install: &Install, o: &Opts) -> StepResult {
         "node {v}, {}, prisma {version}{installed}",
         pm.name()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_yarn_engines_refusal_is_not_blamed_on_the_network() {
+        assert!(install_failed_hint(PackageManager::Yarn, 20).contains("@prisma/streams-local"));
+        assert!(!install_failed_hint(PackageManager::Yarn, 20).contains("network"));
+        assert!(install_failed_hint(PackageManager::Yarn, 22).contains("network"));
+        assert!(install_failed_hint(PackageManager::Npm, 20).contains("network"));
+    }
 }

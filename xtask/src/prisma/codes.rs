@@ -72,6 +72,13 @@ pub enum Failure {
     EnvMissing(String),
     /// `migrate dev` needed a prompt and had no terminal.
     NonInteractive,
+    /// `migrate status`: migrations on disk the database has not applied
+    /// (a never-migrated database, or one behind).
+    NotApplied,
+    /// `migrate status`: the database's history and the files disagree.
+    Diverged,
+    /// `migrate status`: tables exist but no `_prisma_migrations` (baseline).
+    NotManaged,
 }
 
 impl Failure {
@@ -83,6 +90,9 @@ impl Failure {
             Failure::EnginePath => "engine_path".into(),
             Failure::EnvMissing(_) => "env_missing".into(),
             Failure::NonInteractive => "non_interactive".into(),
+            Failure::NotApplied => "not_applied".into(),
+            Failure::Diverged => "history_diverged".into(),
+            Failure::NotManaged => "not_managed".into(),
         }
     }
 }
@@ -117,6 +127,18 @@ pub fn classify(output: &str) -> Option<Failure> {
     }
     if text.contains("environment is non-interactive") {
         return Some(Failure::NonInteractive);
+    }
+    // `migrate status`'s own sentences (prisma 7.10.1, build/cli.js).
+    if text.contains("have not yet been applied") {
+        return Some(Failure::NotApplied);
+    }
+    if text.contains(
+        "Your local migration history and the migrations table from your database are different",
+    ) {
+        return Some(Failure::Diverged);
+    }
+    if text.contains("The current database is not managed by Prisma Migrate") {
+        return Some(Failure::NotManaged);
     }
     None
 }
@@ -173,6 +195,9 @@ pub fn explain(f: &Failure, non_tty: bool) -> (String, String) {
         Failure::EngineDownload => ("Prisma could not download its schema engine", "this machine cannot reach the engine download host: set PRISMA_ENGINES_MIRROR to a reachable mirror, or PRISMA_SCHEMA_ENGINE_BINARY to an engine binary already on disk".into()),
         Failure::EnginePath => ("PRISMA_SCHEMA_ENGINE_BINARY names a file that does not exist", "point it at the schema-engine binary, or unset it".into()),
         Failure::EnvMissing(v) => ("prisma.config.ts could not read a variable", format!("{v} is not set: put it in .env.local (cargo xtask env-fix checks it)")),
+        Failure::NotApplied => ("the database has not applied every migration in prisma/migrations (a new or never-migrated database, or one behind)", "apply them: `cargo xtask migrate --deploy` (or `cargo xtask migrate NAME` in development)".into()),
+        Failure::Diverged => ("the database's migration history and prisma/migrations differ", "a migration was edited, removed or applied from another branch: in development `npx prisma migrate reset` (deletes data); in production reconcile with `npx prisma migrate resolve`".into()),
+        Failure::NotManaged => ("the database has tables but no _prisma_migrations: Prisma Migrate does not manage it yet", "baseline it: `npx prisma migrate resolve --applied <first migration>` (https://pris.ly/d/migrate-baseline)".into()),
         Failure::NonInteractive => ("`migrate dev` needed to ask a question and there is no terminal", if non_tty { "in scripts and CI use `cargo xtask migrate --deploy`, or run `migrate dev` at a terminal".into() } else { "run it at a terminal, or use --deploy".into() }),
     };
     (what.to_string(), fix)
@@ -246,6 +271,23 @@ mod tests {
             ["20261124000001_add_saved_comparables"]
         );
         assert!(applied_migrations(&fixture("migrate-dev-P1017")).is_empty());
+    }
+
+    #[test]
+    fn migrate_status_outcomes() {
+        // The CLI's own sentences (prisma 7.10.1, build/cli.js); `migrate
+        // status` exits 1 with them and no error code, which was `unknown`.
+        let behind = "2 migrations found in prisma/migrations\nFollowing migrations have not yet been applied:\n20261101000000_init\n";
+        assert_eq!(classify(behind), Some(Failure::NotApplied));
+        assert_eq!(classify("Your local migration history and the migrations table from your database are different:"), Some(Failure::Diverged));
+        assert_eq!(
+            classify("The current database is not managed by Prisma Migrate.\n"),
+            Some(Failure::NotManaged)
+        );
+        assert!(!is_transient(&Failure::NotApplied));
+        assert!(explain(&Failure::NotApplied, true)
+            .1
+            .contains("migrate --deploy"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod codes;
 pub mod migrate;
 pub mod table;
 
-pub use install::Install;
+pub use install::{Install, PackageManager};
 
 use std::path::Path;
 
