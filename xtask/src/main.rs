@@ -2,6 +2,7 @@
 //! so that `P1017 Server has closed the connection` gets a cause and a fix.
 //! This file only dispatches; each subcommand lives in its own module.
 
+mod aws;
 mod db_test;
 mod dev_db;
 mod dotenv;
@@ -14,6 +15,7 @@ mod output;
 mod pg;
 mod pgurl;
 mod prisma;
+mod rds_check;
 mod util;
 
 use std::path::PathBuf;
@@ -28,6 +30,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("db-test", "diagnose the database connection layer by layer (DNS, TCP, TLS, auth, ...)"),
     ("migrate", "run prisma migrate (dev, deploy, status) with a preflight, retries and a diagnosis"),
     ("dev-db", "start, stop or show a local PostgreSQL that behaves like RDS (TLS required)"),
+    ("rds-check", "check the AWS side of an RDS URL: status, security group, NACLs, routes, parameters, events, logs"),
 ];
 
 fn overview() -> String {
@@ -90,6 +93,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         "onboard" => onboard::HELP,
         "dev-db" => dev_db::HELP,
         "env-fix" => env_fix::HELP,
+        "rds-check" => rds_check::HELP,
         _ => unreachable!("every command in COMMANDS is dispatched"),
     };
     if wants_help {
@@ -104,6 +108,7 @@ fn run(mut argv: Vec<String>) -> anyhow::Result<i32> {
         "onboard" => onboard::run(&ctx, args),
         "dev-db" => dev_db::run(&ctx, args),
         "env-fix" => env_fix::run(&ctx, args),
+        "rds-check" => rds_check::run(&ctx, args),
         _ => unreachable!("every command in COMMANDS is dispatched"),
     }
 }
