@@ -184,7 +184,7 @@ impl Aws {
 fn error_line() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"An error occurred \(([A-Za-z0-9_.]+)\) when calling the ([A-Za-z0-9]+) operation(?:[^:]*): ?(.*)")
+        Regex::new(r"An error occurred \(([A-Za-z0-9_.]+)\) when calling the ([A-Za-z0-9]+) operation(?: \([^)]*\))?: ?(.*)")
             .expect("valid regex")
     })
 }
