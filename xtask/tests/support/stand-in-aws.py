@@ -19,11 +19,11 @@ import os
 import sys
 
 def real_cli(args):
-    from awscli.clidriver import main
+    from awscli.clidriver import create_clidriver
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(args)
+        code = create_clidriver().main(args)
     return code, out.getvalue()
 
 
@@ -50,9 +50,9 @@ def main():
         log.write(key + "\n")
     entry = plan.get(key)
     if entry is None:
-        from awscli.clidriver import main as cli
+        from awscli.clidriver import create_clidriver
 
-        sys.exit(cli(args))
+        sys.exit(create_clidriver().main(args))
     if "answer" in entry:
         print(json.dumps(entry["answer"]))
         return 0
