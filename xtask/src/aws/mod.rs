@@ -190,25 +190,7 @@ fn network_and_more(
         Ok(ip) => (ip, None),
         Err(e) => (None, Some(e)),
     };
-    let vpc_filter = t.vpc.as_ref().map(|v| format!("Name=vpc-id,Values={v}"));
-    let mut sg_args = vec!["--group-ids"];
-    sg_args.extend(t.security_groups.iter().map(String::as_str));
-    let planned: [Option<Call>; 6] = [
-        (!t.security_groups.is_empty())
-            .then(|| Call::new("ec2", "describe-security-groups", &sg_args)),
-        vpc_filter
-            .as_ref()
-            .map(|f| Call::new("ec2", "describe-network-acls", &["--filters", f])),
-        vpc_filter
-            .as_ref()
-            .map(|f| Call::new("ec2", "describe-route-tables", &["--filters", f])),
-        t.param_group.as_ref().map(|(g, _)| parameters::call(g)),
-        t.instance.as_deref().map(events::call),
-        t.instance
-            .as_deref()
-            .filter(|_| opts.logs)
-            .map(logs::list_call),
-    ];
+    let planned = plan_calls(t, opts);
     let calls: Vec<Call> = planned.iter().flatten().cloned().collect();
     let mut answers = aws.call_all(&calls).into_iter();
     let [sg, nacl, routes, params, evs, log_list] = planned.map(|p| p.and_then(|_| answers.next()));
@@ -265,6 +247,29 @@ fn network_and_more(
             ),
         },
         logs::check(opts.logs, log_list.as_ref(), &downloads),
+    ]
+}
+
+/// The independent calls for checks 3 to 6 (`None`: nothing to ask).
+fn plan_calls(t: &status::Target, opts: &AwsOptions) -> [Option<Call>; 6] {
+    let vpc_filter = t.vpc.as_ref().map(|v| format!("Name=vpc-id,Values={v}"));
+    let mut sg_args = vec!["--group-ids"];
+    sg_args.extend(t.security_groups.iter().map(String::as_str));
+    [
+        (!t.security_groups.is_empty())
+            .then(|| Call::new("ec2", "describe-security-groups", &sg_args)),
+        vpc_filter
+            .as_ref()
+            .map(|f| Call::new("ec2", "describe-network-acls", &["--filters", f])),
+        vpc_filter
+            .as_ref()
+            .map(|f| Call::new("ec2", "describe-route-tables", &["--filters", f])),
+        t.param_group.as_ref().map(|(g, _)| parameters::call(g)),
+        t.instance.as_deref().map(events::call),
+        t.instance
+            .as_deref()
+            .filter(|_| opts.logs)
+            .map(logs::list_call),
     ]
 }
 
