@@ -89,7 +89,7 @@ pub fn check(t: &Target, tls: UrlTls, a: &Answer) -> Check {
         if ms > 0 && ms < limit {
             findings.push(
                 Check::warn(NAME, Code::PgTimeoutLow, format!("{group}: {name}={ms} ms cuts statements or sessions that a migration or an idle pooled connection can outlast (P1017)"))
-                    .hint(format!("raise {name} in {group} to {limit} or more (0 = no limit), or set it per connection: `cargo xtask env-fix --statement-timeout MS`")),
+                    .hint(format!("raise {name} in {group} to {limit} or more (0 = no limit){}", if name == "statement_timeout" { ", or set it per connection: `cargo xtask env-fix --statement-timeout MS`" } else { "" })),
             );
         }
     }
