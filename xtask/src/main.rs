@@ -2,6 +2,7 @@
 //! so that `P1017 Server has closed the connection` gets a cause and a fix.
 //! This file only dispatches; each subcommand lives in its own module.
 
+mod aws;
 mod cmd;
 mod devdb;
 mod diagnose;

@@ -104,6 +104,8 @@ pub enum Mark {
     Warn,
     Fail,
     Skip,
+    /// Could not be checked (rds-check: access denied, no credentials).
+    Unknown,
 }
 
 impl Style {
@@ -114,6 +116,7 @@ impl Style {
             Mark::Warn => self.yellow("warn"),
             Mark::Fail => self.red("FAIL"),
             Mark::Skip => self.dim("skip"),
+            Mark::Unknown => self.yellow("????"),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod dev_db;
 pub mod env_fix;
 pub mod migrate;
 pub mod onboard;
+pub mod rds_check;
 
 use crate::flags::{Args, Exit, Help};
 use crate::util::Ctx;
@@ -26,5 +27,6 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "env-fix", summary: "repair DATABASE_URL in .env.local in place: encoding, sslmode, timeouts", help: env_fix::HELP, run: env_fix::run },
     Command { name: "db-test", summary: "diagnose the database connection layer by layer (DNS, TCP, TLS, auth, ...)", help: db_test::HELP, run: db_test::run },
     Command { name: "migrate", summary: "run prisma migrate (dev, deploy, status) with a preflight, retries and a diagnosis", help: migrate::HELP, run: migrate::run },
+    Command { name: "rds-check", summary: "check the AWS side of an RDS URL: status, security group, NACLs, routes, parameters, events, logs", help: rds_check::HELP, run: rds_check::run },
     Command { name: "dev-db", summary: "start, stop or show a local PostgreSQL that behaves like RDS (TLS required)", help: dev_db::HELP, run: dev_db::run },
 ];

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+#[cfg(unix)]
+pub mod moto;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,240 @@
+//! What rds-check found: one `Check` per step, each with a status and a
+//! stable code, and the verdict. Rendered as a checklist by `rds_check` and
+//! as JSON here, so `db-test --aws` and `onboard --aws` print the same shape.
+
+use crate::output::Json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+    /// The check could not be done (access denied, an aws error): neither
+    /// pass nor fail, so it does not change the exit code.
+    Unknown,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+            CheckStatus::Skip => "skip",
+            CheckStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// Stable codes: scripts and the README refer to them, so never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Ok,
+    NotRds,
+    AwsCliMissing,
+    AwsNoCredentials,
+    AwsSsoExpired,
+    AwsAccessDenied,
+    AwsError,
+    /// A check that does not apply (a proxy has no parameter group) or
+    /// that an earlier finding made pointless.
+    NotApplicable,
+    RdsNotFound,
+    RdsEndpointMismatch,
+    RdsNotAvailable,
+    RdsNotPublic,
+    MyIpUnknown,
+    SgNoRuleForIp,
+    NaclDeny,
+    RouteNoIgw,
+    PgTimeoutLow,
+    ForceSslWithoutTls,
+    ParamPendingReboot,
+    RdsRecentDisruption,
+    LogFindings,
+    LogsNotRequested,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Ok => "ok",
+            Code::NotRds => "not_rds",
+            Code::AwsCliMissing => "aws_cli_missing",
+            Code::AwsNoCredentials => "aws_no_credentials",
+            Code::AwsSsoExpired => "aws_sso_expired",
+            Code::AwsAccessDenied => "aws_access_denied",
+            Code::AwsError => "aws_error",
+            Code::NotApplicable => "not_applicable",
+            Code::RdsNotFound => "rds_not_found",
+            Code::RdsEndpointMismatch => "rds_endpoint_mismatch",
+            Code::RdsNotAvailable => "rds_not_available",
+            Code::RdsNotPublic => "rds_not_public",
+            Code::MyIpUnknown => "my_ip_unknown",
+            Code::SgNoRuleForIp => "sg_no_rule_for_ip",
+            Code::NaclDeny => "nacl_deny",
+            Code::RouteNoIgw => "route_no_igw",
+            Code::PgTimeoutLow => "pg_timeout_low",
+            Code::ForceSslWithoutTls => "force_ssl_without_tls",
+            Code::ParamPendingReboot => "param_pending_reboot",
+            Code::RdsRecentDisruption => "rds_recent_disruption",
+            Code::LogFindings => "log_findings",
+            Code::LogsNotRequested => "logs_not_requested",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: CheckStatus,
+    pub code: Code,
+    pub ms: u64,
+    pub detail: String,
+    pub hint: Option<String>,
+}
+
+impl Check {
+    pub fn new(name: &'static str, status: CheckStatus, code: Code, detail: String) -> Check {
+        Check {
+            name,
+            status,
+            code,
+            ms: 0,
+            detail,
+            hint: None,
+        }
+    }
+    pub fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+        Check::new(name, CheckStatus::Pass, Code::Ok, detail.into())
+    }
+    pub fn skip(name: &'static str, code: Code, detail: impl Into<String>) -> Check {
+        Check::new(name, CheckStatus::Skip, code, detail.into())
+    }
+    pub fn warn(name: &'static str, code: Code, detail: impl Into<String>) -> Check {
+        Check::new(name, CheckStatus::Warn, code, detail.into())
+    }
+    pub fn fail(name: &'static str, code: Code, detail: impl Into<String>) -> Check {
+        Check::new(name, CheckStatus::Fail, code, detail.into())
+    }
+    pub fn unknown(name: &'static str, code: Code, detail: impl Into<String>) -> Check {
+        Check::new(name, CheckStatus::Unknown, code, detail.into())
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Check {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn ms(mut self, ms: u64) -> Check {
+        self.ms = ms;
+        self
+    }
+
+    fn to_json(&self) -> Json {
+        Json::obj([
+            ("name", Json::Lit(self.name)),
+            ("status", Json::Lit(self.status.as_str())),
+            ("code", Json::Lit(self.code.as_str())),
+            ("ms", Json::num(self.ms as f64)),
+            ("detail", Json::str(&self.detail)),
+            ("hint", Json::opt_str(self.hint.clone())),
+        ])
+    }
+}
+
+/// The verdict: the first failing check, else the reason everything was
+/// skipped (not RDS, no aws CLI, no credentials), else `ok`.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    pub code: Code,
+    pub check: Option<&'static str>,
+    pub hint: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub host: String,
+    pub region: Option<String>,
+    pub instance: Option<String>,
+    pub checks: Vec<Check>,
+    pub diagnosis: Diagnosis,
+}
+
+impl Report {
+    pub fn new(
+        host: String,
+        region: Option<String>,
+        instance: Option<String>,
+        checks: Vec<Check>,
+    ) -> Report {
+        let diagnosis = diagnose(&checks);
+        Report {
+            host,
+            region,
+            instance,
+            checks,
+            diagnosis,
+        }
+    }
+
+    /// No check failed (warnings, skips and unknowns allowed): exit 0.
+    pub fn ok(&self) -> bool {
+        !self.checks.iter().any(|c| c.status == CheckStatus::Fail)
+    }
+
+    pub fn to_json(&self) -> Json {
+        Json::obj([
+            ("ok", Json::Bool(self.ok())),
+            ("host", Json::str(&self.host)),
+            ("region", Json::opt_str(self.region.clone())),
+            ("instance", Json::opt_str(self.instance.clone())),
+            (
+                "checks",
+                Json::Arr(self.checks.iter().map(Check::to_json).collect()),
+            ),
+            (
+                "diagnosis",
+                Json::obj([
+                    ("code", Json::Lit(self.diagnosis.code.as_str())),
+                    ("hint", Json::str(&self.diagnosis.hint)),
+                ]),
+            ),
+        ])
+    }
+}
+
+fn diagnose(checks: &[Check]) -> Diagnosis {
+    let from = |c: &Check| Diagnosis {
+        code: c.code,
+        check: Some(c.name),
+        hint: c.hint.clone().unwrap_or_else(|| c.detail.clone()),
+    };
+    if let Some(c) = checks.iter().find(|c| c.status == CheckStatus::Fail) {
+        return from(c);
+    }
+    // Nothing could be looked at: say why rather than "ok".
+    let gate = [
+        Code::NotRds,
+        Code::AwsCliMissing,
+        Code::AwsNoCredentials,
+        Code::AwsSsoExpired,
+    ];
+    if let Some(c) = checks.iter().find(|c| gate.contains(&c.code)) {
+        return from(c);
+    }
+    let unknown = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Unknown)
+        .count();
+    let warned = checks.iter().any(|c| c.status == CheckStatus::Warn);
+    let hint = match (unknown, warned) {
+        (0, false) => "every check passed".to_string(),
+        (0, true) => "nothing failed; see the warnings".to_string(),
+        (n, _) => format!("nothing failed; {n} check(s) could not be done (see unknown)"),
+    };
+    Diagnosis {
+        code: Code::Ok,
+        check: None,
+        hint,
+    }
+}
