@@ -86,6 +86,12 @@ const LATER: [&str; 8] = [
     "logs",
 ];
 
+/// Whether `host` is an RDS or Aurora endpoint (rds-check has something to
+/// check).
+pub fn is_rds_host(host: &str) -> bool {
+    endpoint::parse(host).is_some()
+}
+
 /// Runs every check for the URL's host and returns the report.
 pub fn run_checks(url: &PgUrl, opts: &AwsOptions) -> Report {
     let host = url.host();

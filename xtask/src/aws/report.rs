@@ -2,7 +2,7 @@
 //! stable code, and the verdict. Rendered as a checklist by `rds_check` and
 //! as JSON here, so `db-test --aws` and `onboard --aws` print the same shape.
 
-use crate::output::Json;
+use crate::output::{self, Columns, Json, Mark, Style};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckStatus {
@@ -236,5 +236,43 @@ fn diagnose(checks: &[Check]) -> Diagnosis {
         code: Code::Ok,
         check: None,
         hint,
+    }
+}
+
+/// db-test's layout, with room for the longer check names.
+const COLUMNS: Columns = Columns {
+    gap: 2,
+    name: 15,
+    ms: 5,
+};
+
+impl Report {
+    /// The checklist and verdict, in db-test's layout (shared by rds-check,
+    /// `db-test --aws` and `onboard --aws`).
+    pub fn print(&self, style: Style) {
+        let r = self;
+        for c in &r.checks {
+            let mark = match c.status {
+                CheckStatus::Pass => Mark::Pass,
+                CheckStatus::Warn => Mark::Warn,
+                CheckStatus::Fail => Mark::Fail,
+                CheckStatus::Skip => Mark::Skip,
+                CheckStatus::Unknown => Mark::Unknown,
+            };
+            let hint = c.hint.as_deref().filter(|_| c.status != CheckStatus::Pass);
+            output::status_line(COLUMNS, style, mark, c.name, c.ms, &c.detail, hint);
+        }
+        let d = &r.diagnosis;
+        let verdict = if r.ok() {
+            style.green(d.code.as_str())
+        } else {
+            style.red(d.code.as_str())
+        };
+        match d.check {
+            Some(check) => {
+                output::out(format!("  verdict: {verdict} at check {check}: {}", d.hint))
+            }
+            None => output::out(format!("  verdict: {verdict} ({})", d.hint)),
+        }
     }
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::aws::{self, AwsOptions};
 use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
 use crate::envload::{self, EnvFile, Found};
 use crate::flags::{Args, Exit, Flag, Help};
@@ -54,6 +55,9 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--timeout", value: Some("SECS"), help: "bound for each network step (default: the URL's connect_timeout, else 10)" },
     Flag { name: "--idle-probe", value: Some("SECS"), help: "keep the connection idle this long, then query again" },
     Flag { name: "--quick", value: None, help: "stop after the server check (no migration checks)" },
+    Flag { name: "--aws", value: None, help: "for an RDS host, also run rds-check's AWS checks (security group, status, parameters, ...)" },
+    Flag { name: "--aws-profile", value: Some("NAME"), help: "with --aws: the aws CLI profile" },
+    Flag { name: "--my-ip", value: Some("ADDR"), help: "with --aws: your public IP, for the security group and NACL checks" },
     Flag { name: "--json", value: None, help: "{\"ok\", \"targets\": [{\"var\", \"source\", ..., \"checks\": [...], \"diagnosis\"}]}" },
 ];
 
@@ -75,6 +79,14 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let idle: Option<u64> = args.parsed("--idle-probe", "seconds")?;
     let quick = args.flag("--quick");
     let json = args.flag("--json");
+    let aws = match args.flag("--aws") {
+        true => Some(AwsOptions {
+            profile: args.value("--aws-profile")?,
+            my_ip: args.parsed("--my-ip", "an IP address")?,
+            ..AwsOptions::default()
+        }),
+        false => None,
+    };
     args.finish()?;
     if timeout == Some(0) {
         return Err(crate::flags::Usage(
@@ -100,41 +112,72 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         project_dir: ctx.project_dir.clone(),
         shadow_configured: envload::find("SHADOW_DATABASE_URL", &files).is_some(),
     };
-    let mut reports = Vec::new();
+    let mut results = Vec::new();
     for (i, var) in vars.iter().enumerate() {
         let found = envload::find(var, &files);
         // DIRECT_URL and SHADOW_DATABASE_URL are tested only when defined.
         if found.is_none() && !explicit && i > 0 {
             continue;
         }
-        let style = Style::stdout();
         if !json {
             print_header(var, found.as_ref(), &files, &env_files);
         }
-        let report = diagnose::diagnose(var, found.as_ref(), &settings, &|c: &Check| {
-            if !json {
-                print_check(c, style);
-            }
-        });
-        if !json {
-            print_verdict(&report, style);
-        }
-        reports.push(report);
+        results.push(test_one(var, found.as_ref(), &settings, aws.as_ref(), json));
     }
+    let ok = results
+        .iter()
+        .all(|(r, a)| r.ok() && a.as_ref().is_none_or(aws::Report::ok));
     if json {
+        let targets = results.iter().map(|(r, a)| {
+            let mut j = report_json(r);
+            if let (Json::Obj(pairs), Some(a)) = (&mut j, a) {
+                pairs.push(("aws".into(), a.to_json()));
+            }
+            j
+        });
         output::json(&Json::obj([
-            ("ok", Json::Bool(reports.iter().all(Report::ok))),
-            (
-                "targets",
-                Json::Arr(reports.iter().map(report_json).collect()),
-            ),
+            ("ok", Json::Bool(ok)),
+            ("targets", Json::Arr(targets.collect())),
         ]));
     }
-    Ok(if reports.iter().any(Report::bad_input) {
+    Ok(if results.iter().any(|(r, _)| r.bad_input()) {
         Exit::BadInput
     } else {
-        Exit::ok_if(reports.iter().all(Report::ok))
+        Exit::ok_if(ok)
     })
+}
+
+/// db-test's checks for one variable, then (with --aws, for an RDS host)
+/// rds-check's, printed as they come unless the output is JSON.
+fn test_one(
+    var: &str,
+    found: Option<&Found>,
+    settings: &Settings,
+    aws: Option<&AwsOptions>,
+    json: bool,
+) -> (Report, Option<aws::Report>) {
+    let style = Style::stdout();
+    let report = diagnose::diagnose(var, found, settings, &|c: &Check| {
+        if !json {
+            print_check(c, style);
+        }
+    });
+    if !json {
+        print_verdict(&report, style);
+    }
+    let aws_report = match (aws, &report.url) {
+        (Some(opts), Some(url)) if aws::is_rds_host(&url.host()) => {
+            let a = aws::run_checks(url, opts);
+            if !json {
+                output::out(format!("  rds-check for {}:", url.host()));
+                a.print(style);
+                output::out("");
+            }
+            Some(a)
+        }
+        _ => None,
+    };
+    (report, aws_report)
 }
 
 fn print_header(var: &str, found: Option<&Found>, files: &[EnvFile], explicit: &[PathBuf]) {

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use crate::aws::AwsOptions;
 use crate::flags::{Args, Exit, Flag, Help};
 use crate::onboarding::{self, Opts, Step, StepStatus};
 use crate::output::{self, Columns, Json, Mark, Style};
@@ -45,6 +46,9 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--yes", value: None, help: "never prompt (also when stdin is not a terminal, or CI=true)" },
     Flag { name: "--check", value: None, help: "report env-fix repairs without writing; fail if any are needed" },
     Flag { name: "--no-migrate", value: None, help: "stop after db-test" },
+    Flag { name: "--aws", value: None, help: "after db-test, run rds-check's AWS checks for an RDS host (also when db-test failed)" },
+    Flag { name: "--aws-profile", value: Some("NAME"), help: "with --aws: the aws CLI profile" },
+    Flag { name: "--my-ip", value: Some("ADDR"), help: "with --aws: your public IP, for the security group and NACL checks" },
     Flag { name: "--json", value: None, help: "{\"ok\", \"steps\": [{\"name\", \"status\", \"ms\", \"detail\", \"hint\"}]}" },
 ];
 
@@ -58,6 +62,14 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         migrate: !args.flag("--no-migrate"),
         json: args.flag("--json"),
         interactive: false,
+        aws: match args.flag("--aws") {
+            true => Some(AwsOptions {
+                profile: args.value("--aws-profile")?,
+                my_ip: args.parsed("--my-ip", "an IP address")?,
+                ..AwsOptions::default()
+            }),
+            false => None,
+        },
     };
     args.finish()?;
     let ci = std::env::var("CI")

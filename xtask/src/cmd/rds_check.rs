@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use crate::aws::{self, AwsOptions, CheckStatus, Report};
+use crate::aws::{self, AwsOptions};
 use crate::envload;
 use crate::flags::{bad_input, Args, Exit, Flag, Help};
-use crate::output::{self, Columns, Mark, Style};
+use crate::output::{self, Style};
 use crate::pgurl::PgUrl;
 use crate::util::Ctx;
 
@@ -95,39 +95,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     if json {
         output::json(&report.to_json());
     } else {
-        print(&report, Style::stdout());
+        report.print(Style::stdout());
     }
     Ok(Exit::ok_if(report.ok()))
-}
-
-/// db-test's layout, with room for the longer check names.
-const COLUMNS: Columns = Columns {
-    gap: 2,
-    name: 15,
-    ms: 5,
-};
-
-/// The checklist and verdict, in db-test's layout.
-pub fn print(r: &Report, style: Style) {
-    for c in &r.checks {
-        let mark = match c.status {
-            CheckStatus::Pass => Mark::Pass,
-            CheckStatus::Warn => Mark::Warn,
-            CheckStatus::Fail => Mark::Fail,
-            CheckStatus::Skip => Mark::Skip,
-            CheckStatus::Unknown => Mark::Unknown,
-        };
-        let hint = c.hint.as_deref().filter(|_| c.status != CheckStatus::Pass);
-        output::status_line(COLUMNS, style, mark, c.name, c.ms, &c.detail, hint);
-    }
-    let d = &r.diagnosis;
-    let verdict = if r.ok() {
-        style.green(d.code.as_str())
-    } else {
-        style.red(d.code.as_str())
-    };
-    match d.check {
-        Some(check) => output::out(format!("  verdict: {verdict} at check {check}: {}", d.hint)),
-        None => output::out(format!("  verdict: {verdict} ({})", d.hint)),
-    }
 }

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use super::{Opts, StepResult};
+use crate::aws::{self, AwsOptions};
 use crate::diagnose::{self, Layer, Settings, Status};
 use crate::envfile::{self, Write};
 use crate::envload;
+use crate::pgurl::PgUrl;
 use crate::prisma::migrate::{self, Mode, Plan, Verdict};
 use crate::repair;
 use crate::util::Ctx;
@@ -129,5 +131,34 @@ pub(super) fn migrations(ctx: &Ctx, o: &Opts) -> StepResult {
             ))
         }
         Err(e) => Err((format!("{e:#}"), "see `cargo xtask migrate --help`".into())),
+    }
+}
+
+/// rds-check's AWS checks for DATABASE_URL's host, when it is RDS.
+pub(super) fn rds_check(ctx: &Ctx, opts: &AwsOptions) -> StepResult {
+    let files = envload::read_files(&ctx.project_dir, &[])
+        .map_err(|e| (e.to_string(), "fix the env file".into()))?;
+    let Some(found) = envload::find("DATABASE_URL", &files) else {
+        return Err((
+            "DATABASE_URL is not set".into(),
+            "set it in .env.local".into(),
+        ));
+    };
+    let url = PgUrl::parse(&found.value)
+        .map_err(|e| (format!("DATABASE_URL: {e}"), "fix the URL".into()))?;
+    if !aws::is_rds_host(&url.host()) {
+        return Ok(format!(
+            "{} is not an RDS endpoint: nothing to check in AWS",
+            url.host()
+        ));
+    }
+    let report = aws::run_checks(&url, opts);
+    let d = &report.diagnosis;
+    match d.check {
+        Some(check) if !report.ok() => Err((
+            format!("{} at check {check}", d.code.as_str()),
+            d.hint.clone(),
+        )),
+        _ => Ok(format!("{} ({})", d.code.as_str(), d.hint)),
     }
 }

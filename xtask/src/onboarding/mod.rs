@@ -10,6 +10,7 @@ mod tools;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::aws::AwsOptions;
 use crate::output;
 use crate::prisma::Install;
 use crate::util::Ctx;
@@ -39,6 +40,7 @@ pub enum StepName {
     Environment,
     EnvFix,
     DbTest,
+    RdsCheck,
     Migrations,
 }
 
@@ -49,6 +51,7 @@ impl StepName {
             StepName::Environment => "environment",
             StepName::EnvFix => "env-fix",
             StepName::DbTest => "db-test",
+            StepName::RdsCheck => "rds-check",
             StepName::Migrations => "migrations",
         }
     }
@@ -72,6 +75,8 @@ pub struct Opts {
     pub check: bool,
     pub migrate: bool,
     pub json: bool,
+    /// `--aws`: run rds-check's AWS checks after db-test.
+    pub aws: Option<AwsOptions>,
 }
 
 /// The result of one step: ok with a detail, or failed with a hint.
@@ -81,16 +86,34 @@ type StepResult = Result<String, (String, String)>;
 /// rest are skipped.
 pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
     let install = Install::find(&ctx.project_dir);
-    let plan: [(StepName, &dyn Fn() -> StepResult); 5] = [
-        (StepName::Tools, &|| tools::check(ctx, &install, o)),
-        (StepName::Environment, &|| environment::check(ctx, o)),
-        (StepName::EnvFix, &|| checks::fix(ctx, o)),
-        (StepName::DbTest, &|| checks::check_db(ctx)),
-        (StepName::Migrations, &|| checks::migrations(ctx, o)),
+    type StepFn<'a> = Box<dyn Fn() -> StepResult + 'a>;
+    let mut plan: Vec<(StepName, StepFn)> = vec![
+        (StepName::Tools, Box::new(|| tools::check(ctx, &install, o))),
+        (
+            StepName::Environment,
+            Box::new(|| environment::check(ctx, o)),
+        ),
+        (StepName::EnvFix, Box::new(|| checks::fix(ctx, o))),
+        (StepName::DbTest, Box::new(|| checks::check_db(ctx))),
     ];
+    if let Some(aws) = &o.aws {
+        plan.push((
+            StepName::RdsCheck,
+            Box::new(move || checks::rds_check(ctx, aws)),
+        ));
+    }
+    plan.push((
+        StepName::Migrations,
+        Box::new(|| checks::migrations(ctx, o)),
+    ));
     let mut steps: Vec<Step> = Vec::new();
     for (name, step) in plan {
-        let failed = steps.iter().any(|s| s.status == StepStatus::Fail);
+        // rds-check explains a failed db-test (a security group, a stopped
+        // instance), so only a failure before db-test skips it.
+        let failed = steps.iter().any(|s| {
+            s.status == StepStatus::Fail
+                && !(name == StepName::RdsCheck && s.name == StepName::DbTest)
+        });
         let s = if failed || (name == StepName::Migrations && !o.migrate) {
             let why = if failed {
                 "an earlier step failed"
