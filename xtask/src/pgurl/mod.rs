@@ -63,6 +63,10 @@ pub struct PgUrl {
     password: Option<Part>,
     pub hosts: Vec<HostPort>,
     database: Option<Part>,
+    /// A `/` was written after the hosts: kept on rendering even with no
+    /// database name (`postgres://u@/?host=/dir`; without the `/`,
+    /// node-postgres refuses the URL).
+    slash: bool,
     params: Vec<Param>,
     /// The query string as written, while no parameter has been changed, so
     /// oddities like a trailing `&` render back too.
@@ -112,6 +116,7 @@ impl PgUrl {
         }
         let mut tail = &after[host_end..];
         let mut database = None;
+        let slash = tail.starts_with('/');
         if let Some(path) = tail.strip_prefix('/') {
             let end = path.find('?').unwrap_or(path.len());
             if end > 0 {
@@ -145,6 +150,7 @@ impl PgUrl {
             password,
             hosts,
             database,
+            slash,
             params,
             raw_query,
         })
@@ -161,6 +167,7 @@ impl PgUrl {
             password: Some(Part::new(password.expose())),
             hosts: vec![HostPort::new(host, port)],
             database: Some(Part::new(database)),
+            slash: true,
             params: Vec::new(),
             raw_query: None,
         }
@@ -197,25 +204,39 @@ impl PgUrl {
             .unwrap_or(5432)
     }
 
+    /// A parameter's value. Written more than once, the last one counts, as
+    /// libpq and node-postgres read it.
     pub fn param(&self, key: &str) -> Option<&str> {
         self.params
             .iter()
-            .find(|p| p.key == key)
+            .rfind(|p| p.key == key)
             .map(|p| p.value.as_str())
     }
 
-    /// Sets a parameter in place, or appends it when absent.
+    /// Sets a parameter, leaving one occurrence of it (where it was first
+    /// written), or appends it when absent.
     pub fn set_param(&mut self, key: &str, value: &str) {
-        if self.param(key) == Some(value) {
+        let count = self.params.iter().filter(|p| p.key == key).count();
+        if count == 1 && self.param(key) == Some(value) {
             return;
         }
         self.raw_query = None;
-        if let Some(p) = self.params.iter_mut().find(|p| p.key == key) {
+        let mut seen = false;
+        self.params.retain_mut(|p| {
+            if p.key != key {
+                return true;
+            }
+            if seen {
+                return false;
+            }
+            seen = true;
             if p.value != value {
                 p.value = value.to_string();
                 p.raw = None;
             }
-        } else {
+            true
+        });
+        if !seen {
             self.params.push(Param {
                 key: key.to_string(),
                 value: value.to_string(),
@@ -224,10 +245,12 @@ impl PgUrl {
         }
     }
 
+    /// Removes every occurrence of a parameter; returns the value that counted.
     pub fn remove_param(&mut self, key: &str) -> Option<String> {
-        let idx = self.params.iter().position(|p| p.key == key)?;
+        let value = self.param(key)?.to_string();
         self.raw_query = None;
-        Some(self.params.remove(idx).value)
+        self.params.retain(|p| p.key != key);
+        Some(value)
     }
 
     pub fn set_password(&mut self, password: &Secret) {
@@ -368,6 +391,8 @@ impl PgUrl {
         if let Some(db) = &self.database {
             s.push('/');
             s.push_str(&db.render(QUERY_VALUE));
+        } else if self.slash {
+            s.push('/');
         }
         let kept: Vec<&Param> = self.params.iter().filter(|p| keep_param(p)).collect();
         let all_kept_and_clean = kept.len() == self.params.len()

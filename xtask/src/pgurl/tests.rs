@@ -33,6 +33,8 @@ fn unchanged_urls_render_back_byte_for_byte() {
         "postgresql://localhost/db?",
         "postgresql:///db?host=%2Fvar%2Frun%2Fpostgresql",
         "postgresql://u:p%2fx@h/d%20b?options=-c%20statement_timeout%3D5000",
+        "postgres://u@/?host=%2Fdir",
+        "postgresql://h/?a=1&a=2",
     ] {
         assert_eq!(parse(s).render(), s, "{s}");
     }
@@ -161,6 +163,30 @@ fn local_hosts() {
     ] {
         assert_eq!(parse(s).is_local(), local, "{s}");
     }
+}
+
+#[test]
+fn repeated_parameter_is_read_last_wins_and_set_once() {
+    let mut u = parse("postgresql://h/db?connect_timeout=30&sslmode=require&connect_timeout=5");
+    assert_eq!(u.param("connect_timeout"), Some("5"));
+    u.set_param("connect_timeout", "30");
+    assert_eq!(
+        u.render(),
+        "postgresql://h/db?connect_timeout=30&sslmode=require"
+    );
+    let mut u = parse("postgresql://h/db?a=1&options=x&options=y&b=2");
+    assert_eq!(u.remove_param("options").as_deref(), Some("y"));
+    assert_eq!(u.render(), "postgresql://h/db?a=1&b=2");
+}
+
+#[test]
+fn empty_path_is_kept_on_rewrite() {
+    let mut u = parse("postgres://u@/?host=/dir");
+    u.set_param("sslmode", "disable");
+    assert_eq!(u.render(), "postgres://u@/?host=/dir&sslmode=disable");
+    let mut u = parse("postgres://u@h?x=1");
+    u.set_param("x", "2");
+    assert_eq!(u.render(), "postgres://u@h?x=2");
 }
 
 #[test]

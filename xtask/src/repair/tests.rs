@@ -43,6 +43,15 @@ fn repair_rules_table() {
         ("postgresql://app:p%40ss@localhost/db?connect_timeout=31&pool_timeout=99",
          "postgresql://app:p%40ss@localhost/db?connect_timeout=31&pool_timeout=99",
          &[]),
+        // A repeated parameter counts as libpq and node read it, last-wins:
+        // the 5 takes effect, so it is raised, and one occurrence is left.
+        ("postgresql://app:pw@localhost/db?connect_timeout=30&pool_timeout=30&connect_timeout=5",
+         "postgresql://app:pw@localhost/db?connect_timeout=30&pool_timeout=30",
+         &["connect_timeout"]),
+        // The empty path stays: node-postgres refuses `u@?host=...`.
+        ("postgresql://app:pw@/?host=/var/run/postgresql",
+         "postgresql://app:pw@/?host=/var/run/postgresql&connect_timeout=30&pool_timeout=30",
+         &["connect_timeout", "pool_timeout"]),
     ];
     for (before, after, expected) in cases {
         let before = before.replace("RDS", RDS);
