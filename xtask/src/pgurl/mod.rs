@@ -13,6 +13,7 @@ use std::fmt;
 use crate::secret::{self, Secret};
 
 mod encode;
+mod endpoints;
 mod hosts;
 mod reader;
 #[cfg(test)]
@@ -144,7 +145,7 @@ impl PgUrl {
                 });
             }
         }
-        Ok(PgUrl {
+        let url = PgUrl {
             scheme: scheme.to_string(),
             user,
             password,
@@ -153,7 +154,10 @@ impl PgUrl {
             slash,
             params,
             raw_query,
-        })
+        };
+        // Hosts, ports and hostaddrs must pair up as libpq pairs them.
+        url.endpoints()?;
+        Ok(url)
     }
 
     /// A URL from its parts, for URLs the xtask makes itself (the dev-db's).
@@ -184,24 +188,6 @@ impl PgUrl {
     }
     pub fn params(&self) -> &[Param] {
         &self.params
-    }
-
-    /// The first host, decoded (`localhost` when the URL names none).
-    pub fn host(&self) -> String {
-        self.hosts
-            .first()
-            .map(|h| h.host())
-            .filter(|h| !h.is_empty())
-            .or_else(|| self.param("host").map(str::to_string))
-            .unwrap_or_else(|| "localhost".to_string())
-    }
-    /// The first port, or 5432.
-    pub fn port(&self) -> u16 {
-        self.hosts
-            .first()
-            .and_then(|h| h.port)
-            .or_else(|| self.param("port").and_then(|p| p.parse().ok()))
-            .unwrap_or(5432)
     }
 
     /// A parameter's value. Written more than once, the last one counts, as
@@ -284,18 +270,6 @@ impl PgUrl {
             }
         }
         found
-    }
-
-    /// True for hosts where TLS is not expected: loopback and sockets.
-    pub fn is_local(&self) -> bool {
-        let h = self.host();
-        h.is_empty()
-            || h == "localhost"
-            || h.starts_with('/')
-            || h == "::1"
-            || h.parse::<std::net::Ipv4Addr>()
-                .map(|ip| ip.is_loopback())
-                .unwrap_or(false)
     }
 
     /// The URL as it belongs in an env file, read by Prisma and node-postgres.

@@ -160,6 +160,21 @@ fn local_hosts() {
             false,
         ),
         ("postgresql://u@10.0.0.5/db", false),
+        // libpq: `host=` replaces the URL's host; every host of a list may be
+        // tried; hostaddr is where it connects, the name what TLS checks.
+        ("postgresql://u@localhost/db?host=db.example.com", false),
+        (
+            "postgresql://u@db.example.com/db?host=/var/run/postgresql",
+            true,
+        ),
+        (
+            "postgresql://u@localhost:5432,db.example.com:5432/db",
+            false,
+        ),
+        ("postgresql://u@localhost,[::1]:5433/db", true),
+        ("postgresql://u@localhost/db?hostaddr=10.0.0.5", false),
+        ("postgresql://u@db.example.com/db?hostaddr=127.0.0.1", false),
+        ("postgresql://u@localhost/db?hostaddr=127.0.0.1", true),
     ] {
         assert_eq!(parse(s).is_local(), local, "{s}");
     }
@@ -187,6 +202,30 @@ fn empty_path_is_kept_on_rewrite() {
     let mut u = parse("postgres://u@h?x=1");
     u.set_param("x", "2");
     assert_eq!(u.render(), "postgres://u@h?x=2");
+}
+
+#[test]
+fn host_port_and_hostaddr_parameters_are_read_as_libpq_reads_them() {
+    let u = parse("postgresql://u@localhost:5432/db?host=db.example.com&port=6543");
+    assert_eq!((u.host(), u.port()), ("db.example.com".into(), 6543));
+    let u = parse("postgres://u@localhost/db?host=/tmp&port=5433");
+    let e = &u.endpoints().unwrap()[0];
+    assert!(e.is_socket());
+    assert_eq!((u.host(), u.port()), ("/tmp".into(), 5433));
+    let u = parse("postgresql://u@db.example.com/db?hostaddr=10.1.2.3");
+    let e = &u.endpoints().unwrap()[0];
+    assert_eq!((e.name(), e.address()), ("db.example.com", "10.1.2.3"));
+    let u = parse("postgresql://h1,h2:5433/db");
+    let ports: Vec<u16> = u.endpoints().unwrap().iter().map(|e| e.port).collect();
+    assert_eq!(ports, [5432, 5433]);
+    for bad in [
+        "postgresql://h1,h2/db?port=1,2,3",
+        "postgresql://h1,h2/db?hostaddr=10.0.0.1",
+        "postgresql://h/db?hostaddr=not-an-ip",
+        "postgresql://h/db?port=abc",
+    ] {
+        assert!(PgUrl::parse(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]

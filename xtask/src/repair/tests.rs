@@ -48,6 +48,14 @@ fn repair_rules_table() {
         ("postgresql://app:pw@localhost/db?connect_timeout=30&pool_timeout=30&connect_timeout=5",
          "postgresql://app:pw@localhost/db?connect_timeout=30&pool_timeout=30",
          &["connect_timeout"]),
+        // TLS is decided on every host libpq may use: `host=` replaces the
+        // URL's host, and libpq fails over to a second host.
+        ("postgresql://app:pw@localhost/db?host=RDS&connect_timeout=30&pool_timeout=30",
+         "postgresql://app:pw@localhost/db?host=RDS&connect_timeout=30&pool_timeout=30&sslmode=require",
+         &["sslmode"]),
+        ("postgresql://app:pw@localhost:5432,RDS:5432/db?connect_timeout=30&pool_timeout=30",
+         "postgresql://app:pw@localhost:5432,RDS:5432/db?connect_timeout=30&pool_timeout=30&sslmode=require",
+         &["sslmode"]),
         // The empty path stays: node-postgres refuses `u@?host=...`.
         ("postgresql://app:pw@/?host=/var/run/postgresql",
          "postgresql://app:pw@/?host=/var/run/postgresql&connect_timeout=30&pool_timeout=30",
