@@ -229,6 +229,38 @@ fn host_port_and_hostaddr_parameters_are_read_as_libpq_reads_them() {
 }
 
 #[test]
+fn host_list_mistakes_are_named() {
+    for (url, says) in [
+        (
+            "postgresql://u:p@localhost:5432:5432/db",
+            "port more than once",
+        ),
+        ("postgresql://localhost:5432:5432/db", "port more than once"),
+        ("postgresql://u:p@::1:5432/db", "[::1]:5432"),
+        ("postgresql://::1:5432/db", "[::1]:5432"),
+        ("postgresql://u:p@fe80::1/db", "brackets"),
+    ] {
+        let e = PgUrl::parse(url).unwrap_err().to_string();
+        assert!(e.contains(says), "{url}: {e}");
+        assert!(!e.contains("percent-encode"), "{url}: {e}");
+    }
+    let e = PgUrl::parse("postgresql://user:sekrit/db")
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("sekrit"), "{e}");
+}
+
+#[test]
+fn ipv6_zone_parses() {
+    let u = parse("postgresql://u:p@[fe80::1%25eth0]:5432/db");
+    assert_eq!((u.host(), u.port()), ("fe80::1%eth0".to_string(), 5432));
+    assert_eq!(pw(&u).as_deref(), Some("p"));
+    assert!(!u.is_local());
+    assert_eq!(u.render(), "postgresql://u:p@[fe80::1%25eth0]:5432/db");
+    assert!(parse("postgresql://[::1%25lo]/db").is_local());
+}
+
+#[test]
 fn decode_keeps_invalid_escapes_literal() {
     assert_eq!(decode("a%2Fb%zz%4"), "a/b%zz%4");
     assert_eq!(encode_component("a@b c", USERINFO), "a%40b%20c");
