@@ -93,10 +93,10 @@ pub fn target(
     let mut c = postgres::Config::new();
     let tls = tls_mode(url)?;
     connect_to(url, &mut c)?;
-    // libpq: a `user=`/`dbname=`/`password=` parameter overrides the URL's part.
+    // libpq: a `user=`/`dbname=`/`password=` parameter overrides the URL's
+    // part (`PgUrl::user` and `database` read them so).
     let user = url
-        .param("user")
-        .or(url.user())
+        .user()
         .map(str::to_string)
         .ok_or("the URL names no user: write postgresql://USER:PASSWORD@HOST/DB")?;
     c.user(&user);
@@ -105,7 +105,7 @@ pub fn target(
     } else if let Some(p) = url.password() {
         c.password(p.expose());
     }
-    c.dbname(url.param("dbname").or(url.database()).unwrap_or(&user));
+    c.dbname(url.database().unwrap_or(&user));
     let url_timeout = url
         .param("connect_timeout")
         .and_then(|s| s.parse::<u64>().ok())

@@ -90,6 +90,19 @@ impl PgUrl {
         Some(joined.join(",")).filter(|s| !s.is_empty())
     }
 
+    /// What `PQconninfoParse` reports for a keyword of this URL: the
+    /// oracle tests compare this with the local libpq.
+    #[cfg(test)]
+    pub fn libpq_option(&self, key: &str) -> Option<String> {
+        match key {
+            "host" => self.libpq_host(),
+            "port" => self.libpq_port(),
+            "user" => self.user().map(str::to_string),
+            "dbname" => self.database().map(str::to_string),
+            _ => self.param(key).map(str::to_string),
+        }
+    }
+
     /// Every place libpq would try, in order. Errors where libpq's connect
     /// would fail: counts that do not pair up, a port or hostaddr that is
     /// not one.

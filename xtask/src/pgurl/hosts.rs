@@ -138,10 +138,12 @@ fn host_is_valid(host: &str) -> bool {
 fn split_host_port(entry: &str) -> (&str, Option<&str>) {
     if entry.starts_with('[') {
         match entry.find(']') {
-            Some(end) => {
+            // Only `:PORT` may follow the `]` (libpq refuses `[::1]z`).
+            Some(end) if entry[end + 1..].is_empty() || entry[end + 1..].starts_with(':') => {
                 let rest = &entry[end + 1..];
                 (&entry[..end + 1], rest.strip_prefix(':'))
             }
+            Some(_) => (entry, None),
             None => (entry, None),
         }
     } else {

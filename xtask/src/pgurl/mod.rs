@@ -15,6 +15,8 @@ use crate::secret::{self, Secret};
 mod encode;
 mod endpoints;
 mod hosts;
+#[cfg(test)]
+mod oracle;
 mod reader;
 #[cfg(test)]
 mod tests;
@@ -177,14 +179,22 @@ impl PgUrl {
         }
     }
 
+    /// The user libpq logs in as: a `user=` parameter wins over the URL's.
     pub fn user(&self) -> Option<&str> {
-        self.user.as_ref().map(|p| p.value.as_str())
+        // An empty user name in the URL (`postgres://@host`) is none to libpq.
+        self.param("user").or(self
+            .user
+            .as_ref()
+            .map(|p| p.value.as_str())
+            .filter(|u| !u.is_empty()))
     }
     pub fn password(&self) -> Option<Secret> {
         self.password.as_ref().map(|p| Secret::new(p.value.clone()))
     }
+    /// The database libpq connects to: a `dbname=` parameter wins over the path.
     pub fn database(&self) -> Option<&str> {
-        self.database.as_ref().map(|p| p.value.as_str())
+        self.param("dbname")
+            .or(self.database.as_ref().map(|p| p.value.as_str()))
     }
     pub fn params(&self) -> &[Param] {
         &self.params
