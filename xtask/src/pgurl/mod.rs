@@ -23,7 +23,7 @@ mod tests;
 
 pub use encode::{decode, encode_component, Param, QUERY_VALUE, USERINFO};
 pub use hosts::HostPort;
-pub use reader::{known_to_any, understands, Reader};
+pub use reader::{host_list_note, known_to_any, understands, Reader};
 
 use encode::{is_hex_pair, keep_or_sub_delims, raw_param_clean, Part};
 use hosts::{parse_hosts, split_userinfo};

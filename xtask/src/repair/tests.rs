@@ -153,6 +153,34 @@ fn errors_write_nothing_and_never_show_the_password() {
 }
 
 #[test]
+fn host_lists_are_warned_about_naming_the_readers() {
+    let (_, _, warnings) = fix(
+        "DATABASE_URL=postgresql://u:p@h1:5432,h2:5433/db?sslmode=require&connect_timeout=30&pool_timeout=30\n",
+        &Options::default(),
+    )
+    .unwrap();
+    let w = warnings
+        .iter()
+        .find(|w| w.kind == Kind::HostList)
+        .expect("a host_list warning");
+    for reader in [
+        "libpq",
+        "postgres crate",
+        "Prisma",
+        "node-postgres",
+        "h1:5432, h2:5433",
+    ] {
+        assert!(w.detail.contains(reader), "{}", w.detail);
+    }
+    let (_, _, warnings) = fix(
+        "DATABASE_URL=postgresql://u:p@h1:5432/db?sslmode=require&connect_timeout=30&pool_timeout=30\n",
+        &Options::default(),
+    )
+    .unwrap();
+    assert!(warnings.iter().all(|w| w.kind != Kind::HostList));
+}
+
+#[test]
 fn skipped_values_are_noted() {
     let o = Options::default();
     let (text, changes, warnings) = fix("DATABASE_URL=postgresql://u:p@localhost/db?connect_timeout=30&pool_timeout=30\nDIRECT_URL=prisma+postgres://accelerate.prisma-data.net/?api_key=k\nSHADOW_DATABASE_URL=\"postgresql://${U}:${P}@h/db\"\n", &o).unwrap();
