@@ -129,24 +129,8 @@ impl PgUrl {
             }
             tail = &path[end..];
         }
-        let mut params = Vec::new();
-        let mut raw_query = None;
-        if let Some(query) = tail.strip_prefix('?') {
-            raw_query = Some(query.to_string());
-            for raw in query.split('&').filter(|s| !s.is_empty()) {
-                let (k, v) = raw.split_once('=').unwrap_or((raw, ""));
-                let key = decode(k);
-                let value = decode(v);
-                if key == "password" {
-                    secret::remember(&value);
-                }
-                params.push(Param {
-                    key,
-                    value,
-                    raw: Some(raw.to_string()),
-                });
-            }
-        }
+        let raw_query = tail.strip_prefix('?').map(str::to_string);
+        let params = raw_query.as_deref().map(parse_query).unwrap_or_default();
         let url = PgUrl {
             scheme: scheme.to_string(),
             user,
@@ -398,6 +382,25 @@ impl PgUrl {
         }
         s
     }
+}
+
+/// The `key=value` pairs of a query string, in the order written.
+fn parse_query(query: &str) -> Vec<Param> {
+    let mut params = Vec::new();
+    for raw in query.split('&').filter(|s| !s.is_empty()) {
+        let (k, v) = raw.split_once('=').unwrap_or((raw, ""));
+        let key = decode(k);
+        let value = decode(v);
+        if key == "password" {
+            secret::remember(&value);
+        }
+        params.push(Param {
+            key,
+            value,
+            raw: Some(raw.to_string()),
+        });
+    }
+    params
 }
 
 /// Finds `-c NAME=VALUE` (or `-cNAME=VALUE`, `--NAME=VALUE`) in an options string.
