@@ -92,36 +92,20 @@ pub fn target(
 ) -> Result<Target, String> {
     let mut c = postgres::Config::new();
     let tls = tls_mode(url)?;
-    if url.hosts.is_empty() {
-        c.host(&url.host());
-    }
-    for hp in &url.hosts {
-        let h = hp.host();
-        #[cfg(unix)]
-        if h.starts_with('/') {
-            c.host_path(&h);
-            c.port(hp.port.unwrap_or(5432));
-            continue;
-        }
-        c.host(if h.is_empty() { "localhost" } else { &h });
-        c.port(hp.port.unwrap_or(5432));
-    }
+    connect_to(url, &mut c)?;
+    // libpq: a `user=`/`dbname=`/`password=` parameter overrides the URL's
+    // part (`PgUrl::user` and `database` read them so).
     let user = url
         .user()
         .map(str::to_string)
-        .or_else(|| url.param("user").map(str::to_string))
         .ok_or("the URL names no user: write postgresql://USER:PASSWORD@HOST/DB")?;
     c.user(&user);
-    if let Some(p) = url.password() {
-        c.password(p.expose());
-    } else if let Some(p) = url.param("password") {
+    if let Some(p) = url.param("password") {
         c.password(p);
+    } else if let Some(p) = url.password() {
+        c.password(p.expose());
     }
-    c.dbname(
-        url.database()
-            .or_else(|| url.param("dbname"))
-            .unwrap_or(&user),
-    );
+    c.dbname(url.database().unwrap_or(&user));
     let url_timeout = url
         .param("connect_timeout")
         .and_then(|s| s.parse::<u64>().ok())
@@ -146,6 +130,34 @@ pub fn target(
         timeout,
         connector: std::cell::OnceCell::new(),
     })
+}
+
+/// The hosts libpq would try, in its order, with the `host=`, `port=` and
+/// `hostaddr=` parameters applied as libpq applies them (`PgUrl::endpoints`),
+/// so db-test connects where it reports.
+fn connect_to(url: &PgUrl, c: &mut postgres::Config) -> Result<(), String> {
+    let endpoints = url.endpoints().map_err(|e| e.to_string())?;
+    let with_addr = endpoints.iter().filter(|e| e.hostaddr.is_some()).count();
+    if with_addr != 0 && with_addr != endpoints.len() {
+        return Err("hostaddr= gives an address for some hosts only; db-test needs one for every host or none".into());
+    }
+    for ep in &endpoints {
+        #[cfg(unix)]
+        if ep.is_socket() {
+            c.host_path(&ep.host);
+            c.port(ep.port);
+            continue;
+        }
+        c.host(ep.name());
+        if let Some(a) = &ep.hostaddr {
+            c.hostaddr(
+                a.parse()
+                    .map_err(|_| format!("hostaddr `{a}` is not an IP address"))?,
+            );
+        }
+        c.port(ep.port);
+    }
+    Ok(())
 }
 
 /// Only parameters the crate understands are passed on (it rejects
@@ -320,4 +332,37 @@ pub fn describe(e: &postgres::Error) -> String {
         source = s.source();
     }
     crate::secret::redact(&parts.join(": "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postgres::config::Host;
+
+    fn config(url: &str) -> postgres::Config {
+        let url = PgUrl::parse(url).unwrap();
+        target(&url, Path::new("."), Duration::from_secs(1), None)
+            .unwrap()
+            .config
+    }
+
+    /// db-test connects where libpq would, and where it reports.
+    #[test]
+    fn target_connects_where_libpq_would() {
+        let c = config("postgresql://u@localhost:5432/db?host=db.example.com&port=6543");
+        assert_eq!(c.get_hosts(), [Host::Tcp("db.example.com".into())]);
+        assert_eq!(c.get_ports(), [6543]);
+        #[cfg(unix)]
+        {
+            let c = config("postgres://u@localhost/db?host=/tmp&port=5433");
+            assert_eq!(c.get_hosts(), [Host::Unix("/tmp".into())]);
+            assert_eq!(c.get_ports(), [5433]);
+        }
+        let c = config("postgresql://u@h1,h2:5433/db?hostaddr=10.0.0.1,10.0.0.2");
+        assert_eq!(c.get_ports(), [5432, 5433]);
+        let addrs: Vec<String> = c.get_hostaddrs().iter().map(|a| a.to_string()).collect();
+        assert_eq!(addrs, ["10.0.0.1", "10.0.0.2"]);
+        let c = config("postgresql://u@h/db?dbname=other&user=v");
+        assert_eq!((c.get_dbname(), c.get_user()), (Some("other"), Some("v")));
+    }
 }

@@ -438,3 +438,29 @@ fn masking_hides_only_the_password_even_when_it_is_a_common_word() {
         }
     }
 }
+
+/// db-test tests the host libpq would use: a `host=` parameter replaces the
+/// URL's host (issue 12 item 13), and the report names that host. A host
+/// list is warned about, naming the readers that do not support it.
+#[test]
+fn host_parameter_and_host_lists_are_read_as_libpq_reads_them() {
+    let db = DevDb::start(&[]);
+    let elsewhere = db.url.replace("127.0.0.1", "db.does-not-exist.invalid");
+    let url = format!("{elsewhere}&host=127.0.0.1");
+    let (r, v) = db_test(&db.password, &url, &["--timeout", "5"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(v["targets"][0]["host"], "127.0.0.1", "{}", r.stdout);
+    let port = db.port.to_string();
+    let list = db.url.replace(
+        &format!("127.0.0.1:{port}"),
+        &format!("127.0.0.1:{port},127.0.0.1:{port}"),
+    );
+    let (r, v) = db_test(&db.password, &list, &["--timeout", "5"]);
+    let url_check = check(&v, "url");
+    assert_eq!(url_check["status"], "warn", "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Prisma Migrate and node-postgres"),
+        "{}",
+        r.stdout
+    );
+}

@@ -342,10 +342,15 @@ impl Runner<'_> {
     /// dns, tcp and tls on a raw socket (so their failures are told apart),
     /// then auth and the checks that need a session.
     fn network(&mut self, url: &PgUrl, target: &Target, s: &Settings) {
-        let host = url.host();
-        let port = url.port();
+        // The first host libpq tries (db-test's network layers look at that
+        // one; the session fails over as libpq does): `hostaddr` is where it
+        // connects, the host name what TLS checks.
+        let first = url.endpoints().ok().and_then(|e| e.into_iter().next());
+        let Some(first) = first else { return };
+        let (host, port) = (first.address().to_string(), first.port);
+        let name = first.name().to_string();
         let t = target.timeout;
-        if host.starts_with('/') {
+        if first.is_socket() {
             self.step::<()>(Layer::Dns, || (skip("a Unix socket: no DNS"), Some(())));
             self.step::<()>(Layer::Tcp, || (skip("a Unix socket: no TCP"), Some(())));
             self.step::<()>(Layer::Tls, || (skip("a Unix socket: no TLS"), Some(())));
@@ -363,7 +368,7 @@ impl Runner<'_> {
                 .saturating_sub(attempt.elapsed())
                 .max(Duration::from_millis(100));
             if self
-                .step(Layer::Tls, || tls::check(&host, stream, target, left))
+                .step(Layer::Tls, || tls::check(&name, stream, target, left))
                 .is_none()
             {
                 return;

@@ -103,6 +103,9 @@ fn problems(var: &str, url: &PgUrl, found: &Found) -> Vec<String> {
             problems.push("dotenv reads this value differently from what is written: run `cargo xtask env-fix`".into());
         }
     }
+    if let Some(note) = crate::pgurl::host_list_note(url) {
+        problems.push(note);
+    }
     if let Some(file) = &found.shadowed {
         problems.push(format!("the shell's {var} overrides {file}: `unset {var}`"));
     }

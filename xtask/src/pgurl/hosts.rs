@@ -44,11 +44,49 @@ pub(super) fn split_userinfo(rest: &str) -> Result<(Option<&str>, &str), UrlErro
             return Ok((Some(&rest[..at]), after));
         }
     }
+    // A host list that is wrong by itself deserves its own message, not a
+    // guess about the password.
+    let last = &rest[ats[ats.len() - 1] + 1..];
+    let hostlist = &last[..last.find(['/', '?']).unwrap_or(last.len())];
+    if let Some(why) = hostlist.split(',').find_map(entry_problem) {
+        return Err(UrlError::Invalid(why));
+    }
     Err(UrlError::Invalid(
         "cannot tell where the password ends and the host begins: percent-encode `@` in the \
          password as %40 (or run `cargo xtask env-fix --password-stdin`)"
             .into(),
     ))
+}
+
+/// What is wrong with one `host:port` entry that has more than one `:`
+/// outside brackets: a port given twice, or an IPv6 address without its
+/// brackets. None when it is neither.
+fn entry_problem(entry: &str) -> Option<String> {
+    if entry.starts_with('[') || entry.matches(':').count() < 2 {
+        return None;
+    }
+    let (first, ports) = entry.split_once(':')?;
+    let digits = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit());
+    if host_is_valid(first) && !first.is_empty() && ports.split(':').all(digits) {
+        return Some(format!(
+            "`{entry}` gives the port more than once: write {first}:PORT with one port \
+             (several hosts are separated by commas: h1:5432,h2:5432)"
+        ));
+    }
+    if entry
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+    {
+        let example = match entry.rsplit_once(':') {
+            Some((addr, port)) if digits(port) && addr.contains("::") => format!("[{addr}]:{port}"),
+            _ => format!("[{entry}]"),
+        };
+        return Some(format!(
+            "`{entry}` looks like an IPv6 address: write it in brackets, as in {example} \
+             (the port goes after the `]`)"
+        ));
+    }
+    None
 }
 
 /// True when `s` starts with a host list followed by `/`, `?` or the end,
@@ -76,10 +114,21 @@ fn looks_like_host_part(s: &str) -> bool {
 /// socket path, or nothing (libpq's default host).
 fn host_is_valid(host: &str) -> bool {
     if let Some(inner) = host.strip_prefix('[') {
+        // An IPv6 zone is written `%25` and a name: `[fe80::1%25eth0]`.
         return inner.strip_suffix(']').is_some_and(|a| {
-            !a.is_empty()
-                && a.chars()
+            let (addr, zone) = match a.split_once("%25") {
+                Some((addr, zone)) => (addr, Some(zone)),
+                None => (a, None),
+            };
+            !addr.is_empty()
+                && addr
+                    .chars()
                     .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+                && zone.is_none_or(|z| {
+                    !z.is_empty()
+                        && z.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "._~-%".contains(c))
+                })
         });
     }
     host.chars()
@@ -89,10 +138,12 @@ fn host_is_valid(host: &str) -> bool {
 fn split_host_port(entry: &str) -> (&str, Option<&str>) {
     if entry.starts_with('[') {
         match entry.find(']') {
-            Some(end) => {
+            // Only `:PORT` may follow the `]` (libpq refuses `[::1]z`).
+            Some(end) if entry[end + 1..].is_empty() || entry[end + 1..].starts_with(':') => {
                 let rest = &entry[end + 1..];
                 (&entry[..end + 1], rest.strip_prefix(':'))
             }
+            Some(_) => (entry, None),
             None => (entry, None),
         }
     } else {
@@ -109,9 +160,19 @@ pub(super) fn parse_hosts(list: &str) -> Result<Vec<HostPort>, UrlError> {
     }
     list.split(',')
         .map(|entry| {
+            if let Some(why) = entry_problem(entry) {
+                return Err(UrlError::Invalid(why));
+            }
             let (host, port) = split_host_port(entry);
             let port = match port {
                 None | Some("") => None,
+                // Text that is no number is not repeated: it may be a
+                // password whose `@` is missing.
+                Some(p) if !p.chars().all(|c| c.is_ascii_digit()) => {
+                    return Err(UrlError::Invalid(format!(
+                        "the port of host `{host}` is not a number from 1 to 65535"
+                    )))
+                }
                 Some(p) => Some(p.parse::<u16>().map_err(|_| {
                     UrlError::Invalid(format!(
                         "port `{p}` of host `{host}` is not a number from 1 to 65535"

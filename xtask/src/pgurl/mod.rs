@@ -13,14 +13,17 @@ use std::fmt;
 use crate::secret::{self, Secret};
 
 mod encode;
+mod endpoints;
 mod hosts;
+#[cfg(test)]
+mod oracle;
 mod reader;
 #[cfg(test)]
 mod tests;
 
 pub use encode::{decode, encode_component, Param, QUERY_VALUE, USERINFO};
 pub use hosts::HostPort;
-pub use reader::{known_to_any, understands, Reader};
+pub use reader::{host_list_note, known_to_any, understands, Reader};
 
 use encode::{is_hex_pair, keep_or_sub_delims, raw_param_clean, Part};
 use hosts::{parse_hosts, split_userinfo};
@@ -63,6 +66,10 @@ pub struct PgUrl {
     password: Option<Part>,
     pub hosts: Vec<HostPort>,
     database: Option<Part>,
+    /// A `/` was written after the hosts: kept on rendering even with no
+    /// database name (`postgres://u@/?host=/dir`; without the `/`,
+    /// node-postgres refuses the URL).
+    slash: bool,
     params: Vec<Param>,
     /// The query string as written, while no parameter has been changed, so
     /// oddities like a trailing `&` render back too.
@@ -112,6 +119,7 @@ impl PgUrl {
         }
         let mut tail = &after[host_end..];
         let mut database = None;
+        let slash = tail.starts_with('/');
         if let Some(path) = tail.strip_prefix('/') {
             let end = path.find('?').unwrap_or(path.len());
             if end > 0 {
@@ -121,33 +129,21 @@ impl PgUrl {
             }
             tail = &path[end..];
         }
-        let mut params = Vec::new();
-        let mut raw_query = None;
-        if let Some(query) = tail.strip_prefix('?') {
-            raw_query = Some(query.to_string());
-            for raw in query.split('&').filter(|s| !s.is_empty()) {
-                let (k, v) = raw.split_once('=').unwrap_or((raw, ""));
-                let key = decode(k);
-                let value = decode(v);
-                if key == "password" {
-                    secret::remember(&value);
-                }
-                params.push(Param {
-                    key,
-                    value,
-                    raw: Some(raw.to_string()),
-                });
-            }
-        }
-        Ok(PgUrl {
+        let raw_query = tail.strip_prefix('?').map(str::to_string);
+        let params = raw_query.as_deref().map(parse_query).unwrap_or_default();
+        let url = PgUrl {
             scheme: scheme.to_string(),
             user,
             password,
             hosts,
             database,
+            slash,
             params,
             raw_query,
-        })
+        };
+        // Hosts, ports and hostaddrs must pair up as libpq pairs them.
+        url.endpoints()?;
+        Ok(url)
     }
 
     /// A URL from its parts, for URLs the xtask makes itself (the dev-db's).
@@ -161,61 +157,66 @@ impl PgUrl {
             password: Some(Part::new(password.expose())),
             hosts: vec![HostPort::new(host, port)],
             database: Some(Part::new(database)),
+            slash: true,
             params: Vec::new(),
             raw_query: None,
         }
     }
 
+    /// The user libpq logs in as: a `user=` parameter wins over the URL's.
     pub fn user(&self) -> Option<&str> {
-        self.user.as_ref().map(|p| p.value.as_str())
+        // An empty user name in the URL (`postgres://@host`) is none to libpq.
+        self.param("user").or(self
+            .user
+            .as_ref()
+            .map(|p| p.value.as_str())
+            .filter(|u| !u.is_empty()))
     }
     pub fn password(&self) -> Option<Secret> {
         self.password.as_ref().map(|p| Secret::new(p.value.clone()))
     }
+    /// The database libpq connects to: a `dbname=` parameter wins over the path.
     pub fn database(&self) -> Option<&str> {
-        self.database.as_ref().map(|p| p.value.as_str())
+        self.param("dbname")
+            .or(self.database.as_ref().map(|p| p.value.as_str()))
     }
     pub fn params(&self) -> &[Param] {
         &self.params
     }
 
-    /// The first host, decoded (`localhost` when the URL names none).
-    pub fn host(&self) -> String {
-        self.hosts
-            .first()
-            .map(|h| h.host())
-            .filter(|h| !h.is_empty())
-            .or_else(|| self.param("host").map(str::to_string))
-            .unwrap_or_else(|| "localhost".to_string())
-    }
-    /// The first port, or 5432.
-    pub fn port(&self) -> u16 {
-        self.hosts
-            .first()
-            .and_then(|h| h.port)
-            .or_else(|| self.param("port").and_then(|p| p.parse().ok()))
-            .unwrap_or(5432)
-    }
-
+    /// A parameter's value. Written more than once, the last one counts, as
+    /// libpq and node-postgres read it.
     pub fn param(&self, key: &str) -> Option<&str> {
         self.params
             .iter()
-            .find(|p| p.key == key)
+            .rfind(|p| p.key == key)
             .map(|p| p.value.as_str())
     }
 
-    /// Sets a parameter in place, or appends it when absent.
+    /// Sets a parameter, leaving one occurrence of it (where it was first
+    /// written), or appends it when absent.
     pub fn set_param(&mut self, key: &str, value: &str) {
-        if self.param(key) == Some(value) {
+        let count = self.params.iter().filter(|p| p.key == key).count();
+        if count == 1 && self.param(key) == Some(value) {
             return;
         }
         self.raw_query = None;
-        if let Some(p) = self.params.iter_mut().find(|p| p.key == key) {
+        let mut seen = false;
+        self.params.retain_mut(|p| {
+            if p.key != key {
+                return true;
+            }
+            if seen {
+                return false;
+            }
+            seen = true;
             if p.value != value {
                 p.value = value.to_string();
                 p.raw = None;
             }
-        } else {
+            true
+        });
+        if !seen {
             self.params.push(Param {
                 key: key.to_string(),
                 value: value.to_string(),
@@ -224,10 +225,12 @@ impl PgUrl {
         }
     }
 
+    /// Removes every occurrence of a parameter; returns the value that counted.
     pub fn remove_param(&mut self, key: &str) -> Option<String> {
-        let idx = self.params.iter().position(|p| p.key == key)?;
+        let value = self.param(key)?.to_string();
         self.raw_query = None;
-        Some(self.params.remove(idx).value)
+        self.params.retain(|p| p.key != key);
+        Some(value)
     }
 
     pub fn set_password(&mut self, password: &Secret) {
@@ -261,18 +264,6 @@ impl PgUrl {
             }
         }
         found
-    }
-
-    /// True for hosts where TLS is not expected: loopback and sockets.
-    pub fn is_local(&self) -> bool {
-        let h = self.host();
-        h.is_empty()
-            || h == "localhost"
-            || h.starts_with('/')
-            || h == "::1"
-            || h.parse::<std::net::Ipv4Addr>()
-                .map(|ip| ip.is_loopback())
-                .unwrap_or(false)
     }
 
     /// The URL as it belongs in an env file, read by Prisma and node-postgres.
@@ -368,6 +359,8 @@ impl PgUrl {
         if let Some(db) = &self.database {
             s.push('/');
             s.push_str(&db.render(QUERY_VALUE));
+        } else if self.slash {
+            s.push('/');
         }
         let kept: Vec<&Param> = self.params.iter().filter(|p| keep_param(p)).collect();
         let all_kept_and_clean = kept.len() == self.params.len()
@@ -389,6 +382,25 @@ impl PgUrl {
         }
         s
     }
+}
+
+/// The `key=value` pairs of a query string, in the order written.
+fn parse_query(query: &str) -> Vec<Param> {
+    let mut params = Vec::new();
+    for raw in query.split('&').filter(|s| !s.is_empty()) {
+        let (k, v) = raw.split_once('=').unwrap_or((raw, ""));
+        let key = decode(k);
+        let value = decode(v);
+        if key == "password" {
+            secret::remember(&value);
+        }
+        params.push(Param {
+            key,
+            value,
+            raw: Some(raw.to_string()),
+        });
+    }
+    params
 }
 
 /// Finds `-c NAME=VALUE` (or `-cNAME=VALUE`, `--NAME=VALUE`) in an options string.

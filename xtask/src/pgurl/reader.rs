@@ -1,5 +1,7 @@
-//! The four programs that read the same URL, and which parameters each
-//! understands.
+//! The four programs that read the same URL, which parameters each
+//! understands, and which of them read a list of hosts.
+
+use super::PgUrl;
 
 /// The four programs that read the same URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,4 +77,28 @@ pub fn understands(reader: Reader, key: &str) -> bool {
 /// Whether any of the four readers knows the parameter.
 pub fn known_to_any(key: &str) -> bool {
     SUPPORT.iter().any(|(k, _)| *k == key)
+}
+
+/// Which readers take a host list (`h1:5432,h2:5433`), for a URL with more
+/// than one host. libpq and the `postgres` crate fail over between them;
+/// Prisma's engine (the `url` crate) and node-postgres (WHATWG `URL`, in
+/// pg-connection-string) refuse a list with ports as an invalid URL, and
+/// read one without ports (`h1,h2:5433`) as a single host name that does
+/// not resolve. (Checked in pg-connection-string 2.14 and Node 20's `URL`.)
+pub fn host_list_note(url: &PgUrl) -> Option<String> {
+    let endpoints = url.endpoints().ok()?;
+    if endpoints.len() < 2 {
+        return None;
+    }
+    let list: Vec<String> = endpoints
+        .iter()
+        .map(|e| format!("{}:{}", e.name(), e.port))
+        .collect();
+    Some(format!(
+        "{} hosts ({}): libpq (psql) and the postgres crate (db-test) try them in turn, \
+         but Prisma Migrate and node-postgres (the app through @prisma/adapter-pg) do not \
+         support a host list and fail to connect; give Prisma and the app one host",
+        endpoints.len(),
+        list.join(", ")
+    ))
 }

@@ -33,6 +33,8 @@ fn unchanged_urls_render_back_byte_for_byte() {
         "postgresql://localhost/db?",
         "postgresql:///db?host=%2Fvar%2Frun%2Fpostgresql",
         "postgresql://u:p%2fx@h/d%20b?options=-c%20statement_timeout%3D5000",
+        "postgres://u@/?host=%2Fdir",
+        "postgresql://h/?a=1&a=2",
     ] {
         assert_eq!(parse(s).render(), s, "{s}");
     }
@@ -158,9 +160,104 @@ fn local_hosts() {
             false,
         ),
         ("postgresql://u@10.0.0.5/db", false),
+        // libpq: `host=` replaces the URL's host; every host of a list may be
+        // tried; hostaddr is where it connects, the name what TLS checks.
+        ("postgresql://u@localhost/db?host=db.example.com", false),
+        (
+            "postgresql://u@db.example.com/db?host=/var/run/postgresql",
+            true,
+        ),
+        (
+            "postgresql://u@localhost:5432,db.example.com:5432/db",
+            false,
+        ),
+        ("postgresql://u@localhost,[::1]:5433/db", true),
+        ("postgresql://u@localhost/db?hostaddr=10.0.0.5", false),
+        ("postgresql://u@db.example.com/db?hostaddr=127.0.0.1", false),
+        ("postgresql://u@localhost/db?hostaddr=127.0.0.1", true),
     ] {
         assert_eq!(parse(s).is_local(), local, "{s}");
     }
+}
+
+#[test]
+fn repeated_parameter_is_read_last_wins_and_set_once() {
+    let mut u = parse("postgresql://h/db?connect_timeout=30&sslmode=require&connect_timeout=5");
+    assert_eq!(u.param("connect_timeout"), Some("5"));
+    u.set_param("connect_timeout", "30");
+    assert_eq!(
+        u.render(),
+        "postgresql://h/db?connect_timeout=30&sslmode=require"
+    );
+    let mut u = parse("postgresql://h/db?a=1&options=x&options=y&b=2");
+    assert_eq!(u.remove_param("options").as_deref(), Some("y"));
+    assert_eq!(u.render(), "postgresql://h/db?a=1&b=2");
+}
+
+#[test]
+fn empty_path_is_kept_on_rewrite() {
+    let mut u = parse("postgres://u@/?host=/dir");
+    u.set_param("sslmode", "disable");
+    assert_eq!(u.render(), "postgres://u@/?host=/dir&sslmode=disable");
+    let mut u = parse("postgres://u@h?x=1");
+    u.set_param("x", "2");
+    assert_eq!(u.render(), "postgres://u@h?x=2");
+}
+
+#[test]
+fn host_port_and_hostaddr_parameters_are_read_as_libpq_reads_them() {
+    let u = parse("postgresql://u@localhost:5432/db?host=db.example.com&port=6543");
+    assert_eq!((u.host(), u.port()), ("db.example.com".into(), 6543));
+    let u = parse("postgres://u@localhost/db?host=/tmp&port=5433");
+    let e = &u.endpoints().unwrap()[0];
+    assert!(e.is_socket());
+    assert_eq!((u.host(), u.port()), ("/tmp".into(), 5433));
+    let u = parse("postgresql://u@db.example.com/db?hostaddr=10.1.2.3");
+    let e = &u.endpoints().unwrap()[0];
+    assert_eq!((e.name(), e.address()), ("db.example.com", "10.1.2.3"));
+    let u = parse("postgresql://h1,h2:5433/db");
+    let ports: Vec<u16> = u.endpoints().unwrap().iter().map(|e| e.port).collect();
+    assert_eq!(ports, [5432, 5433]);
+    for bad in [
+        "postgresql://h1,h2/db?port=1,2,3",
+        "postgresql://h1,h2/db?hostaddr=10.0.0.1",
+        "postgresql://h/db?hostaddr=not-an-ip",
+        "postgresql://h/db?port=abc",
+    ] {
+        assert!(PgUrl::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn host_list_mistakes_are_named() {
+    for (url, says) in [
+        (
+            "postgresql://u:p@localhost:5432:5432/db",
+            "port more than once",
+        ),
+        ("postgresql://localhost:5432:5432/db", "port more than once"),
+        ("postgresql://u:p@::1:5432/db", "[::1]:5432"),
+        ("postgresql://::1:5432/db", "[::1]:5432"),
+        ("postgresql://u:p@fe80::1/db", "brackets"),
+    ] {
+        let e = PgUrl::parse(url).unwrap_err().to_string();
+        assert!(e.contains(says), "{url}: {e}");
+        assert!(!e.contains("percent-encode"), "{url}: {e}");
+    }
+    let e = PgUrl::parse("postgresql://user:sekrit/db")
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("sekrit"), "{e}");
+}
+
+#[test]
+fn ipv6_zone_parses() {
+    let u = parse("postgresql://u:p@[fe80::1%25eth0]:5432/db");
+    assert_eq!((u.host(), u.port()), ("fe80::1%eth0".to_string(), 5432));
+    assert_eq!(pw(&u).as_deref(), Some("p"));
+    assert!(!u.is_local());
+    assert_eq!(u.render(), "postgresql://u:p@[fe80::1%25eth0]:5432/db");
+    assert!(parse("postgresql://[::1%25lo]/db").is_local());
 }
 
 #[test]

@@ -43,6 +43,23 @@ fn repair_rules_table() {
         ("postgresql://app:p%40ss@localhost/db?connect_timeout=31&pool_timeout=99",
          "postgresql://app:p%40ss@localhost/db?connect_timeout=31&pool_timeout=99",
          &[]),
+        // A repeated parameter counts as libpq and node read it, last-wins:
+        // the 5 takes effect, so it is raised, and one occurrence is left.
+        ("postgresql://app:pw@localhost/db?connect_timeout=30&pool_timeout=30&connect_timeout=5",
+         "postgresql://app:pw@localhost/db?connect_timeout=30&pool_timeout=30",
+         &["connect_timeout"]),
+        // TLS is decided on every host libpq may use: `host=` replaces the
+        // URL's host, and libpq fails over to a second host.
+        ("postgresql://app:pw@localhost/db?host=RDS&connect_timeout=30&pool_timeout=30",
+         "postgresql://app:pw@localhost/db?host=RDS&connect_timeout=30&pool_timeout=30&sslmode=require",
+         &["sslmode"]),
+        ("postgresql://app:pw@localhost:5432,RDS:5432/db?connect_timeout=30&pool_timeout=30",
+         "postgresql://app:pw@localhost:5432,RDS:5432/db?connect_timeout=30&pool_timeout=30&sslmode=require",
+         &["sslmode"]),
+        // The empty path stays: node-postgres refuses `u@?host=...`.
+        ("postgresql://app:pw@/?host=/var/run/postgresql",
+         "postgresql://app:pw@/?host=/var/run/postgresql&connect_timeout=30&pool_timeout=30",
+         &["connect_timeout", "pool_timeout"]),
     ];
     for (before, after, expected) in cases {
         let before = before.replace("RDS", RDS);
@@ -133,6 +150,34 @@ fn errors_write_nothing_and_never_show_the_password() {
     }
     let e = fix("DATABASE_URL=a\nX=1\nDATABASE_URL=b\n", &o).unwrap_err();
     assert!(e.contains("line 1, line 3"), "{e}");
+}
+
+#[test]
+fn host_lists_are_warned_about_naming_the_readers() {
+    let (_, _, warnings) = fix(
+        "DATABASE_URL=postgresql://u:p@h1:5432,h2:5433/db?sslmode=require&connect_timeout=30&pool_timeout=30\n",
+        &Options::default(),
+    )
+    .unwrap();
+    let w = warnings
+        .iter()
+        .find(|w| w.kind == Kind::HostList)
+        .expect("a host_list warning");
+    for reader in [
+        "libpq",
+        "postgres crate",
+        "Prisma",
+        "node-postgres",
+        "h1:5432, h2:5433",
+    ] {
+        assert!(w.detail.contains(reader), "{}", w.detail);
+    }
+    let (_, _, warnings) = fix(
+        "DATABASE_URL=postgresql://u:p@h1:5432/db?sslmode=require&connect_timeout=30&pool_timeout=30\n",
+        &Options::default(),
+    )
+    .unwrap();
+    assert!(warnings.iter().all(|w| w.kind != Kind::HostList));
 }
 
 #[test]

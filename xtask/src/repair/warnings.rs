@@ -1,6 +1,7 @@
 //! Warnings about a URL that env-fix leaves as it is: RDS Proxy and pooler
 //! hosts used for migrations, `sslmode=verify-*` (which Prisma Migrate does
-//! not understand), node-postgres's stricter `require`, unknown parameters.
+//! not understand), node-postgres's stricter `require`, unknown parameters,
+//! and host lists, which only some readers support.
 
 use super::{Finding, Kind, Options};
 use crate::pgurl::{self, PgUrl};
@@ -27,6 +28,9 @@ pub(super) fn url_warnings(var: &str, url: &PgUrl, opts: &Options, warnings: &mu
         && !url.is_local()
     {
         warnings.push(Finding::new(var, Kind::AdapterPgSslmode, "the app uses @prisma/adapter-pg: node-postgres treats sslmode=require as verify-full, which fails against RDS's Amazon CA; trust it (sslrootcert=global-bundle.pem or NODE_EXTRA_CA_CERTS) or add uselibpqcompat=true"));
+    }
+    if let Some(note) = pgurl::host_list_note(url) {
+        warnings.push(Finding::new(var, Kind::HostList, note));
     }
     for p in url.params() {
         if !pgurl::known_to_any(&p.key) {
