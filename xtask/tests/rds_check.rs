@@ -431,3 +431,35 @@ fn bad_input_exits_2() {
     assert_eq!(r.code, 2, "no DATABASE_URL: {}", r.all());
     assert!(r.stderr.contains("DATABASE_URL: not found"), "{}", r.stderr);
 }
+
+#[test]
+fn db_test_with_aws_explains_an_unreachable_endpoint() {
+    // The user's view: db-test cannot reach the RDS endpoint, and --aws says
+    // why. `hostaddr=127.0.0.1` (libpq's: connect to this address, use the
+    // host name for TLS) keeps DNS and TCP on loopback: a free port where
+    // nothing listens stands in for the blocked endpoint.
+    let m = Moto::start();
+    m.fixture(json!({"allow_cidr": "198.51.100.0/24"}));
+    let port = free_port();
+    let db_url = format!("{}&hostaddr=127.0.0.1", url(&host(), port, "?sslmode=require"));
+    let mut env = m.env();
+    env.push(("DATABASE_URL".into(), db_url));
+    // moto's instance listens on 5432: the endpoint check compares ports, so
+    // the port in this URL makes it an endpoint mismatch, named as such.
+    let r = support::moto::run_clean(&["db-test", "--aws", "--my-ip", MY_IP, "--json"], &env);
+    assert_no_secret(&r.all(), PASSWORD);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
+    let t = &v["targets"][0];
+    assert_eq!(t["diagnosis"]["code"], "tcp_refused", "{v}");
+    let aws = &t["aws"];
+    assert_eq!(aws["instance"], "summitly-prod", "{v}");
+    assert!(aws["checks"].as_array().unwrap().len() >= 5, "{v}");
+    assert_eq!(v["ok"], false);
+
+    // Human output: the rds-check checklist follows db-test's.
+    let r = support::moto::run_clean(&["db-test", "--aws", "--my-ip", MY_IP], &env);
+    assert!(r.stdout.contains(&format!("rds-check for {}:", host())), "{}", r.stdout);
+    assert!(r.stdout.contains("security_group"), "{}", r.stdout);
+    assert_no_secret(&r.all(), PASSWORD);
+}

@@ -254,11 +254,16 @@ pub fn clean_env(cmd: &mut Command, env: &[(String, String)]) {
 /// Runs `cargo xtask rds-check ARGS` with exactly `env` (plus NO_COLOR) in
 /// an empty project directory.
 pub fn rds_check(args: &[&str], env: &[(String, String)]) -> Run {
+    run_clean(&[&["rds-check"], args].concat(), env)
+}
+
+/// Runs `cargo xtask ARGS` (a command and its options) with exactly `env`
+/// (plus NO_COLOR) in an empty project directory.
+pub fn run_clean(args: &[&str], env: &[(String, String)]) -> Run {
     let dir = TempDir::new("rdscheck");
     let mut cmd = Command::new(super::xtask_bin());
     cmd.arg("--project-dir")
         .arg(dir.path())
-        .arg("rds-check")
         .args(args)
         .current_dir(dir.path());
     clean_env(&mut cmd, env);
