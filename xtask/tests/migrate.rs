@@ -416,3 +416,28 @@ fn a_monorepo_app_uses_the_hoisted_prisma_cli() {
     assert_eq!(app.attempts(), 1);
     assert_no_secret(&r.all(), &db.password);
 }
+
+#[test]
+fn prismas_own_engine_command_line_is_named_not_denied() {
+    // Prisma 7.10.1 starts its schema engine with `--datasource {"url":...}`
+    // (the real CLI does this; the engine here is the stand-in, whose argv
+    // is exactly what the CLI gave it). We cannot avoid it, so migrate says
+    // so once instead of claiming the URL never reaches a command line.
+    let db = DevDb::start(&[]);
+    let app = app_for(&db);
+    let r = app.migrate("ok", &["--deploy"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let note = "Prisma passes the URL, password included, to its schema engine on the command line";
+    assert_eq!(r.stderr.matches(note).count(), 1, "{}", r.stderr);
+    let log = app.engine_log();
+    let engine_argv = log
+        .iter()
+        .find(|e| e["call"] == "can-connect-to-database")
+        .expect("Prisma ran the engine")["argv"]
+        .to_string();
+    assert!(
+        engine_argv.contains("--datasource") && engine_argv.contains("postgresql://"),
+        "{engine_argv}"
+    );
+    assert_no_secret(&r.all(), &db.password);
+}

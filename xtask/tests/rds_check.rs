@@ -441,7 +441,10 @@ fn db_test_with_aws_explains_an_unreachable_endpoint() {
     let m = Moto::start();
     m.fixture(json!({"allow_cidr": "198.51.100.0/24"}));
     let port = free_port();
-    let db_url = format!("{}&hostaddr=127.0.0.1", url(&host(), port, "?sslmode=require"));
+    let db_url = format!(
+        "{}&hostaddr=127.0.0.1",
+        url(&host(), port, "?sslmode=require")
+    );
     let mut env = m.env();
     env.push(("DATABASE_URL".into(), db_url));
     // moto's instance listens on 5432: the endpoint check compares ports, so
@@ -449,7 +452,8 @@ fn db_test_with_aws_explains_an_unreachable_endpoint() {
     let r = support::moto::run_clean(&["db-test", "--aws", "--my-ip", MY_IP, "--json"], &env);
     assert_no_secret(&r.all(), PASSWORD);
     assert_eq!(r.code, 1, "{}", r.all());
-    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
+    let v: Value =
+        serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
     let t = &v["targets"][0];
     assert_eq!(t["diagnosis"]["code"], "tcp_refused", "{v}");
     let aws = &t["aws"];
@@ -459,7 +463,11 @@ fn db_test_with_aws_explains_an_unreachable_endpoint() {
 
     // Human output: the rds-check checklist follows db-test's.
     let r = support::moto::run_clean(&["db-test", "--aws", "--my-ip", MY_IP], &env);
-    assert!(r.stdout.contains(&format!("rds-check for {}:", host())), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("rds-check for {}:", host())),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("security_group"), "{}", r.stdout);
     assert_no_secret(&r.all(), PASSWORD);
 }

@@ -208,6 +208,13 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         std::io::IsTerminal::is_terminal(&std::io::stdout()) && !plan.prisma_stdout_to_stderr;
     let recorded_before = stdout_inherited.then(|| finished(ctx, &urls)).flatten();
     process::install_interrupt_handler();
+    // We keep the URL out of every command line we start, but Prisma 7.10.1
+    // starts its schema engine with `--datasource {"url": ...}` (build/cli.js),
+    // and no option of its avoids that: say so rather than claim otherwise.
+    output::err(format!(
+        "{} Prisma passes the URL, password included, to its schema engine on the command line: other users of this machine can see it in process listings while the migration runs",
+        run.style.dim("note:")
+    ));
     loop {
         let n = run.attempts.len() + 1;
         output::err(format!(
