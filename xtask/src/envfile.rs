@@ -39,10 +39,33 @@ pub fn fix_file(
     write: Write,
 ) -> anyhow::Result<FileOutcome> {
     let text = read_env_file(ctx, path, &opts.vars[0])?;
-    let doc = Document::parse(&text)
-        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
-    let mut outcome = repair::repair(doc, opts)
-        .map_err(|e| bad_input(format!("{}: {e}. Nothing was written.", path.display())))?;
+    let refuse = |e: &dyn std::fmt::Display| {
+        bad_input(format!("{}: {e}. Nothing was written.", path.display()))
+    };
+    let (doc, unreadable) = Document::parse_lenient(&text).map_err(|e| refuse(&e))?;
+    // A line dotenvy rejects is left as it is, unless it is one we repair.
+    for e in &unreadable {
+        let raw = doc
+            .entries
+            .iter()
+            .find(|en| en.line == e.line)
+            .map(|en| en.raw.as_str());
+        let key = raw
+            .unwrap_or("")
+            .trim_start()
+            .trim_start_matches("export ")
+            .trim_start();
+        if opts.vars.iter().any(|v| key.starts_with(v.as_str())) {
+            return Err(refuse(e));
+        }
+    }
+    let mut outcome = repair::repair(doc, opts).map_err(|e| refuse(&e))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    outcome.warnings.extend(
+        unreadable
+            .iter()
+            .map(|e| Finding::unreadable_line(&name, e)),
+    );
     outcome
         .warnings
         .extend(repair::file_warnings(&ctx.sh, path, &outcome.doc, opts));

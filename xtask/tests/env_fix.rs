@@ -455,3 +455,100 @@ fn a_url_only_in_the_shell_gets_a_repaired_value_to_export() {
         r.stdout
     );
 }
+
+/// What Node's dotenv (Next.js's loader) reads from `text`: the oracle for
+/// "a file Next.js reads fine".
+fn node_dotenv_reads(text: &str) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg("process.stdout.write(JSON.stringify(require('dotenv').parse(require('fs').readFileSync(0, 'utf8'))))")
+        .current_dir(root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(text.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("node with the project's dotenv (run npm ci)");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_url_pasted_across_lines_is_joined_and_said_so() {
+    let tail = "?sslmode=require&connect_timeout=30&pool_timeout=30";
+    for (before, after) in [
+        // The break before the closing quote: once rewritten with "0 changes".
+        (
+            format!("DATABASE_URL=\"postgresql://app:pw-x1@db.example.com:5432/summitly{tail}\n\"\nX=1\n"),
+            format!("DATABASE_URL=\"postgresql://app:pw-x1@db.example.com:5432/summitly{tail}\"\nX=1\n"),
+        ),
+        // The break inside the URL: once a database named `%0Asummitly`.
+        (
+            format!("DATABASE_URL=\"postgresql://app:pw-x1@db.example.com:5432/\nsummitly{tail}\"\nX=1\n"),
+            format!("DATABASE_URL=\"postgresql://app:pw-x1@db.example.com:5432/summitly{tail}\"\nX=1\n"),
+        ),
+    ] {
+        let dir = project(&before);
+        let r = env_fix(dir.path(), &["--no-backup"], &[], None);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(r.stdout.contains("removed the line break(s)"), "{}", r.stdout);
+        assert_eq!(fs::read_to_string(dir.path().join(".env.local")).unwrap(), after);
+        assert_no_secret(&r.all(), "pw-x1");
+    }
+}
+
+#[test]
+fn a_line_only_dotenvy_rejects_does_not_block_the_repair() {
+    // Node's dotenv (Next.js) reads `MY-KEY=1`; dotenvy refuses it.
+    let before = "MY-KEY=1\nDATABASE_URL=postgresql://app:pw-x1@localhost/app\n";
+    assert_eq!(node_dotenv_reads(before)["MY-KEY"], "1");
+    let dir = project(before);
+    let r = env_fix(dir.path(), &["--no-backup", "--json"], &[], None);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let w = &v["warnings"][0];
+    assert_eq!(w["kind"], "unreadable_line", "{v}");
+    assert!(w["detail"].as_str().unwrap().contains("line 1"), "{v}");
+    let after = fs::read_to_string(dir.path().join(".env.local")).unwrap();
+    assert!(
+        after.starts_with(
+            "MY-KEY=1\nDATABASE_URL=postgresql://app:pw-x1@localhost/app?connect_timeout=30"
+        ),
+        "{after}"
+    );
+    let node = node_dotenv_reads(&after);
+    assert_eq!(node["MY-KEY"], "1");
+    assert!(node["DATABASE_URL"]
+        .as_str()
+        .unwrap()
+        .ends_with("pool_timeout=30"));
+
+    // The URL's own line unreadable: refused, naming it, nothing written.
+    let before = "DATABASE_URL postgresql://app:pw-x1@localhost/app\n";
+    let dir = project(before);
+    let r = env_fix(dir.path(), &[], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("line 1"), "{}", r.stderr);
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".env.local")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn backtick_quotes_are_named_not_misread() {
+    let before = "DATABASE_URL=`postgresql://app:pw-x1@localhost/app`\n";
+    let dir = project(before);
+    let r = env_fix(dir.path(), &[], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("quoted with backticks"), "{}", r.stderr);
+    assert!(r.stderr.contains("dotenvy"), "{}", r.stderr);
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".env.local")).unwrap(),
+        before
+    );
+    assert_no_secret(&r.all(), "pw-x1");
+}

@@ -66,7 +66,22 @@ pub struct Document {
 }
 
 impl Document {
+    /// Parses the whole file; any line dotenvy would reject is an error.
     pub fn parse(text: &str) -> Result<Document, ParseError> {
+        let (doc, unreadable) = Document::parse_lenient(text)?;
+        match unreadable.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(doc),
+        }
+    }
+
+    /// Parses the file, keeping the lines dotenvy rejects as they are (with
+    /// their errors) when the rest still has clear line boundaries: Node's
+    /// dotenv, which Next.js uses, reads lines such as `MY-KEY=1` or
+    /// `KEY: value` that dotenvy refuses. An unclosed quote is still an
+    /// error, since no line after it can be placed.
+    pub fn parse_lenient(text: &str) -> Result<(Document, Vec<ParseError>), ParseError> {
+        let mut unreadable = Vec::new();
         let (bom, body) = match text.strip_prefix('\u{feff}') {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -121,17 +136,23 @@ impl Document {
                     .len()
             });
             let content = raw[..content_end].trim_end();
-            let var = parse_assignment(content).map_err(|message| ParseError {
-                line: start_line,
-                message,
-            })?;
+            let var = match parse_assignment(content) {
+                Ok(var) => var,
+                Err(message) => {
+                    unreadable.push(ParseError {
+                        line: start_line,
+                        message,
+                    });
+                    None
+                }
+            };
             entries.push(Entry {
                 raw,
                 line: start_line,
                 var,
             });
         }
-        Ok(Document { bom, entries })
+        Ok((Document { bom, entries }, unreadable))
     }
 
     /// The file's bytes, identical to the input when nothing was edited.

@@ -42,6 +42,8 @@ pub enum Kind {
     ShellOverride,
     TrackedByGit,
     Permissions,
+    LineBreak,
+    UnreadableLine,
 }
 
 impl Kind {
@@ -64,6 +66,8 @@ impl Kind {
             Kind::ShellOverride => "shell_override",
             Kind::TrackedByGit => "tracked_by_git",
             Kind::Permissions => "permissions",
+            Kind::LineBreak => "line_break",
+            Kind::UnreadableLine => "unreadable_line",
         }
     }
 }
@@ -84,6 +88,11 @@ impl Finding {
             detail: detail.into(),
         }
     }
+    /// A line of `file` that dotenvy cannot read, left as it is.
+    pub fn unreadable_line(file: &str, e: &crate::dotenv::ParseError) -> Finding {
+        Finding::new(file, Kind::UnreadableLine, format!("{e}: dotenvy, which db-test and migrate read env files with, cannot read this line, though Node's dotenv (Next.js) may; left as it is"))
+    }
+
     pub fn json(&self) -> Json {
         Json::obj([
             ("var", Json::str(&self.var)),
@@ -210,8 +219,21 @@ fn repair_var(
     let Some(literal) = doc.try_literal(t.idx) else {
         return Err(format!("{var} ({line}): a `$` followed by a backslash or quote makes this value read differently by each loader; write it in single quotes, or set the password with --password-stdin"));
     };
+    if literal.len() > 1 && literal.starts_with('`') && literal.ends_with('`') {
+        return Err(format!("{var} ({line}) is quoted with backticks: Node's dotenv reads them as quotes, but dotenvy (which db-test and migrate use) keeps them as part of the value; quote it with ' or \" instead"));
+    }
+    // A URL pasted across lines inside quotes: the line break is never part
+    // of it (it would become %0A in a database name or be sent raw).
+    let written = literal;
+    let (literal, broken) = match written.contains(['\n', '\r']) {
+        true => (written.replace(['\n', '\r'], ""), true),
+        false => (written.clone(), false),
+    };
+    if broken {
+        changes.push(Finding::new(var, Kind::LineBreak, format!("removed the line break(s) inside the quoted value ({line}): a URL has none, so it now stands on one line")));
+    }
     let reference = regex::Regex::new(r"\$\{[A-Za-z0-9_.]+\}").expect("reference pattern");
-    if reference.is_match(&literal) && t.as_loaded != literal {
+    if reference.is_match(&literal) && t.as_loaded != written {
         warnings.push(Finding::new(var, Kind::Skipped, format!("({line}) uses ${{...}} references, which env-fix leaves alone; check the value they produce with `cargo xtask db-test`")));
         return Ok(());
     }
@@ -234,10 +256,10 @@ fn repair_var(
     repair_url(var, &mut url, opts, changes, warnings)
         .map_err(|e| format!("{var} ({line}) {e}"))?;
     let rendered = url.render();
-    if t.as_loaded != literal {
+    if t.as_loaded != written {
         changes.push(Finding::new(var, Kind::Dotenv, "dotenv loaders read this value differently from what is written ($ substitution or a # comment); now written so every loader reads the same URL"));
     }
-    if rendered != literal || t.as_loaded != literal {
+    if rendered != written || t.as_loaded != written {
         doc.set_value(t.idx, &rendered);
     }
     Ok(())
