@@ -10,9 +10,12 @@ pub mod proxy;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The xtask binary cargo built for these tests.
+/// The xtask binary cargo built for these tests, or `XTASK_BIN` (to run a
+/// test against an older build: does it fail there, as a fix's test must?).
 pub fn xtask_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_xtask"))
+    std::env::var_os("XTASK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_xtask")))
 }
 
 /// What a command printed and how it ended.
