@@ -19,6 +19,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use crate::flags::Args;
 use crate::pgurl::PgUrl;
 use cli::{Answer, Aws, AwsError, Call};
 pub use myip::MyIp;
@@ -85,6 +86,21 @@ const LATER: [&str; 8] = [
     "events",
     "logs",
 ];
+
+impl AwsOptions {
+    /// `--aws` with `--aws-profile NAME` and `--my-ip ADDR`, as `db-test` and
+    /// `onboard` take them; None without `--aws`.
+    pub fn from_flags(args: &mut Args) -> anyhow::Result<Option<AwsOptions>> {
+        if !args.flag("--aws") {
+            return Ok(None);
+        }
+        Ok(Some(AwsOptions {
+            profile: args.value("--aws-profile")?,
+            my_ip: args.parsed("--my-ip", "an IP address")?,
+            ..AwsOptions::default()
+        }))
+    }
+}
 
 /// Whether `host` is an RDS or Aurora endpoint (rds-check has something to
 /// check).

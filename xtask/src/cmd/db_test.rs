@@ -79,14 +79,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let idle: Option<u64> = args.parsed("--idle-probe", "seconds")?;
     let quick = args.flag("--quick");
     let json = args.flag("--json");
-    let aws = match args.flag("--aws") {
-        true => Some(AwsOptions {
-            profile: args.value("--aws-profile")?,
-            my_ip: args.parsed("--my-ip", "an IP address")?,
-            ..AwsOptions::default()
-        }),
-        false => None,
-    };
+    let aws = AwsOptions::from_flags(&mut args)?;
     args.finish()?;
     if timeout == Some(0) {
         return Err(crate::flags::Usage(

@@ -62,14 +62,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         migrate: !args.flag("--no-migrate"),
         json: args.flag("--json"),
         interactive: false,
-        aws: match args.flag("--aws") {
-            true => Some(AwsOptions {
-                profile: args.value("--aws-profile")?,
-                my_ip: args.parsed("--my-ip", "an IP address")?,
-                ..AwsOptions::default()
-            }),
-            false => None,
-        },
+        aws: AwsOptions::from_flags(&mut args)?,
     };
     args.finish()?;
     let ci = std::env::var("CI")

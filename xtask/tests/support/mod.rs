@@ -6,6 +6,8 @@ use std::io::Write;
 #[cfg(unix)]
 pub mod moto;
 pub mod proxy;
+#[cfg(unix)]
+pub mod rds;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
