@@ -10,6 +10,7 @@ mod envfile;
 mod envload;
 mod flags;
 mod input;
+mod link;
 mod onboarding;
 mod output;
 mod pg;

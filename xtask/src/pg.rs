@@ -1,15 +1,17 @@
-//! Connecting with the `postgres` crate the way libpq would: the URL model is
-//! turned into a `postgres::Config` (never a URL string, so no library error
-//! can echo it), and `sslmode`/`sslrootcert` become native-tls settings with
-//! libpq's meaning. Every connection attempt is bounded in time.
+//! Connecting the way libpq would: the URL model is turned into a
+//! tokio-postgres `Config` (never a URL string, so no library error can
+//! echo it), and `sslmode`/`sslrootcert`/`sslnegotiation` become native-tls
+//! settings with libpq's meaning. Every connection attempt is bounded in
+//! time. `link` opens the diagnosis's connection from a `Target`; `connect`
+//! here is the `postgres` crate's own, for the dev-db's setup.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use native_tls::{Certificate, TlsConnector};
-use postgres::config::SslMode;
 use postgres_native_tls::MakeTlsConnector;
+use tokio_postgres::config::{SslMode, SslNegotiation};
 
 use crate::pgurl::PgUrl;
 
@@ -38,10 +40,15 @@ impl TlsMode {
     }
 }
 
-/// What the `postgres` crate needs to connect, derived from a `PgUrl`.
+/// What it takes to connect, derived from a `PgUrl`.
 pub struct Target {
-    pub config: postgres::Config,
+    pub config: tokio_postgres::Config,
+    /// The first host (a directory for a Unix socket) and its port.
+    pub host: String,
+    pub port: u16,
     pub tls: TlsMode,
+    /// `sslnegotiation=direct`: TLS at once, no SSLRequest (PostgreSQL 17+).
+    pub direct: bool,
     pub rootcert: Option<PathBuf>,
     /// The bound for one whole connection attempt (TCP, TLS, startup, auth).
     pub timeout: Duration,
@@ -53,7 +60,7 @@ impl Target {
     /// The TLS connector for this target's sslmode and sslrootcert.
     pub fn tls_connector(&self) -> Result<TlsConnector, String> {
         self.connector
-            .get_or_init(|| tls_connector(self.tls, self.rootcert.as_deref()))
+            .get_or_init(|| tls_connector(self.tls, self.rootcert.as_deref(), self.direct))
             .clone()
     }
 }
@@ -90,10 +97,18 @@ pub fn target(
     default_timeout: Duration,
     override_timeout: Option<Duration>,
 ) -> Result<Target, String> {
-    let mut c = postgres::Config::new();
+    let mut c = tokio_postgres::Config::new();
     let tls = tls_mode(url)?;
+    let direct = match url.param("sslnegotiation").unwrap_or("postgres") {
+        "postgres" => false,
+        "direct" if tls == TlsMode::Prefer => {
+            return Err("sslnegotiation=direct needs sslmode=require or stronger (libpq refuses it with prefer)".into())
+        }
+        "direct" => true,
+        other => return Err(format!("sslnegotiation `{other}` is not one of postgres, direct")),
+    };
     if url.hosts.is_empty() {
-        c.host(&url.host());
+        c.host(url.host());
     }
     for hp in &url.hosts {
         let h = hp.host();
@@ -135,13 +150,19 @@ pub fn target(
         TlsMode::Prefer => SslMode::Prefer,
         _ => SslMode::Require,
     });
+    if direct && tls != TlsMode::Disable {
+        c.ssl_negotiation(SslNegotiation::Direct);
+    }
     let rootcert = url
         .param("sslrootcert")
         .filter(|p| *p != "system")
         .map(|p| base_dir.join(p));
     Ok(Target {
         config: c,
+        host: url.host(),
+        port: url.port(),
         tls,
+        direct,
         rootcert,
         timeout,
         connector: std::cell::OnceCell::new(),
@@ -151,7 +172,7 @@ pub fn target(
 /// Only parameters the crate understands are passed on (it rejects
 /// Prisma-only and node-only ones with "unknown option"); the rest of the
 /// URL's parameters are set aside here.
-fn pass_parameters(url: &PgUrl, c: &mut postgres::Config) {
+fn pass_parameters(url: &PgUrl, c: &mut tokio_postgres::Config) {
     for p in url.params() {
         match p.key.as_str() {
             "application_name" => {
@@ -177,10 +198,18 @@ fn pass_parameters(url: &PgUrl, c: &mut postgres::Config) {
 /// a given `sslrootcert` is the only trust anchor; the system's roots are
 /// loaded only for verify-* without one (and never when nothing is
 /// verified, which also saves loading the system store).
-fn tls_connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<TlsConnector, String> {
+fn tls_connector(
+    mode: TlsMode,
+    rootcert: Option<&Path>,
+    direct: bool,
+) -> Result<TlsConnector, String> {
     let system_roots = mode.verifies() && rootcert.is_none();
     let _skip = (!system_roots).then(SkipSystemStore::new);
     let mut b = TlsConnector::builder();
+    if direct {
+        // A server taking TLS without an SSLRequest insists on this ALPN.
+        postgres_native_tls::set_postgresql_alpn(&mut b);
+    }
     b.disable_built_in_roots(!system_roots);
     match mode {
         TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
@@ -268,6 +297,8 @@ pub enum ConnectError {
     /// No verdict within the bound: the server accepted and said nothing.
     TimedOut(Duration),
     Setup(String),
+    /// The socket could not be reached (a Unix socket's file, say).
+    Unreachable(String),
     Pg(postgres::Error),
 }
 
@@ -276,7 +307,7 @@ pub enum ConnectError {
 /// TLS handshake or the startup exchange.
 pub fn connect(target: &Target) -> Result<postgres::Client, ConnectError> {
     let tls = MakeTlsConnector::new(target.tls_connector().map_err(ConnectError::Setup)?);
-    let config = target.config.clone();
+    let config = postgres::Config::from(target.config.clone());
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(config.connect(tls));
@@ -299,11 +330,17 @@ pub fn connect_url(
     timeout: Duration,
 ) -> Result<postgres::Client, String> {
     let t = target(url, base_dir, timeout, None)?;
-    match connect(&t) {
-        Ok(c) => Ok(c),
-        Err(ConnectError::Pg(e)) => Err(describe(&e)),
-        Err(ConnectError::Setup(e)) => Err(e),
-        Err(ConnectError::TimedOut(d)) => Err(format!("no answer within {}s", d.as_secs())),
+    connect(&t).map_err(|e| e.sentence())
+}
+
+impl ConnectError {
+    /// The failure as one masked sentence.
+    pub fn sentence(&self) -> String {
+        match self {
+            ConnectError::Pg(e) => describe(e),
+            ConnectError::Setup(e) | ConnectError::Unreachable(e) => e.clone(),
+            ConnectError::TimedOut(d) => format!("no answer within {}s", d.as_secs()),
+        }
     }
 }
 
