@@ -19,11 +19,16 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::pg::{ConnectError, Target, TlsMode};
 
-type NativeTls = postgres_native_tls::TlsStream<TcpStream>;
+/// The TLS session: OpenSSL's own on Linux (it can offer P-256 first, see
+/// `tls_openssl`), native-tls's elsewhere.
+#[cfg(target_os = "linux")]
+type TlsSession = crate::tls_openssl::Tls;
+#[cfg(not(target_os = "linux"))]
+type TlsSession = postgres_native_tls::TlsStream<TcpStream>;
 
 enum Stream {
     Tcp(TcpStream),
-    Tls(NativeTls),
+    Tls(TlsSession),
     #[cfg(unix)]
     Unix(tokio::net::UnixStream),
 }
@@ -36,6 +41,8 @@ pub struct Link {
 
 /// Why the TLS handshake did not complete.
 pub enum HandshakeError {
+    /// The TLS settings could not be made (an unreadable sslrootcert).
+    Setup(String),
     TimedOut,
     Failed(String),
 }
@@ -91,7 +98,7 @@ impl Link {
     /// `sslnegotiation=direct`).
     pub fn handshake(
         self,
-        connector: native_tls::TlsConnector,
+        target: &Target,
         host: &str,
         bound: Duration,
     ) -> Result<Link, HandshakeError> {
@@ -99,11 +106,20 @@ impl Link {
         let Stream::Tcp(tcp) = stream else {
             return Err(HandshakeError::Failed("TLS needs a TCP connection".into()));
         };
-        let tls = postgres_native_tls::TlsConnector::new(connector, host);
-        let done = rt.block_on(async { tokio::time::timeout(bound, tls.connect(tcp)).await });
-        match done {
+        #[cfg(target_os = "linux")]
+        let tls = {
+            let c = target.openssl_connector().map_err(HandshakeError::Setup)?;
+            crate::tls_openssl::handshake(c, host, tcp)
+        };
+        #[cfg(not(target_os = "linux"))]
+        let tls = {
+            let c = target.tls_connector().map_err(HandshakeError::Setup)?;
+            let tls = postgres_native_tls::TlsConnector::new(c, host);
+            async move { tls.connect(tcp).await.map_err(|e| e.to_string()) }
+        };
+        match rt.block_on(async { tokio::time::timeout(bound, tls).await }) {
             Err(_) => Err(HandshakeError::TimedOut),
-            Ok(Err(e)) => Err(HandshakeError::Failed(e.to_string())),
+            Ok(Err(e)) => Err(HandshakeError::Failed(e)),
             Ok(Ok(s)) => Ok(Link {
                 rt,
                 stream: Stream::Tls(s),
@@ -349,8 +365,9 @@ pub fn connect(target: &Target) -> Result<Session, String> {
     }
     let mut link = Link::tcp(tcp).map_err(|e| e.to_string())?;
     if tls {
-        link = match link.handshake(target.tls_connector()?, &target.host, left()) {
+        link = match link.handshake(target, &target.host, left()) {
             Ok(l) => l,
+            Err(HandshakeError::Setup(e)) => return Err(e),
             Err(HandshakeError::TimedOut) => return Err("the TLS handshake timed out".into()),
             Err(HandshakeError::Failed(e)) => return Err(crate::secret::redact(&e)),
         };

@@ -19,6 +19,8 @@ mod prisma;
 mod process;
 mod repair;
 mod secret;
+#[cfg(target_os = "linux")]
+mod tls_openssl;
 mod util;
 
 use std::path::PathBuf;

@@ -52,8 +52,10 @@ pub struct Target {
     pub rootcert: Option<PathBuf>,
     /// The bound for one whole connection attempt (TCP, TLS, startup, auth).
     pub timeout: Duration,
-    /// Built once: the TLS probe and the connection share it.
+    /// Built once per target.
     connector: std::cell::OnceCell<Result<TlsConnector, String>>,
+    #[cfg(target_os = "linux")]
+    openssl: std::cell::OnceCell<Result<crate::tls_openssl::Connector, String>>,
 }
 
 impl Target {
@@ -62,6 +64,24 @@ impl Target {
         self.connector
             .get_or_init(|| tls_connector(self.tls, self.rootcert.as_deref(), self.direct))
             .clone()
+    }
+
+    /// The same settings for OpenSSL itself, which the diagnosis's own
+    /// handshake uses on Linux (see `tls_openssl`).
+    #[cfg(target_os = "linux")]
+    pub fn openssl_connector(&self) -> Result<&crate::tls_openssl::Connector, String> {
+        self.openssl
+            .get_or_init(|| {
+                let system = self.tls.verifies() && self.rootcert.is_none();
+                let roots = match &self.rootcert {
+                    Some(path) => root_pems(path)?,
+                    None => Vec::new(),
+                };
+                let _skip = (!system).then(SkipSystemStore::new);
+                crate::tls_openssl::connector(self.tls, &roots, system, self.direct)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
@@ -166,6 +186,8 @@ pub fn target(
         rootcert,
         timeout,
         connector: std::cell::OnceCell::new(),
+        #[cfg(target_os = "linux")]
+        openssl: std::cell::OnceCell::new(),
     })
 }
 
@@ -222,22 +244,26 @@ fn tls_connector(
         TlsMode::VerifyFull => {}
     }
     if let Some(path) = rootcert {
-        let pem =
-            std::fs::read(path).map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-        let certs = split_pem(&pem);
-        if certs.is_empty() {
-            return Err(format!(
-                "sslrootcert {}: no PEM certificate in it",
-                path.display()
-            ));
-        }
-        for cert in certs {
+        for cert in root_pems(path)? {
             let c = Certificate::from_pem(&cert)
                 .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
             b.add_root_certificate(c);
         }
     }
     b.build().map_err(|e| format!("cannot set up TLS: {e}"))
+}
+
+/// The certificates in an `sslrootcert` file, each as PEM.
+fn root_pems(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+    let certs = split_pem(&pem);
+    if certs.is_empty() {
+        return Err(format!(
+            "sslrootcert {}: no PEM certificate in it",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 /// With OpenSSL, native-tls parses the whole system CA bundle (twice) while

@@ -101,10 +101,6 @@ fn handshake(
     target: &Target,
     t: Duration,
 ) -> (Outcome, Option<Link>) {
-    let connector = match target.tls_connector() {
-        Ok(c) => c,
-        Err(e) => return (fail(Code::TlsFailed, e, "check sslrootcert: it must name a PEM file with the CA certificate (RDS: global-bundle.pem)"), None),
-    };
     let link = match Link::tcp(stream) {
         Ok(l) => l,
         Err(e) => {
@@ -118,7 +114,7 @@ fn handshake(
             )
         }
     };
-    match link.handshake(connector, host, t) {
+    match link.handshake(target, host, t) {
         Ok(link) => {
             let verified = if target.tls.verifies() {
                 "certificate verified"
@@ -135,6 +131,7 @@ fn handshake(
                 Some(link),
             )
         }
+        Err(HandshakeError::Setup(e)) => (fail(Code::TlsFailed, e, "check sslrootcert: it must name a PEM file with the CA certificate (RDS: global-bundle.pem)"), None),
         Err(HandshakeError::TimedOut) => (handshake_failed("timed out", target), None),
         Err(HandshakeError::Failed(e)) => (handshake_failed(&e, target), None),
     }
