@@ -11,6 +11,15 @@ fn main() {
     println!("the benchmarks measure with wait4 and compare with psql: run them on Linux or macOS");
 }
 
+// The fault proxy the tests use, here with its latency fault.
+#[cfg(unix)]
+#[path = "../tests/support/proxy.rs"]
+mod proxy;
+
+#[cfg(unix)]
+#[path = "compare/latency.rs"]
+mod latency;
+
 /// Unix only: peak memory comes from wait4.
 #[cfg(unix)]
 mod bench {
@@ -20,8 +29,38 @@ mod bench {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    fn xtask() -> PathBuf {
-        PathBuf::from(env!("CARGO_BIN_EXE_xtask"))
+    /// The xtask as users run it: the dev profile (`cargo xtask`), built
+    /// here, since cargo builds the bench's own copy with the release
+    /// profile. XTASK_BENCH_PROFILE=release times that copy instead.
+    pub(crate) fn xtask() -> PathBuf {
+        static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        BIN.get_or_init(|| {
+            if std::env::var("XTASK_BENCH_PROFILE").as_deref() == Ok("release") {
+                return PathBuf::from(env!("CARGO_BIN_EXE_xtask"));
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let ok = Command::new(cargo)
+                .args(["build", "-p", "xtask", "--bin", "xtask"])
+                .current_dir(workspace())
+                .status()
+                .expect("cargo build");
+            assert!(ok.success(), "cargo build -p xtask");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace().join("target"));
+            target.join("debug").join("xtask")
+        })
+        .clone()
+    }
+
+    /// `cargo bench -p xtask -- WORD` runs only the groups whose name
+    /// contains WORD (loopback, latency, envfix).
+    fn wanted(group: &str) -> bool {
+        let words: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with('-'))
+            .collect();
+        words.is_empty() || words.iter().any(|w| group.contains(w.as_str()))
     }
 
     fn workspace() -> PathBuf {
@@ -31,7 +70,7 @@ mod bench {
             .to_path_buf()
     }
 
-    fn pg_bin(name: &str) -> PathBuf {
+    pub(crate) fn pg_bin(name: &str) -> PathBuf {
         if let Ok(dir) = std::env::var("PG_BIN") {
             return Path::new(&dir).join(name);
         }
@@ -47,14 +86,14 @@ mod bench {
     }
 
     /// One timed run: wall time and the child's peak resident memory.
-    struct Sample {
-        wall: Duration,
-        max_rss_kib: u64,
+    pub(crate) struct Sample {
+        pub(crate) wall: Duration,
+        pub(crate) max_rss_kib: u64,
     }
 
     // The child is reaped by wait4 in `wait_rusage`, which also gives its peak RSS.
     #[allow(clippy::zombie_processes)]
-    fn run(cmd: &mut Command) -> Sample {
+    pub(crate) fn run(cmd: &mut Command) -> Sample {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -76,7 +115,7 @@ mod bench {
         (start.elapsed(), usage.ru_maxrss as u64)
     }
 
-    fn median(mut v: Vec<f64>) -> f64 {
+    pub(crate) fn median(mut v: Vec<f64>) -> f64 {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let n = v.len();
         if n % 2 == 1 {
@@ -86,13 +125,13 @@ mod bench {
         }
     }
 
-    struct Row {
-        what: String,
-        runs: usize,
-        samples: Vec<f64>,
-        reference: Option<(String, f64)>,
-        target: String,
-        extra: String,
+    pub(crate) struct Row {
+        pub(crate) what: String,
+        pub(crate) runs: usize,
+        pub(crate) samples: Vec<f64>,
+        pub(crate) reference: Option<(String, f64)>,
+        pub(crate) target: String,
+        pub(crate) extra: String,
     }
 
     impl Row {
@@ -122,7 +161,7 @@ mod bench {
     }
 
     /// Alternates A and B `n` times after `warm` warm-up rounds; returns ms samples.
-    fn alternate(
+    pub(crate) fn alternate(
         n: usize,
         warm: usize,
         a: &mut dyn FnMut() -> Sample,
@@ -140,7 +179,7 @@ mod bench {
         (sa, sb)
     }
 
-    fn ms(s: &[Sample]) -> Vec<f64> {
+    pub(crate) fn ms(s: &[Sample]) -> Vec<f64> {
         s.iter().map(|x| x.wall.as_secs_f64() * 1000.0).collect()
     }
 
@@ -187,6 +226,42 @@ mod bench {
         .to_string();
         let mut rows = Vec::new();
 
+        let app = migrate_app(&dir);
+        if app.is_none() {
+            println!("(skipping the migrate rows: run `npm ci` first)");
+        }
+        if wanted("loopback") {
+            loopback(&url, &dir, app.as_deref(), &mut rows);
+        }
+        if wanted("envfix") {
+            envfix(&dir, &mut rows);
+        }
+        if wanted("latency") {
+            crate::latency::rows(&url, &dir, app.as_deref(), &mut rows);
+        }
+
+        let _ = Command::new(xtask())
+            .args(["dev-db", "down", "--purge", "--data-dir", &d])
+            .output();
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let mut report = format!("Machine: {machine}\n\n| what | runs | median ms | min ms | max ms | reference | ratio | target | notes |\n|---|---|---|---|---|---|---|---|---|\n");
+        for r in &rows {
+            report.push_str(&r.line());
+            report.push('\n');
+        }
+        println!("\n{report}");
+        let out = workspace().join("target").join("bench");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut f = std::fs::File::create(out.join("report.md")).unwrap();
+        f.write_all(report.as_bytes()).unwrap();
+        println!("written to {}", out.join("report.md").display());
+    }
+
+    /// The rows on loopback: db-test against psql, the silent listener, the
+    /// closed port, sslmode=disable, migrate's own overhead.
+    fn loopback(url: &str, dir: &Path, app: Option<&Path>, rows: &mut Vec<Row>) {
+        let url = url.to_string();
         // 1. db-test checks 1-7 against psql running the same queries over TLS.
         let server_sql = "SELECT (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()), (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), current_setting('max_connections'), current_setting('superuser_reserved_connections'), current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout'), current_setting('idle_session_timeout'), current_setting('tcp_keepalives_idle'), (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())";
         let (a, b) = alternate(
@@ -196,7 +271,7 @@ mod bench {
                 run(Command::new(xtask())
                     .args(["db-test", "--quick", "--json"])
                     .env("DATABASE_URL", &url)
-                    .current_dir(&dir))
+                    .current_dir(dir))
             },
             &mut || {
                 run(Command::new(pg_bin("psql")).args([
@@ -247,7 +322,7 @@ mod bench {
                 run(Command::new(xtask())
                     .args(["db-test", "--quick", "--json"])
                     .env("DATABASE_URL", &silent_url)
-                    .current_dir(&dir))
+                    .current_dir(dir))
             },
             &mut || {
                 run(Command::new(pg_bin("psql")).args([
@@ -294,7 +369,7 @@ mod bench {
                 run(Command::new(xtask())
                     .args(["db-test", "--quick", "--json"])
                     .env("DATABASE_URL", &closed_url)
-                    .current_dir(&dir))
+                    .current_dir(dir))
             },
             &mut || {
                 run(Command::new(pg_bin("psql")).args([
@@ -321,7 +396,7 @@ mod bench {
                 run(Command::new(xtask())
                     .args(["db-test", "--quick", "--json"])
                     .env("DATABASE_URL", &plain_url)
-                    .current_dir(&dir))
+                    .current_dir(dir))
             },
             &mut || {
                 run(Command::new(pg_bin("psql")).args([plain_url.as_str(), "-X", "-c", "select 1"]))
@@ -338,22 +413,14 @@ mod bench {
 
         // 4. migrate --no-preflight against the same Prisma command run directly,
         //    both with the stand-in schema engine (the real one cannot be downloaded here).
-        if workspace().join("node_modules/prisma").exists() {
-            let app = dir.join("app");
-            std::fs::create_dir_all(&app).unwrap();
-            for f in ["prisma.config.ts", "package.json", "package-lock.json"] {
-                std::fs::copy(workspace().join(f), app.join(f)).unwrap();
-            }
-            copy_tree(&workspace().join("prisma"), &app.join("prisma"));
-            std::os::unix::fs::symlink(workspace().join("node_modules"), app.join("node_modules"))
-                .unwrap();
+        if let Some(app) = app {
             let engine =
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/stand-in-engine.mjs");
             let tuned = format!("{url}&connect_timeout=30&pool_timeout=30");
             let env = |c: &mut Command| {
                 c.env("PRISMA_SCHEMA_ENGINE_BINARY", &engine)
                     .env("STANDIN_PLAN", "ok")
-                    .current_dir(&app);
+                    .current_dir(app);
             };
             let (a, b) = alternate(
                 16,
@@ -389,10 +456,11 @@ mod bench {
                 target: "overhead <= 50 ms".into(),
                 extra: format!(" overhead {overhead:+.0} ms"),
             });
-        } else {
-            println!("(skipping the migrate row: run `npm ci` first)");
         }
+    }
 
+    /// env-fix on a large file.
+    fn envfix(dir: &Path, rows: &mut Vec<Row>) {
         // 5. env-fix --dry-run on a 10,000-line file with the URL near the end.
         let proj = dir.join("big");
         std::fs::create_dir_all(&proj).unwrap();
@@ -431,23 +499,23 @@ mod bench {
             target: "<= 20 ms, <= 20 MiB".into(),
             extra: format!(" max RSS {:.1} MiB", rss as f64 / 1024.0),
         });
+    }
 
-        let _ = Command::new(xtask())
-            .args(["dev-db", "down", "--purge", "--data-dir", &d])
-            .output();
-        let _ = std::fs::remove_dir_all(&dir);
-
-        let mut report = format!("Machine: {machine}\n\n| what | runs | median ms | min ms | max ms | reference | ratio | target | notes |\n|---|---|---|---|---|---|---|---|---|\n");
-        for r in &rows {
-            report.push_str(&r.line());
-            report.push('\n');
+    /// A copy of the app (its Prisma schema and pinned CLI) for the migrate
+    /// rows; None before `npm ci`.
+    fn migrate_app(dir: &Path) -> Option<PathBuf> {
+        if !workspace().join("node_modules/prisma").exists() {
+            return None;
         }
-        println!("\n{report}");
-        let out = workspace().join("target").join("bench");
-        std::fs::create_dir_all(&out).unwrap();
-        let mut f = std::fs::File::create(out.join("report.md")).unwrap();
-        f.write_all(report.as_bytes()).unwrap();
-        println!("written to {}", out.join("report.md").display());
+        let app = dir.join("app");
+        std::fs::create_dir_all(&app).unwrap();
+        for f in ["prisma.config.ts", "package.json", "package-lock.json"] {
+            std::fs::copy(workspace().join(f), app.join(f)).unwrap();
+        }
+        copy_tree(&workspace().join("prisma"), &app.join("prisma"));
+        std::os::unix::fs::symlink(workspace().join("node_modules"), app.join("node_modules"))
+            .unwrap();
+        Some(app)
     }
 
     fn machine() -> String {

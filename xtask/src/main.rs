@@ -11,6 +11,7 @@ mod envfile;
 mod envload;
 mod flags;
 mod input;
+mod link;
 mod onboarding;
 mod output;
 mod pg;
@@ -19,6 +20,8 @@ mod prisma;
 mod process;
 mod repair;
 mod secret;
+#[cfg(target_os = "linux")]
+mod tls_openssl;
 mod util;
 
 use std::path::PathBuf;

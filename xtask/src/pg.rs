@@ -1,15 +1,17 @@
-//! Connecting with the `postgres` crate the way libpq would: the URL model is
-//! turned into a `postgres::Config` (never a URL string, so no library error
-//! can echo it), and `sslmode`/`sslrootcert` become native-tls settings with
-//! libpq's meaning. Every connection attempt is bounded in time.
+//! Connecting the way libpq would: the URL model is turned into a
+//! tokio-postgres `Config` (never a URL string, so no library error can
+//! echo it), and `sslmode`/`sslrootcert`/`sslnegotiation` become native-tls
+//! settings with libpq's meaning. Every connection attempt is bounded in
+//! time. `link` opens the diagnosis's connection from a `Target`; `connect`
+//! here is the `postgres` crate's own, for the dev-db's setup.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use native_tls::{Certificate, TlsConnector};
-use postgres::config::SslMode;
 use postgres_native_tls::MakeTlsConnector;
+use tokio_postgres::config::{SslMode, SslNegotiation};
 
 use crate::pgurl::PgUrl;
 
@@ -38,23 +40,48 @@ impl TlsMode {
     }
 }
 
-/// What the `postgres` crate needs to connect, derived from a `PgUrl`.
+/// What it takes to connect, derived from a `PgUrl`.
 pub struct Target {
-    pub config: postgres::Config,
+    pub config: tokio_postgres::Config,
+    /// The first host (a directory for a Unix socket) and its port.
+    pub host: String,
+    pub port: u16,
     pub tls: TlsMode,
+    /// `sslnegotiation=direct`: TLS at once, no SSLRequest (PostgreSQL 17+).
+    pub direct: bool,
     pub rootcert: Option<PathBuf>,
     /// The bound for one whole connection attempt (TCP, TLS, startup, auth).
     pub timeout: Duration,
-    /// Built once: the TLS probe and the connection share it.
+    /// Built once per target.
     connector: std::cell::OnceCell<Result<TlsConnector, String>>,
+    #[cfg(target_os = "linux")]
+    openssl: std::cell::OnceCell<Result<crate::tls_openssl::Connector, String>>,
 }
 
 impl Target {
     /// The TLS connector for this target's sslmode and sslrootcert.
     pub fn tls_connector(&self) -> Result<TlsConnector, String> {
         self.connector
-            .get_or_init(|| tls_connector(self.tls, self.rootcert.as_deref()))
+            .get_or_init(|| tls_connector(self.tls, self.rootcert.as_deref(), self.direct))
             .clone()
+    }
+
+    /// The same settings for OpenSSL itself, which the diagnosis's own
+    /// handshake uses on Linux (see `tls_openssl`).
+    #[cfg(target_os = "linux")]
+    pub fn openssl_connector(&self) -> Result<&crate::tls_openssl::Connector, String> {
+        self.openssl
+            .get_or_init(|| {
+                let system = self.tls.verifies() && self.rootcert.is_none();
+                let roots = match &self.rootcert {
+                    Some(path) => root_pems(path)?,
+                    None => Vec::new(),
+                };
+                let _skip = (!system).then(SkipSystemStore::new);
+                crate::tls_openssl::connector(self.tls, &roots, system, self.direct)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
@@ -90,8 +117,16 @@ pub fn target(
     default_timeout: Duration,
     override_timeout: Option<Duration>,
 ) -> Result<Target, String> {
-    let mut c = postgres::Config::new();
+    let mut c = tokio_postgres::Config::new();
     let tls = tls_mode(url)?;
+    let direct = match url.param("sslnegotiation").unwrap_or("postgres") {
+        "postgres" => false,
+        "direct" if tls == TlsMode::Prefer => {
+            return Err("sslnegotiation=direct needs sslmode=require or stronger (libpq refuses it with prefer)".into())
+        }
+        "direct" => true,
+        other => return Err(format!("sslnegotiation `{other}` is not one of postgres, direct")),
+    };
     connect_to(url, &mut c)?;
     // libpq: a `user=`/`dbname=`/`password=` parameter overrides the URL's
     // part (`PgUrl::user` and `database` read them so).
@@ -119,23 +154,31 @@ pub fn target(
         TlsMode::Prefer => SslMode::Prefer,
         _ => SslMode::Require,
     });
+    if direct && tls != TlsMode::Disable {
+        c.ssl_negotiation(SslNegotiation::Direct);
+    }
     let rootcert = url
         .param("sslrootcert")
         .filter(|p| *p != "system")
         .map(|p| base_dir.join(p));
     Ok(Target {
         config: c,
+        host: url.host(),
+        port: url.port(),
         tls,
+        direct,
         rootcert,
         timeout,
         connector: std::cell::OnceCell::new(),
+        #[cfg(target_os = "linux")]
+        openssl: std::cell::OnceCell::new(),
     })
 }
 
 /// The hosts libpq would try, in its order, with the `host=`, `port=` and
 /// `hostaddr=` parameters applied as libpq applies them (`PgUrl::endpoints`),
 /// so db-test connects where it reports.
-fn connect_to(url: &PgUrl, c: &mut postgres::Config) -> Result<(), String> {
+fn connect_to(url: &PgUrl, c: &mut tokio_postgres::Config) -> Result<(), String> {
     let endpoints = url.endpoints().map_err(|e| e.to_string())?;
     let with_addr = endpoints.iter().filter(|e| e.hostaddr.is_some()).count();
     if with_addr != 0 && with_addr != endpoints.len() {
@@ -163,7 +206,7 @@ fn connect_to(url: &PgUrl, c: &mut postgres::Config) -> Result<(), String> {
 /// Only parameters the crate understands are passed on (it rejects
 /// Prisma-only and node-only ones with "unknown option"); the rest of the
 /// URL's parameters are set aside here.
-fn pass_parameters(url: &PgUrl, c: &mut postgres::Config) {
+fn pass_parameters(url: &PgUrl, c: &mut tokio_postgres::Config) {
     for p in url.params() {
         match p.key.as_str() {
             "application_name" => {
@@ -189,10 +232,18 @@ fn pass_parameters(url: &PgUrl, c: &mut postgres::Config) {
 /// a given `sslrootcert` is the only trust anchor; the system's roots are
 /// loaded only for verify-* without one (and never when nothing is
 /// verified, which also saves loading the system store).
-fn tls_connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<TlsConnector, String> {
+fn tls_connector(
+    mode: TlsMode,
+    rootcert: Option<&Path>,
+    direct: bool,
+) -> Result<TlsConnector, String> {
     let system_roots = mode.verifies() && rootcert.is_none();
     let _skip = (!system_roots).then(SkipSystemStore::new);
     let mut b = TlsConnector::builder();
+    if direct {
+        // A server taking TLS without an SSLRequest insists on this ALPN.
+        postgres_native_tls::set_postgresql_alpn(&mut b);
+    }
     b.disable_built_in_roots(!system_roots);
     match mode {
         TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
@@ -205,22 +256,26 @@ fn tls_connector(mode: TlsMode, rootcert: Option<&Path>) -> Result<TlsConnector,
         TlsMode::VerifyFull => {}
     }
     if let Some(path) = rootcert {
-        let pem =
-            std::fs::read(path).map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-        let certs = split_pem(&pem);
-        if certs.is_empty() {
-            return Err(format!(
-                "sslrootcert {}: no PEM certificate in it",
-                path.display()
-            ));
-        }
-        for cert in certs {
+        for cert in root_pems(path)? {
             let c = Certificate::from_pem(&cert)
                 .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
             b.add_root_certificate(c);
         }
     }
     b.build().map_err(|e| format!("cannot set up TLS: {e}"))
+}
+
+/// The certificates in an `sslrootcert` file, each as PEM.
+fn root_pems(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+    let certs = split_pem(&pem);
+    if certs.is_empty() {
+        return Err(format!(
+            "sslrootcert {}: no PEM certificate in it",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 /// With OpenSSL, native-tls parses the whole system CA bundle (twice) while
@@ -280,6 +335,8 @@ pub enum ConnectError {
     /// No verdict within the bound: the server accepted and said nothing.
     TimedOut(Duration),
     Setup(String),
+    /// The socket could not be reached (a Unix socket's file, say).
+    Unreachable(String),
     Pg(postgres::Error),
 }
 
@@ -288,7 +345,7 @@ pub enum ConnectError {
 /// TLS handshake or the startup exchange.
 pub fn connect(target: &Target) -> Result<postgres::Client, ConnectError> {
     let tls = MakeTlsConnector::new(target.tls_connector().map_err(ConnectError::Setup)?);
-    let config = target.config.clone();
+    let config = postgres::Config::from(target.config.clone());
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(config.connect(tls));
@@ -311,11 +368,17 @@ pub fn connect_url(
     timeout: Duration,
 ) -> Result<postgres::Client, String> {
     let t = target(url, base_dir, timeout, None)?;
-    match connect(&t) {
-        Ok(c) => Ok(c),
-        Err(ConnectError::Pg(e)) => Err(describe(&e)),
-        Err(ConnectError::Setup(e)) => Err(e),
-        Err(ConnectError::TimedOut(d)) => Err(format!("no answer within {}s", d.as_secs())),
+    connect(&t).map_err(|e| e.sentence())
+}
+
+impl ConnectError {
+    /// The failure as one masked sentence.
+    pub fn sentence(&self) -> String {
+        match self {
+            ConnectError::Pg(e) => describe(e),
+            ConnectError::Setup(e) | ConnectError::Unreachable(e) => e.clone(),
+            ConnectError::TimedOut(d) => format!("no answer within {}s", d.as_secs()),
+        }
     }
 }
 
@@ -337,9 +400,9 @@ pub fn describe(e: &postgres::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use postgres::config::Host;
+    use tokio_postgres::config::Host;
 
-    fn config(url: &str) -> postgres::Config {
+    fn config(url: &str) -> tokio_postgres::Config {
         let url = PgUrl::parse(url).unwrap();
         target(&url, Path::new("."), Duration::from_secs(1), None)
             .unwrap()

@@ -267,3 +267,59 @@ fn prisma_messages_that_carry_the_url_are_masked() {
     );
     assert_no_secret(&r.all(), &db.password);
 }
+
+#[test]
+fn the_whole_verdict_uses_one_connection() {
+    let db = DevDb::start(&[]);
+    for mode in ["require", "verify-full", "disable"] {
+        let proxy = Proxy::start(db.port, Fault::Pass);
+        // With disable the dev-db refuses the session (tls_required): that
+        // verdict, too, comes from one connection.
+        let url = url_via(&db, proxy.port, mode);
+        let (_, v) = db_test_json(&db.password, &url, &[]);
+        assert_eq!(proxy.accepted(), 1, "sslmode={mode}: {v}");
+        if mode != "disable" {
+            assert_eq!(v["targets"][0]["diagnosis"]["code"], "ok", "{v}");
+            let names: Vec<&str> = v["targets"][0]["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "url",
+                    "dns",
+                    "tcp",
+                    "tls",
+                    "auth",
+                    "query",
+                    "server",
+                    "migrations"
+                ],
+                "{v}"
+            );
+        }
+    }
+}
+
+#[test]
+fn direct_tls_against_postgres_15_names_the_version_it_needs() {
+    // The dev-db is PostgreSQL 15: it reads a TLS ClientHello as a startup
+    // packet and hangs up. (PostgreSQL 17 would accept; not tested here.)
+    let db = DevDb::start(&[]);
+    let url = format!("{}&sslnegotiation=direct", url_via(&db, db.port, "require"));
+    let (_, v) = db_test_json(&db.password, &url, &["--quick"]);
+    let d = &v["targets"][0]["diagnosis"];
+    assert_eq!(
+        (d["code"].as_str(), d["layer"].as_str()),
+        (Some("server_closed"), Some("tls")),
+        "{v}"
+    );
+    assert!(d["hint"].as_str().unwrap().contains("PostgreSQL 17"), "{v}");
+    // With prefer, like libpq, direct is refused up front.
+    let url = format!("{}&sslnegotiation=direct", url_via(&db, db.port, "prefer"));
+    let (_, v) = db_test_json(&db.password, &url, &["--quick"]);
+    assert_eq!(v["targets"][0]["diagnosis"]["code"], "url_invalid", "{v}");
+}

@@ -2,20 +2,28 @@
 //! by SQLSTATE (wrong password, missing database, no slots, TLS required).
 
 use super::{closed_hint, fail, pass, tls, Code, Outcome};
+use crate::link::{Link, Session};
 use crate::pg::{self, ConnectError, Target};
 use crate::pgurl::PgUrl;
 
-pub(super) fn check(url: &PgUrl, target: &Target) -> (Outcome, Option<postgres::Client>) {
+/// Startup and authentication on the connection the earlier layers opened
+/// (or, for a Unix socket, on one opened here), within the target's bound.
+pub(super) fn check(
+    link: Result<Link, ConnectError>,
+    url: &PgUrl,
+    target: &Target,
+) -> (Outcome, Option<Session>) {
     let user = url.user().unwrap_or("-").to_string();
     let db = url.database().unwrap_or(&user).to_string();
     let host = url.host();
-    match pg::connect(target) {
+    match link.and_then(|l| l.startup(&target.config, target.timeout)) {
         Ok(c) => (pass(format!("authenticated as {user} to database {db}")), Some(c)),
         Err(ConnectError::TimedOut(t)) => (
             fail(Code::StartupTimeout, format!("no answer to the startup message within {}s", t.as_secs()), "the server accepted TCP but never answered: check the port, any proxy or tunnel, and the server's load"),
             None,
         ),
         Err(ConnectError::Setup(e)) => (fail(Code::TlsFailed, e, "check sslrootcert"), None),
+        Err(ConnectError::Unreachable(e)) => (fail(Code::ServerClosed, format!("{host}: {e}"), closed_hint()), None),
         Err(ConnectError::Pg(e)) => (classify(&e, &user, &db, &host, target), None),
     }
 }

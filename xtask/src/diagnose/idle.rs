@@ -4,20 +4,22 @@
 use std::time::Duration;
 
 use super::{fail, pass, Code, Outcome};
-use crate::pg::{self, Target};
+use crate::link::{self, Session};
+use crate::pg::Target;
 
-pub(super) fn check(mut client: postgres::Client, idle: Duration, target: &Target) -> Outcome {
+pub(super) fn check(mut session: Session, idle: Duration, target: &Target) -> Outcome {
     std::thread::sleep(idle);
     let secs = idle.as_secs();
-    match client.simple_query("SELECT 1") {
-        Ok(_) => pass(format!("the connection survived {secs}s idle")),
-        Err(e) => {
-            let fresh = match pg::connect(target) {
+    let b = session.batch("SELECT 1", target.timeout);
+    match b.error {
+        None => pass(format!("the connection survived {secs}s idle")),
+        Some(e) => {
+            let fresh = match link::connect(target) {
                 Ok(_) => "a fresh connection works",
                 Err(_) => "a fresh connection fails too",
             };
             fail(Code::IdleClosed,
-                format!("the connection died after {secs}s idle ({}); {fresh}", pg::describe(&e)),
+                format!("the connection died after {secs}s idle ({}); {fresh}", e.text()),
                 "something closes idle connections: the server's idle_session_timeout, or a NAT gateway, firewall or VPN (AWS Network Firewall: 350s). This is P1017 during `migrate dev` prompts: raise the timeout, keep answering prompts promptly, or use `migrate deploy` in scripts",
             )
         }

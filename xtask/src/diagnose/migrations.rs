@@ -2,26 +2,29 @@
 //! CREATEDB for the shadow database, a clean _prisma_migrations, a free
 //! advisory lock.
 
+use super::batch::{Reads, Statement};
 use super::{fail, pass, warn, Code, Outcome, Settings};
 use crate::pgurl::PgUrl;
 use crate::prisma::table::{
-    advisory_lock_holder, local_migrations, prisma_migrations, MigrationRows,
+    local_migrations, lock_holder, migration_rows, migrations_sql, MigrationRows, LOCK_HOLDER_SQL,
 };
 
-pub(super) fn check(
-    client: &mut postgres::Client,
-    url: &PgUrl,
-    s: &Settings,
-) -> (Outcome, Option<()>) {
+/// This check's statements for the batch, in its order: CREATEDB, the
+/// lock's holder, then `_prisma_migrations` (last: it fails without the table).
+pub(super) fn statements(schema: &str) -> [String; 3] {
+    [
+        "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user".to_string(),
+        LOCK_HOLDER_SQL.to_string(),
+        migrations_sql(schema),
+    ]
+}
+
+pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Option<()>) {
     let mut notes = Vec::new();
     let mut hints = Vec::new();
-    let can_create: bool = client
-        .query_one(
-            "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user",
-            &[],
-        )
-        .map(|r| r.get(0))
-        .unwrap_or(false);
+    let can_create = reads
+        .row(Statement::CreateDb)
+        .is_ok_and(|r| r.first().and_then(|v| v.as_deref()) == Some("t"));
     if can_create {
         notes.push("may create databases (shadow database ok)".to_string());
     } else if s.shadow_configured {
@@ -32,7 +35,7 @@ pub(super) fn check(
     }
     let schema = url.param("schema").unwrap_or("public").to_string();
     let mut failed = Vec::new();
-    match prisma_migrations(client, &schema) {
+    match reads.rows(Statement::Migrations).ok().map(migration_rows) {
         Some(MigrationRows { applied, failed: f }) => {
             failed = f;
             notes.push(format!("{} migration(s) applied", applied.len()));
@@ -54,7 +57,7 @@ pub(super) fn check(
             "no _prisma_migrations table in schema {schema} yet"
         )),
     }
-    if let Some((pid, holder)) = advisory_lock_holder(client) {
+    if let Some((pid, holder)) = reads.rows(Statement::LockHolder).ok().and_then(lock_holder) {
         notes.push(format!(
             "Prisma's advisory lock 72707369 is held by {holder}"
         ));

@@ -1,10 +1,13 @@
 //! The diagnosis engine behind `db-test` and migrate's preflight: what
 //! `psql -c "SELECT version()"` and the troubleshooting page's manual checks
-//! do, layer by layer, through the `postgres` crate. The first failing layer
-//! becomes the verdict, with a stable code and the fix. Every network step
-//! is bounded in time. One file per layer, in the order they run.
+//! do, layer by layer. The first failing layer becomes the verdict, with a
+//! stable code and the fix. Every network step is bounded in time. One
+//! connection carries the whole verdict (dns, tcp, tls and auth are its
+//! stages), and every read after authentication goes in one round trip
+//! (`batch`). One file per layer, in the order they run.
 
 mod auth;
+mod batch;
 mod dns;
 mod idle;
 mod migrations;
@@ -17,9 +20,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::envload::Found;
+use crate::link::{Link, Session};
 use crate::output;
-use crate::pg::Target;
-use crate::pgurl::PgUrl;
+use crate::pg::{ConnectError, Target};
+use crate::pgurl::{Endpoint, PgUrl};
 
 /// The layers, in the order they are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -211,6 +215,17 @@ pub fn diagnose(
     s: &Settings,
     on_check: &dyn Fn(&Check),
 ) -> Report {
+    diagnose_keeping(var, found, s, on_check).0
+}
+
+/// The same, keeping the session when every check passed, for a caller
+/// with more to ask (migrate) so it need not connect again.
+pub fn diagnose_keeping(
+    var: &str,
+    found: Option<&Found>,
+    s: &Settings,
+    on_check: &dyn Fn(&Check),
+) -> (Report, Option<Session>) {
     let mut run = Runner {
         checks: Vec::new(),
         on_check,
@@ -219,9 +234,10 @@ pub fn diagnose(
         .map(|f| f.source.clone())
         .unwrap_or_else(|| "-".into());
     let url = run.step(Layer::Url, || url::check(var, found, s));
-    if let Some((url, target)) = &url {
-        run.network(url, target, s);
-    }
+    let session = match &url {
+        Some((url, target)) => run.network(url, target, s),
+        None => None,
+    };
     // Layers after a failure are reported as skipped, so the list is complete.
     let last = if s.idle_probe.is_some() {
         Layer::Idle
@@ -252,13 +268,14 @@ pub fn diagnose(
             hint: String::new(),
         },
     };
-    Report {
+    let report = Report {
         var: var.to_string(),
         source,
         url: url.map(|(u, _)| u),
         checks: run.checks,
         diagnosis,
-    }
+    };
+    (report, session)
 }
 
 struct Runner<'a> {
@@ -339,64 +356,95 @@ impl Runner<'_> {
         }
     }
 
-    /// dns, tcp and tls on a raw socket (so their failures are told apart),
-    /// then auth and the checks that need a session.
-    fn network(&mut self, url: &PgUrl, target: &Target, s: &Settings) {
-        // The first host libpq tries (db-test's network layers look at that
-        // one; the session fails over as libpq does): `hostaddr` is where it
-        // connects, the host name what TLS checks.
-        let first = url.endpoints().ok().and_then(|e| e.into_iter().next());
-        let Some(first) = first else { return };
-        let (host, port) = (first.address().to_string(), first.port);
-        let name = first.name().to_string();
-        let t = target.timeout;
-        if first.is_socket() {
+    /// dns, tcp and tls as the stages of the one connection (so their
+    /// failures are told apart), auth on it, then the checks that need a
+    /// session; the session when they all passed. The host is the first one
+    /// libpq tries: `hostaddr` is where it connects, the host name what TLS
+    /// checks.
+    fn network(&mut self, url: &PgUrl, target: &Target, s: &Settings) -> Option<Session> {
+        let first = url.endpoints().ok()?.into_iter().next()?;
+        let link = if first.is_socket() {
             self.step::<()>(Layer::Dns, || (skip("a Unix socket: no DNS"), Some(())));
             self.step::<()>(Layer::Tcp, || (skip("a Unix socket: no TCP"), Some(())));
             self.step::<()>(Layer::Tls, || (skip("a Unix socket: no TLS"), Some(())));
+            unix_link(target)
         } else {
-            let Some(addrs) = self.step(Layer::Dns, || dns::check(&host, port, t)) else {
-                return;
-            };
-            // Like libpq's connect_timeout, one bound covers the TCP connect
-            // and the TLS request of this attempt.
-            let attempt = Instant::now();
-            let Some(stream) = self.step(Layer::Tcp, || tcp::check(&host, &addrs, t)) else {
-                return;
-            };
-            let left = t
-                .saturating_sub(attempt.elapsed())
-                .max(Duration::from_millis(100));
-            if self
-                .step(Layer::Tls, || tls::check(&name, stream, target, left))
-                .is_none()
-            {
-                return;
-            }
-        }
-        let Some(mut client) = self.step(Layer::Auth, || auth::check(url, target)) else {
-            return;
+            Ok(self.link(&first, target)?)
         };
-        if !self.session(&mut client, url, s) {
-            return;
+        let mut session = self.step(Layer::Auth, || auth::check(link, url, target))?;
+        if !self.session(&mut session, url, target, s) {
+            return None;
         }
-        if let Some(idle) = s.idle_probe {
-            self.step::<()>(Layer::Idle, || {
-                (idle::check(client, idle, target), Some(()))
-            });
+        match s.idle_probe {
+            // As before: the idle probe follows a complete run only.
+            Some(idle) if s.upto >= Layer::Migrations => {
+                self.step::<()>(Layer::Idle, || {
+                    (idle::check(session, idle, target), Some(()))
+                });
+                None
+            }
+            _ => Some(session),
         }
     }
 
-    /// The checks on an authenticated session, up to `s.upto`; true when
-    /// the idle probe may follow (they all ran and none failed).
-    fn session(&mut self, client: &mut postgres::Client, url: &PgUrl, s: &Settings) -> bool {
-        if self.step(Layer::Query, || server::query(client)).is_none() || s.upto == Layer::Query {
+    /// The dns, tcp and tls stages: the connection, ready for startup.
+    fn link(&mut self, first: &Endpoint, target: &Target) -> Option<Link> {
+        let (address, name) = (first.address().to_string(), first.name().to_string());
+        let t = target.timeout;
+        let addrs = self.step(Layer::Dns, || dns::check(&address, first.port, t))?;
+        // Like libpq's connect_timeout, one bound covers the TCP connect
+        // and the TLS request of this attempt.
+        let attempt = Instant::now();
+        let stream = self.step(Layer::Tcp, || tcp::check(&address, &addrs, t))?;
+        let left = t
+            .saturating_sub(attempt.elapsed())
+            .max(Duration::from_millis(100));
+        self.step(Layer::Tls, || tls::check(&name, stream, target, left))
+    }
+
+    /// The checks on an authenticated session, up to `s.upto`, from one
+    /// round trip; true when none failed.
+    fn session(
+        &mut self,
+        session: &mut Session,
+        url: &PgUrl,
+        target: &Target,
+        s: &Settings,
+    ) -> bool {
+        let mut reads = None;
+        let queried = self.step(Layer::Query, || {
+            let r = batch::read(session, url, s, target.timeout);
+            let o = server::query(&r);
+            reads = Some(r);
+            o
+        });
+        let Some(reads) = reads.filter(|_| queried.is_some()) else {
+            return false;
+        };
+        if s.upto == Layer::Query {
+            return true;
+        }
+        if self.step(Layer::Server, || server::check(&reads)).is_none() {
             return false;
         }
-        if self.step(Layer::Server, || server::check(client)).is_none() || s.upto == Layer::Server {
-            return false;
-        }
-        self.step(Layer::Migrations, || migrations::check(client, url, s))
-            .is_some()
+        s.upto == Layer::Server
+            || self
+                .step(Layer::Migrations, || migrations::check(&reads, url, s))
+                .is_some()
+    }
+}
+
+/// A Unix socket's connection: no dns, tcp or tls stage to attribute.
+fn unix_link(target: &Target) -> Result<Link, ConnectError> {
+    #[cfg(unix)]
+    {
+        Link::unix(&target.host, target.port, target.timeout)
+    }
+    #[cfg(not(unix))]
+    {
+        Err(ConnectError::Setup(format!(
+            "{}: Unix sockets need a Unix system",
+            target.host
+        )))
     }
 }

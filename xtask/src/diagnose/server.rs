@@ -1,16 +1,20 @@
 //! The query and server layers: SELECT version(), then connections against
 //! max_connections, the timeouts that cut sessions, encryption, rds.force_ssl.
 
+use super::batch::{Reads, Statement};
 use super::{closed_hint, fail, pass, warn, Code, Outcome};
-use crate::pg;
 
-pub(super) fn query(client: &mut postgres::Client) -> (Outcome, Option<()>) {
-    match client.query_one("SELECT version()", &[]) {
-        Ok(row) => (pass(row.get::<_, String>(0)), Some(())),
+/// The version, from the batch's first statement.
+pub(super) fn query(reads: &Reads) -> (Outcome, Option<()>) {
+    match reads.row(Statement::Version) {
+        Ok(row) => (
+            pass(row.first().cloned().flatten().unwrap_or_default()),
+            Some(()),
+        ),
         Err(e) => (
             fail(
                 Code::ServerClosed,
-                format!("SELECT version() failed: {}", pg::describe(&e)),
+                format!("SELECT version() failed: {e}"),
                 closed_hint(),
             ),
             None,
@@ -18,8 +22,8 @@ pub(super) fn query(client: &mut postgres::Client) -> (Outcome, Option<()>) {
     }
 }
 
-pub(super) fn check(client: &mut postgres::Client) -> (Outcome, Option<()>) {
-    let sql = "SELECT \
+/// The server's settings, read in the batch (every value as text).
+pub(super) const SQL: &str = "SELECT \
         (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())::int, \
         (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int, \
         current_setting('max_connections')::int, \
@@ -31,25 +35,28 @@ pub(super) fn check(client: &mut postgres::Client) -> (Outcome, Option<()>) {
         current_setting('tcp_keepalives_idle'), \
         COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false), \
         current_setting('rds.force_ssl', true)";
-    let row = match client.query_one(sql, &[]) {
+
+pub(super) fn check(reads: &Reads) -> (Outcome, Option<()>) {
+    let row = match reads.row(Statement::Server) {
         Ok(r) => r,
         Err(e) => {
             return (
                 fail(
                     Code::ServerClosed,
-                    format!("reading server settings failed: {}", pg::describe(&e)),
+                    format!("reading server settings failed: {e}"),
                     closed_hint(),
                 ),
                 None,
             )
         }
     };
-    let (in_db, total, max): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
-    let reserved: i32 = row.get::<_, i32>(3) + row.get::<_, String>(4).parse::<i32>().unwrap_or(0);
-    let (stmt, idle_tx, idle_s, keep): (String, String, String, String) =
-        (row.get(5), row.get(6), row.get(7), row.get(8));
-    let ssl: bool = row.get(9);
-    let force_ssl: Option<String> = row.get(10);
+    let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    let int = |i: usize| text(i).parse::<i32>().unwrap_or(0);
+    let (in_db, total, max) = (int(0), int(1), int(2));
+    let reserved = int(3) + int(4);
+    let (stmt, idle_tx, idle_s, keep) = (text(5), text(6), text(7), text(8));
+    let ssl = text(9) == "t";
+    let force_ssl = row.get(10).cloned().flatten();
     let usable = max - reserved;
     let headroom = usable - total;
     let mut detail = format!(

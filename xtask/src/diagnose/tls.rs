@@ -1,11 +1,13 @@
 //! The tls layer: PostgreSQL's SSLRequest on the raw socket, then the
-//! handshake and the certificate checks the URL's sslmode asks for.
+//! handshake and the certificate checks the URL's sslmode asks for. The
+//! connection goes on to authentication: nothing here is a separate probe.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{closed_hint, fail, pass, skip, warn, Code, Outcome};
+use crate::link::{wait_readable, HandshakeError, Link};
 use crate::pg::{Target, TlsMode};
 
 /// Sends PostgreSQL's SSLRequest on the raw socket and performs the
@@ -16,9 +18,12 @@ pub(super) fn check(
     mut stream: TcpStream,
     target: &Target,
     t: Duration,
-) -> (Outcome, Option<()>) {
+) -> (Outcome, Option<Link>) {
     if target.tls == TlsMode::Disable {
-        return (skip("sslmode=disable: TLS not requested"), Some(()));
+        return take_over(stream, skip("sslmode=disable: TLS not requested"));
+    }
+    if target.direct {
+        return handshake(host, stream, target, t);
     }
     let _ = stream.set_read_timeout(Some(t));
     let _ = stream.set_write_timeout(Some(t));
@@ -46,12 +51,12 @@ pub(super) fn check(
     }
     match (answer[0], target.tls) {
         (b'N', TlsMode::Prefer) => {
-            return (
+            return take_over(
+                stream,
                 warn(
                     "the server offers no TLS; continuing unencrypted (sslmode=prefer)",
                     "hosted databases should use TLS: enable it on the server",
                 ),
-                Some(()),
             )
         }
         (b'N', _) => return (unavailable(target.tls), None),
@@ -70,26 +75,65 @@ pub(super) fn check(
             )
         }
     }
-    handshake(host, stream, target)
+    handshake(host, stream, target, t)
 }
 
-/// The TLS handshake on a socket whose server agreed to TLS.
-fn handshake(host: &str, stream: TcpStream, target: &Target) -> (Outcome, Option<()>) {
-    let connector = match target.tls_connector() {
-        Ok(c) => c,
-        Err(e) => return (fail(Code::TlsFailed, e, "check sslrootcert: it must name a PEM file with the CA certificate (RDS: global-bundle.pem)"), None),
+/// Hands the socket on, unencrypted, to authentication.
+fn take_over(stream: TcpStream, o: Outcome) -> (Outcome, Option<Link>) {
+    match Link::tcp(stream) {
+        Ok(link) => (o, Some(link)),
+        Err(e) => (
+            fail(
+                Code::ServerClosed,
+                format!("the connection broke: {e}"),
+                closed_hint(),
+            ),
+            None,
+        ),
+    }
+}
+
+/// The TLS handshake on a socket whose server agreed to TLS (or at once,
+/// with sslnegotiation=direct), within `t`.
+fn handshake(
+    host: &str,
+    stream: TcpStream,
+    target: &Target,
+    t: Duration,
+) -> (Outcome, Option<Link>) {
+    let link = match Link::tcp(stream) {
+        Ok(l) => l,
+        Err(e) => {
+            return (
+                fail(
+                    Code::ServerClosed,
+                    format!("the connection broke at the TLS handshake: {e}"),
+                    closed_hint(),
+                ),
+                None,
+            )
+        }
     };
-    match connector.connect(host, stream) {
-        Ok(s) => {
+    match link.handshake(target, host, t) {
+        Ok(link) => {
             let verified = if target.tls.verifies() {
                 "certificate verified"
             } else {
                 "certificate not verified (libpq's meaning of this sslmode)"
             };
-            drop(s);
-            (pass(format!("TLS handshake done; {verified}")), Some(()))
+            let how = if target.direct {
+                " (sslnegotiation=direct)"
+            } else {
+                ""
+            };
+            (
+                pass(format!("TLS handshake done{how}; {verified}")),
+                Some(link),
+            )
         }
-        Err(e) => (handshake_failed(&e.to_string(), target), None),
+        Err(HandshakeError::Setup(e)) => (fail(Code::TlsFailed, e, "check sslrootcert: it must name a PEM file with the CA certificate (RDS: global-bundle.pem)"), None),
+        Err(HandshakeError::TimedOut) => (handshake_failed("timed out", target), None),
+        Err(HandshakeError::Failed(e)) => (handshake_failed(&e, target), None),
     }
 }
 
@@ -107,7 +151,13 @@ fn handshake_failed(error: &str, target: &Target) -> Outcome {
     ]
     .iter()
     .any(|w| lower.contains(w));
-    if closed {
+    if closed && target.direct {
+        fail(
+            Code::ServerClosed,
+            format!("the connection ended during the TLS handshake (sslnegotiation=direct): {msg}"),
+            "sslnegotiation=direct needs PostgreSQL 17 or later and nothing in between that expects PostgreSQL's SSLRequest: remove it from the URL for older servers",
+        )
+    } else if closed {
         fail(
             Code::ServerClosed,
             format!("the connection ended during the TLS handshake: {msg}"),
@@ -130,43 +180,6 @@ fn handshake_failed(error: &str, target: &Target) -> Outcome {
             format!("TLS handshake failed: {msg}"),
             "the server's TLS settings do not match the client's (old protocol versions?)",
         )
-    }
-}
-
-/// Waits until the socket has data or `t` passes. A socket read timeout
-/// would do, but Linux's timer wheel lets a 3 s SO_RCVTIMEO run ~60-150 ms
-/// late; poll() is precise, which is what puts our verdict level with psql's.
-fn wait_readable(stream: &TcpStream, t: Duration) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        let mut fds = libc::pollfd {
-            fd: stream.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let deadline = Instant::now() + t;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            // SAFETY: one valid pollfd for a socket we own, for the call's duration.
-            let n =
-                unsafe { libc::poll(&mut fds, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-            if n > 0 {
-                return Ok(());
-            }
-            if n == 0 {
-                return Err(std::io::ErrorKind::TimedOut.into());
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (stream, t);
-        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ use crate::secret::{self, Secret};
 
 mod encode;
 mod endpoints;
+pub use endpoints::Endpoint;
 mod hosts;
 #[cfg(test)]
 mod oracle;

@@ -49,6 +49,7 @@ const SUPPORT: &[(&str, [bool; 4])] = &[
     ("options", [true, true, true, true]),
     ("application_name", [true, true, true, true]),
     ("channel_binding", [true, true, true, true]),
+    ("sslnegotiation", [false, false, true, true]),
     ("keepalives", [false, false, true, true]),
     ("keepalives_idle", [false, false, true, true]),
     ("keepalives_interval", [false, false, true, true]),

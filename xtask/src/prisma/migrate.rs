@@ -13,6 +13,7 @@ use super::{table, Install};
 use crate::diagnose::{self, Layer, Report, Settings, Status};
 use crate::envload::{self, Found};
 use crate::flags::{bad_input, Exit};
+use crate::link::{self, Session};
 use crate::output::{self, Style};
 use crate::pg;
 use crate::pgurl::{PgUrl, Reader};
@@ -156,8 +157,9 @@ impl Urls {
         })
     }
 
-    /// db-test's checks against the URL Prisma gets, up to `upto`.
-    fn diagnose(&self, ctx: &Ctx, upto: Layer) -> Report {
+    /// db-test's checks against the URL Prisma gets, up to `upto`; the
+    /// session when they passed.
+    fn diagnose(&self, ctx: &Ctx, upto: Layer) -> (Report, Option<Session>) {
         let settings = Settings {
             timeout: None,
             idle_probe: None,
@@ -169,13 +171,14 @@ impl Urls {
             value: self.child_url.clone(),
             ..self.found.clone()
         };
-        diagnose::diagnose("DATABASE_URL", Some(&tuned), &settings, &|_| {})
+        diagnose::diagnose_keeping("DATABASE_URL", Some(&tuned), &settings, &|_| {})
     }
 
     /// A session for the xtask's own queries, on the URL Prisma gets.
-    fn connect(&self, ctx: &Ctx) -> Option<postgres::Client> {
+    fn connect(&self, ctx: &Ctx) -> Option<Session> {
         let url = PgUrl::parse(&self.child_url).unwrap_or_else(|_| self.url.clone());
-        pg::connect_url(&url, &ctx.project_dir, Duration::from_secs(5)).ok()
+        let target = pg::target(&url, &ctx.project_dir, Duration::from_secs(5), None).ok()?;
+        link::connect(&target).ok()
     }
 }
 
@@ -192,13 +195,17 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     let urls = Urls::load(ctx, plan, run.style)?;
     let install = Install::find(&ctx.project_dir);
     let version = install.prisma_version()?;
+    let mut session = None;
     if plan.preflight {
-        if let Err(diagnosis) = preflight(ctx, plan, &urls, run.style) {
-            let exit = match &diagnosis.0 {
-                Verdict::Preflight(code) if code.is_bad_input() => Exit::BadInput,
-                _ => Exit::Failed,
-            };
-            return Ok(run.finish(exit, Some(diagnosis)));
+        match preflight(ctx, plan, &urls, run.style) {
+            Ok(s) => session = s,
+            Err(diagnosis) => {
+                let exit = match &diagnosis.0 {
+                    Verdict::Preflight(code) if code.is_bad_input() => Exit::BadInput,
+                    _ => Exit::Failed,
+                };
+                return Ok(run.finish(exit, Some(diagnosis)));
+            }
         }
     }
     let args = prisma_args(plan);
@@ -206,7 +213,12 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     // list; the database's own record says what was applied instead.
     let stdout_inherited =
         std::io::IsTerminal::is_terminal(&std::io::stdout()) && !plan.prisma_stdout_to_stderr;
-    let recorded_before = stdout_inherited.then(|| finished(ctx, &urls)).flatten();
+    // The preflight's session answers this; it is closed before Prisma
+    // starts, so it holds no connection slot meanwhile.
+    let recorded_before = stdout_inherited
+        .then(|| finished(ctx, &urls, session.take()))
+        .flatten();
+    drop(session);
     process::install_interrupt_handler();
     // We keep the URL out of every command line we start, but Prisma 7.10.1
     // starts its schema engine with `--datasource {"url": ...}` (build/cli.js),
@@ -238,7 +250,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         let ms = output::ms_since(t0);
         match &recorded_before {
             Some(before) => {
-                if let Some(after) = finished(ctx, &urls) {
+                if let Some(after) = finished(ctx, &urls, None) {
                     run.applied = after.into_iter().filter(|m| !before.contains(m)).collect();
                 }
             }
@@ -366,14 +378,20 @@ impl Run<'_> {
     }
 }
 
-/// db-test's checks before Prisma starts; the verdict when they fail.
-fn preflight(ctx: &Ctx, plan: &Plan, urls: &Urls, style: Style) -> Result<(), (Verdict, String)> {
+/// db-test's checks before Prisma starts: their session when they pass,
+/// the verdict when they fail.
+fn preflight(
+    ctx: &Ctx,
+    plan: &Plan,
+    urls: &Urls,
+    style: Style,
+) -> Result<Option<Session>, (Verdict, String)> {
     let upto = if plan.mode == Mode::Dev {
         Layer::Migrations
     } else {
         Layer::Query
     };
-    let report = urls.diagnose(ctx, upto);
+    let (report, session) = urls.diagnose(ctx, upto);
     if !report.ok() {
         output::err(format!(
             "{} preflight failed: Prisma was not started",
@@ -398,7 +416,7 @@ fn preflight(ctx: &Ctx, plan: &Plan, urls: &Urls, style: Style) -> Result<(), (V
     for w in report.warnings() {
         output::err(format!("  {} {w}", style.yellow("warning:")));
     }
-    Ok(())
+    Ok(session)
 }
 
 fn prisma_args(plan: &Plan) -> Vec<String> {
@@ -419,13 +437,14 @@ fn prisma_args(plan: &Plan) -> Vec<String> {
     args
 }
 
-/// Names of the migrations `_prisma_migrations` records as finished; None
-/// when the database cannot be asked.
-fn finished(ctx: &Ctx, urls: &Urls) -> Option<Vec<String>> {
-    let mut client = urls.connect(ctx)?;
+/// Names of the migrations `_prisma_migrations` records as finished, asked
+/// on `session` if there is one, else on a new one; None when the database
+/// cannot be asked.
+fn finished(ctx: &Ctx, urls: &Urls, session: Option<Session>) -> Option<Vec<String>> {
+    let mut session = session.or_else(|| urls.connect(ctx))?;
     let schema = urls.url.param("schema").unwrap_or("public");
     Some(
-        table::prisma_migrations(&mut client, schema)
+        table::prisma_migrations(&mut session, schema)
             .map(|m| m.applied)
             .unwrap_or_default(),
     )
@@ -433,7 +452,7 @@ fn finished(ctx: &Ctx, urls: &Urls) -> Option<Vec<String>> {
 
 /// After P1017/P1001: db-test's checks name the layer that breaks.
 fn explain_with_db_test(ctx: &Ctx, urls: &Urls, style: Style) {
-    let report = urls.diagnose(ctx, Layer::Query);
+    let (report, _) = urls.diagnose(ctx, Layer::Query);
     if report.ok() {
         output::err("  db-test: the connection works now (checks 1-6 pass): the break was transient or happens only under Prisma's longer session (idle timeouts, a pooler): try `cargo xtask db-test --idle-probe 60`");
     } else {
@@ -455,7 +474,7 @@ fn print_report_brief(report: &Report, style: Style) {
 
 fn show_lock_holder(ctx: &Ctx, urls: &Urls, style: Style) {
     match urls.connect(ctx) {
-        Some(mut client) => match table::advisory_lock_holder(&mut client) {
+        Some(mut session) => match table::advisory_lock_holder(&mut session) {
             Some((_, holder)) => output::err(format!("  {} Prisma's migration lock (advisory lock 72707369) is held by {holder}", style.yellow("lock:"))),
             None => output::err("  lock: nobody holds advisory lock 72707369 now (a pooler or RDS Proxy in the path can also cause P1002)"),
         },

@@ -1,58 +1,67 @@
 //! Prisma's bookkeeping in the database: the _prisma_migrations table,
-//! its advisory lock 72707369, and the migrations on disk.
+//! its advisory lock 72707369, and the migrations on disk. The statements
+//! are plain text so a diagnosis can send them in its one batch; their rows
+//! come back as text.
 
 use std::path::Path;
+use std::time::Duration;
+
+use crate::link::{Rows, Session};
 
 pub struct MigrationRows {
     pub applied: Vec<String>,
     pub failed: Vec<String>,
 }
 
-/// Reads `_prisma_migrations` in `schema`; None when the table is not there
-/// (or cannot be read).
-pub fn prisma_migrations(client: &mut postgres::Client, schema: &str) -> Option<MigrationRows> {
-    let table = format!("\"{}\"._prisma_migrations", schema.replace('"', "\"\""));
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .ok()?
-        .get(0);
-    if !exists {
-        return None;
-    }
-    let rows = client
-        .query(&format!("SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL FROM {table} ORDER BY started_at"), &[])
-        .ok()?;
+/// Reads `_prisma_migrations` in `schema`; it fails where the table is not
+/// there (or cannot be read).
+pub fn migrations_sql(schema: &str) -> String {
+    format!(
+        "SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL FROM \"{}\"._prisma_migrations ORDER BY started_at",
+        schema.replace('"', "\"\"")
+    )
+}
+
+/// The applied and the failed migrations in the rows of `migrations_sql`.
+pub fn migration_rows(rows: &Rows) -> MigrationRows {
     let mut out = MigrationRows {
         applied: Vec::new(),
         failed: Vec::new(),
     };
-    for r in &rows {
-        let (name, finished, rolled_back): (String, bool, bool) = (r.get(0), r.get(1), r.get(2));
-        if finished {
+    for r in rows {
+        let name = r.first().cloned().flatten().unwrap_or_default();
+        let yes = |i: usize| r.get(i).and_then(|v| v.as_deref()) == Some("t");
+        if yes(1) {
             out.applied.push(name);
-        } else if !rolled_back {
+        } else if !yes(2) {
             out.failed.push(name);
         }
     }
-    Some(out)
+    out
 }
 
-/// Who holds Prisma's migration lock (advisory lock 72707369), if anyone:
-/// the pid and a description.
-pub fn advisory_lock_holder(client: &mut postgres::Client) -> Option<(i32, String)> {
-    let r = client
-        .query_opt(
-            "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \
-                COALESCE(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
-                COALESCE(extract(epoch FROM now() - a.state_change)::bigint, 0) \
-         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
-         LIMIT 1",
-            &[],
-        )
-        .ok()??;
-    let (pid, app, user, since, secs): (i32, String, String, String, i64) =
-        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+/// Reads `_prisma_migrations` in `schema` on its own; None when the table
+/// is not there (or cannot be read).
+pub fn prisma_migrations(session: &mut Session, schema: &str) -> Option<MigrationRows> {
+    let b = session.batch(&migrations_sql(schema), Duration::from_secs(10));
+    b.results.first().map(migration_rows)
+}
+
+/// Who holds Prisma's migration lock (advisory lock 72707369): no row when
+/// nobody does.
+pub const LOCK_HOLDER_SQL: &str = "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \
+        COALESCE(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
+        COALESCE(extract(epoch FROM now() - a.state_change)::bigint, 0) \
+     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
+     LIMIT 1";
+
+/// The pid and a description of the lock's holder, from `LOCK_HOLDER_SQL`'s rows.
+pub fn lock_holder(rows: &Rows) -> Option<(i32, String)> {
+    let r = rows.first()?;
+    let text = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+    let pid: i32 = text(0).parse().ok()?;
+    let (app, user, since, secs) = (text(1), text(2), text(3), text(4));
     let app = if app.is_empty() {
         String::new()
     } else {
@@ -61,6 +70,11 @@ pub fn advisory_lock_holder(client: &mut postgres::Client) -> Option<(i32, Strin
     Some((pid, format!("pid {pid}{app}, user {user}, connected since {since}, in its current state for {secs}s")))
 }
 
+/// Who holds Prisma's migration lock, asked on its own.
+pub fn advisory_lock_holder(session: &mut Session) -> Option<(i32, String)> {
+    let b = session.batch(LOCK_HOLDER_SQL, Duration::from_secs(10));
+    b.results.first().and_then(lock_holder)
+}
 /// Migration directory names under prisma/migrations.
 pub fn local_migrations(project_dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(project_dir.join("prisma").join("migrations"))

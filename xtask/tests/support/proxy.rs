@@ -24,7 +24,8 @@ pub enum Fault {
     CloseAfterServerBytes(usize),
     /// Forward N bytes from the client, then close both sides.
     CloseAfterClientBytes(usize),
-    /// Delay every chunk in both directions.
+    /// Delay every chunk in both directions by this much, as a link would:
+    /// a delay line, so chunks in flight do not wait for each other.
     Latency(Duration),
     /// Close a connection on which nothing moved for this long (a NAT, VPN
     /// or firewall idle timeout).
@@ -148,7 +149,14 @@ fn handle(
                 ),
             ] {
                 let (stop, last) = (stop.clone(), last.clone());
-                thread::spawn(move || pump(from, to, limit, delay, idle, stop, last));
+                match delay {
+                    Some(d) => {
+                        thread::spawn(move || delay_line(from, to, d, stop));
+                    }
+                    None => {
+                        thread::spawn(move || pump(from, to, limit, idle, stop, last));
+                    }
+                }
             }
         }
     }
@@ -158,7 +166,6 @@ fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
     limit: Option<usize>,
-    delay: Option<Duration>,
     idle: Option<Duration>,
     stop: Arc<AtomicBool>,
     last: Arc<Mutex<Instant>>,
@@ -183,9 +190,6 @@ fn pump(
             Ok(0) => return close(&from, &to),
             Ok(n) => {
                 *last.lock().unwrap() = Instant::now();
-                if let Some(d) = delay {
-                    thread::sleep(d);
-                }
                 let allowed = match limit {
                     Some(l) => n.min(l.saturating_sub(sent)),
                     None => n,
@@ -202,6 +206,46 @@ fn pump(
             Err(_) => return close(&from, &to),
         }
     }
+}
+
+/// Forwards each chunk `d` after it was read; a second thread writes, so
+/// a chunk read meanwhile is not held up by the one before it.
+fn delay_line(mut from: TcpStream, to: TcpStream, d: Duration, stop: Arc<AtomicBool>) {
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Option<Vec<u8>>)>();
+    let writer = thread::spawn(move || {
+        let mut to = to;
+        for (due, chunk) in rx {
+            thread::sleep(due.saturating_duration_since(Instant::now()));
+            match chunk {
+                Some(c) if to.write_all(&c).is_ok() => {}
+                _ => break,
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+    });
+    let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if tx
+                    .send((Instant::now() + d, Some(buf[..n].to_vec())))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = tx.send((Instant::now() + d, None));
+    let _ = writer.join();
+    let _ = from.shutdown(Shutdown::Both);
 }
 
 #[cfg(unix)]
