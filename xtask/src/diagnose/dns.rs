@@ -26,10 +26,24 @@ pub(super) fn check(host: &str, port: u16, t: Duration) -> (Outcome, Option<Vec<
             let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
             (pass(shown.join(", ")), Some(addrs))
         }
-        Some(Ok(_)) | Some(Err(_)) => (
-            fail(Code::DnsFailed, format!("{host} does not resolve"), "check the host name (the RDS console's \"Endpoint\"); a private endpoint resolves only inside its VPC or over the VPN"),
+        // The resolver's own words say which failure it was (no such
+        // name, no answer from the DNS server, ...).
+        Some(Ok(_)) => (
+            fail(Code::DnsFailed, format!("{host} resolves to no address"), hint(host)),
+            None,
+        ),
+        Some(Err(e)) => (
+            fail(Code::DnsFailed, format!("{host} does not resolve: {e}"), hint(host)),
             None,
         ),
         None => (fail(Code::DnsFailed, format!("resolving {host} took longer than {}s", t.as_secs()), "check your DNS or VPN connection"), None),
     }
+}
+
+fn hint(host: &str) -> String {
+    let mut h = "check the host name (the RDS console's \"Endpoint\"); a private endpoint resolves only inside its VPC or over the VPN".to_string();
+    if crate::aws::is_rds_host(host) {
+        h.push_str("; `cargo xtask rds-check` looks the instance up in your AWS account");
+    }
+    h
 }

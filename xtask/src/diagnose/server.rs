@@ -73,6 +73,9 @@ pub(super) fn check(reads: &Reads) -> (Outcome, Option<()>) {
     if let Some(ms) = duration_ms(&idle_s).filter(|ms| *ms > 0 && *ms < 600_000) {
         hints.push(format!("the server closes sessions idle for {}s: a `migrate dev` waiting at a prompt loses its connection (P1017); raise idle_session_timeout in the parameter group", ms / 1000));
     }
+    if let Some(ms) = duration_ms(&idle_tx).filter(|ms| *ms > 0 && *ms < 600_000) {
+        hints.push(format!("the server ends sessions idle inside a transaction for {}s: a migration paused between statements (a `migrate dev` prompt inside its transaction, a debugger) loses its connection (P1017); raise idle_in_transaction_session_timeout in the parameter group", ms / 1000));
+    }
     if let Some(ms) = duration_ms(&stmt).filter(|ms| *ms > 0 && *ms < 60_000) {
         hints.push(format!("statement_timeout is {}ms: long migrations can be cancelled; set options=-c statement_timeout=... for migrations (env-fix --statement-timeout)", ms));
     }

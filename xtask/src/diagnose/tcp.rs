@@ -53,12 +53,12 @@ pub(super) fn check(host: &str, addrs: &[SocketAddr], t: Duration) -> (Outcome, 
         )
     } else if !timed_out.is_empty() {
         (
-            fail(Code::TcpTimeout, format!("no answer from {} within {}s", timed_out.join(", "), t.as_secs()), format!("a firewall drops the packets: on RDS, add an inbound rule for your IP on port {port} to the instance's security group (and check it is publicly accessible, or that you are on the VPN)")),
+            fail(Code::TcpTimeout, format!("no answer from {} within {}s", timed_out.join(", "), t.as_secs()), format!("a firewall drops the packets: on RDS, add an inbound rule for your IP on port {port} to the instance's security group (and check it is publicly accessible, or that you are on the VPN); `cargo xtask rds-check` checks the security group, network ACLs and routes for you")),
             None,
         )
     } else {
         (
-            fail(Code::TcpRefused, format!("{} refused the connection", refused.join(", ")), format!("nothing listens on {host}:{port}: check the instance is running (RDS console: Status) and the port in the URL")),
+            fail(Code::TcpRefused, format!("{} refused the connection", refused.join(", ")), format!("nothing listens on {host}:{port}: check the instance is running (RDS console: Status, or `cargo xtask rds-check`) and the port in the URL")),
             None,
         )
     }
