@@ -8,11 +8,14 @@
 pub mod cli;
 pub mod endpoint;
 pub mod events;
+pub mod iam;
 pub mod logs;
 pub mod myip;
 pub mod parameters;
+pub mod password;
 pub mod reachability;
 pub mod report;
+pub mod secrets;
 pub mod status;
 
 use std::net::IpAddr;

@@ -115,6 +115,8 @@ pub(super) fn migrations(ctx: &Ctx, o: &Opts) -> StepResult {
         env_files: Vec::new(),
         passthrough: Vec::new(),
         prisma_stdout_to_stderr: o.json,
+        password: None,
+        aws_profile: None,
     };
     match migrate::migrate(ctx, &plan) {
         Ok(s) if s.ok => Ok(match s.applied.len() {

@@ -10,9 +10,11 @@ use anyhow::Context;
 
 use super::codes::{self, ErrorCode, Failure};
 use super::{table, Install};
+use crate::aws::{iam, password};
 use crate::diagnose::{self, Layer, Report, Settings, Status};
 use crate::envload::{self, Found};
 use crate::flags::{bad_input, Exit};
+use crate::input::PasswordSource;
 use crate::output::{self, Style};
 use crate::pg;
 use crate::pgurl::{PgUrl, Reader};
@@ -51,6 +53,10 @@ pub struct Plan {
     pub passthrough: Vec<String>,
     /// Relay Prisma's stdout to stderr (stdout is kept for one JSON object).
     pub prisma_stdout_to_stderr: bool,
+    /// `--password-from` / `--iam`: DATABASE_URL's password, fetched (a
+    /// token: made again for each attempt) just before connecting.
+    pub password: Option<PasswordSource>,
+    pub aws_profile: Option<String>,
 }
 
 /// One Prisma run.
@@ -103,6 +109,8 @@ struct Urls {
     url: PgUrl,
     child_url: String,
     shadow_url: Option<String>,
+    /// When the IAM token in `child_url` was made.
+    token_at: Option<Instant>,
 }
 
 impl Urls {
@@ -116,9 +124,10 @@ impl Urls {
         };
         let mut url = PgUrl::parse(&found.value)
             .map_err(|e| bad_input(format!("DATABASE_URL ({}): {e}", found.source)))?;
-        if url
-            .password()
-            .is_some_and(|p| repair::is_placeholder(p.expose()))
+        if plan.password.is_none()
+            && url
+                .password()
+                .is_some_and(|p| repair::is_placeholder(p.expose()))
         {
             return Err(bad_input(format!(
                 "DATABASE_URL ({}) has a placeholder instead of a password: set the real one with `printf '%s' \"$PASSWORD\" | cargo xtask env-fix --password-stdin`",
@@ -148,12 +157,36 @@ impl Urls {
             found.source,
             url.masked()
         ));
-        Ok(Urls {
+        let mut urls = Urls {
             found,
             url,
             child_url,
             shadow_url,
-        })
+            token_at: None,
+        };
+        urls.fetch_password(plan)?;
+        Ok(urls)
+    }
+
+    /// `--password-from` / `--iam`: the password goes into the URL Prisma
+    /// gets (its environment only); a token is made here, just before use.
+    fn fetch_password(&mut self, plan: &Plan) -> anyhow::Result<()> {
+        let Some(source) = &plan.password else {
+            return Ok(());
+        };
+        let r = password::into_url(
+            source,
+            &mut self.url,
+            plan.aws_profile.as_deref(),
+            "migrate:",
+        )?;
+        self.child_url = if plan.tune {
+            self.url.render_for(Reader::Prisma)
+        } else {
+            self.url.render()
+        };
+        self.token_at = r.iam.then(Instant::now);
+        Ok(())
     }
 
     /// db-test's checks against the URL Prisma gets, up to `upto`.
@@ -189,7 +222,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         attempts: Vec::new(),
         applied: Vec::new(),
     };
-    let urls = Urls::load(ctx, plan, run.style)?;
+    let mut urls = Urls::load(ctx, plan, run.style)?;
     let install = Install::find(&ctx.project_dir);
     let version = install.prisma_version()?;
     if plan.preflight {
@@ -210,6 +243,9 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     process::install_interrupt_handler();
     loop {
         let n = run.attempts.len() + 1;
+        if n > 1 && urls.token_at.is_some() {
+            urls.fetch_password(plan)?;
+        }
         output::err(format!(
             "{} running {} (prisma {version}, attempt {n} of {})",
             run.style.dim("migrate:"),
@@ -290,6 +326,9 @@ impl Run<'_> {
             return Ok(None);
         }
         // Not transient, or out of retries: explain.
+        if let Some(note) = urls.token_at.and_then(iam::expired_note) {
+            output::err(format!("{} {note}", self.style.red("migrate:")));
+        }
         let exit = out.status.filter(|c| *c != 0).unwrap_or(1);
         let diagnosis = self.explain(failure, exit, urls);
         Ok(Some(self.finish(Exit::Child(exit), Some(diagnosis))))
