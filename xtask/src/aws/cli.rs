@@ -234,7 +234,10 @@ pub fn classify(call: &Call, stderr: &str) -> AwsError {
         "AccessDenied"
         | "AccessDeniedException"
         | "UnauthorizedOperation"
-        | "AuthorizationError" => AwsError::Denied {
+        | "AuthorizationError"
+        // An HTTP 403 whose body the CLI could not parse (a proxy's page;
+        // moto's XML denial for a JSON-protocol service like Secrets Manager).
+        | "403" => AwsError::Denied {
             action: format!("{}:{op}", call.service),
         },
         "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
@@ -267,6 +270,10 @@ mod tests {
         );
         assert_eq!(
             c("An error occurred (AccessDenied) when calling the DescribeNetworkAcls operation: User: arn:aws:iam::1:user/dev is not authorized"),
+            AwsError::Denied { action: "ec2:DescribeNetworkAcls".into() }
+        );
+        assert_eq!(
+            c("An error occurred (403) when calling the DescribeNetworkAcls operation: <?xml version=\"1.0\"?><ErrorResponse>"),
             AwsError::Denied { action: "ec2:DescribeNetworkAcls".into() }
         );
         assert!(matches!(

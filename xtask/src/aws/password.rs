@@ -38,6 +38,8 @@ impl Resolved {
 fn find_aws(url: &PgUrl, profile: Option<&str>) -> anyhow::Result<Aws> {
     let region = endpoint::parse(&url.host())
         .map(|e| e.region)
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .unwrap_or_default();
     Aws::find(profile.map(String::from), region, true).ok_or_else(|| {
         anyhow::anyhow!("no `aws` command on PATH, and --password-from/--iam run it: install the AWS CLI (https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html, or `pip install awscli`), then `aws configure` or `aws sso login`")

@@ -5,6 +5,7 @@ events other than creation and backup). Put first on PATH by a test.
 plan.json beside this script's caller (the stand-in dir) maps
 "service operation" to one of:
   {"answer": {...}}           print this JSON (a shape from the AWS docs)
+  {"text": "..."}             print this text (generate-db-auth-token's answer)
   {"error": "An error ..."}   print it to stderr, exit 255 (as CLI v1 does)
   {"set": {"A.0.B": value}}   run the real CLI (against moto), then set
                               these dotted paths in its answer
@@ -53,6 +54,9 @@ def main():
         from awscli.clidriver import create_clidriver
 
         sys.exit(create_clidriver().main(args))
+    if "text" in entry:
+        print(entry["text"])
+        return 0
     if "answer" in entry:
         print(json.dumps(entry["answer"]))
         return 0
