@@ -139,23 +139,28 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         .iter()
         .all(|(r, a)| r.ok() && a.as_ref().is_none_or(aws::Report::ok));
     if json {
-        let targets = results.iter().map(|(r, a)| {
-            let mut j = report_json(r);
-            if let (Json::Obj(pairs), Some(a)) = (&mut j, a) {
-                pairs.push(("aws".into(), a.to_json()));
-            }
-            j
-        });
-        output::json(&Json::obj([
-            ("ok", Json::Bool(ok)),
-            ("targets", Json::Arr(targets.collect())),
-        ]));
+        print_json(&results, ok);
     }
     Ok(if results.iter().any(|(r, _)| r.bad_input()) {
         Exit::BadInput
     } else {
         Exit::ok_if(ok)
     })
+}
+
+/// `--json`: one object, each target with rds-check's report when run.
+fn print_json(results: &[(Report, Option<aws::Report>)], ok: bool) {
+    let targets = results.iter().map(|(r, a)| {
+        let mut j = report_json(r);
+        if let (Json::Obj(pairs), Some(a)) = (&mut j, a) {
+            pairs.push(("aws".into(), a.to_json()));
+        }
+        j
+    });
+    output::json(&Json::obj([
+        ("ok", Json::Bool(ok)),
+        ("targets", Json::Arr(targets.collect())),
+    ]));
 }
 
 /// `--password-from` / `--iam`: the URL with the password put in (a token

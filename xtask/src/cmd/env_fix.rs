@@ -105,17 +105,8 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         keep_sslmode,
         ..Options::default()
     };
-    if password_stdin && source.is_some() {
-        return Err(Usage("--password-stdin and --password-from are two sources of the password: give one\nhint: run `cargo xtask env-fix --help`".into()).into());
-    }
-    if password_stdin {
-        opts.password = Some(input::read_password_stdin()?);
-    }
-    if let Some(source) = &source {
-        let (p, origin) = password_from_aws(&path, &opts, source, profile.as_deref())?;
-        opts.password = Some(p);
-        opts.password_origin = Some(origin);
-    }
+    (opts.password, opts.password_origin) =
+        new_password(&path, &opts, password_stdin, source, profile.as_deref())?;
     let write = if check || dry_run {
         Write::No
     } else if no_backup {
@@ -138,23 +129,53 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let changed = *changed;
     let shown = path.display().to_string();
     if json {
-        output::json(&Json::obj([
-            ("file", Json::str(&shown)),
-            ("changed", Json::Bool(changed)),
-            ("written", Json::Bool(changed && !check && !dry_run)),
-            (
-                "changes",
-                Json::Arr(changes.iter().map(Finding::json).collect()),
-            ),
-            (
-                "warnings",
-                Json::Arr(warnings.iter().map(Finding::json).collect()),
-            ),
-        ]));
+        let written = changed && !check && !dry_run;
+        print_json(&shown, changed, written, changes, warnings);
     } else {
         print_human(&shown, &outcome, check || dry_run, dry_run);
     }
     Ok(Exit::ok_if(!(check && changed)))
+}
+
+fn print_json(
+    shown: &str,
+    changed: bool,
+    written: bool,
+    changes: &[Finding],
+    warnings: &[Finding],
+) {
+    output::json(&Json::obj([
+        ("file", Json::str(shown)),
+        ("changed", Json::Bool(changed)),
+        ("written", Json::Bool(written)),
+        (
+            "changes",
+            Json::Arr(changes.iter().map(Finding::json).collect()),
+        ),
+        (
+            "warnings",
+            Json::Arr(warnings.iter().map(Finding::json).collect()),
+        ),
+    ]));
+}
+
+/// The new password and where it came from: standard input, AWS, or none.
+fn new_password(
+    path: &std::path::Path,
+    opts: &Options,
+    password_stdin: bool,
+    source: Option<PasswordSource>,
+    profile: Option<&str>,
+) -> anyhow::Result<(Option<crate::secret::Secret>, Option<String>)> {
+    match (password_stdin, source) {
+        (true, Some(_)) => Err(Usage("--password-stdin and --password-from are two sources of the password: give one\nhint: run `cargo xtask env-fix --help`".into()).into()),
+        (true, None) => Ok((Some(input::read_password_stdin()?), None)),
+        (false, Some(source)) => {
+            let (p, origin) = password_from_aws(path, opts, &source, profile)?;
+            Ok((Some(p), Some(origin)))
+        }
+        (false, None) => Ok((None, None)),
+    }
 }
 
 /// `--password-from`: the password for the URL env-fix is about to repair

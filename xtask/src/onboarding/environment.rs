@@ -67,8 +67,14 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
         // Never replace an existing file wholesale: add the one line.
         return Err((".env.local exists but defines no DATABASE_URL".into(), "add DATABASE_URL to .env.local (see .env.example), or run with --local for the local dev-db".into()));
     }
-    let password = password(o, &example)?;
-    std::fs::copy(&example, &env_local).map_err(|e| {
+    from_example(ctx, o, &example, &env_local)
+}
+
+/// `.env.local` as a copy of `.env.example` with the password filled in;
+/// removed again when the repair fails.
+fn from_example(ctx: &Ctx, o: &Opts, example: &Path, env_local: &Path) -> StepResult {
+    let password = password(o, example)?;
+    std::fs::copy(example, env_local).map_err(|e| {
         (
             format!("cannot create .env.local: {e}"),
             "check the directory's permissions".into(),
@@ -77,7 +83,7 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&env_local, std::fs::Permissions::from_mode(0o600));
+        let _ = std::fs::set_permissions(env_local, std::fs::Permissions::from_mode(0o600));
     }
     let opts = repair::Options {
         password: Some(password.0),
@@ -88,7 +94,7 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
         password_origin: origin.clone(),
         ..opts
     };
-    match envfile::fix_file(ctx, &env_local, &opts, Write::NoBackup) {
+    match envfile::fix_file(ctx, env_local, &opts, Write::NoBackup) {
         Ok(_) => {
             o.password_written.set(origin.is_some());
             Ok(format!(
@@ -97,7 +103,7 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
             ))
         }
         Err(e) => {
-            let _ = std::fs::remove_file(&env_local);
+            let _ = std::fs::remove_file(env_local);
             Err((e.to_string(), "fix .env.example's DATABASE_URL".into()))
         }
     }
