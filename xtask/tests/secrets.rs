@@ -256,6 +256,10 @@ fn an_iam_token_authenticates_db_test_and_migrate_through_the_environment_only()
         2,
         "one token per run"
     );
+    // The aws CLI's own argv holds only IDs.
+    let argv = std::fs::read_to_string(bin.join("argv.log")).unwrap();
+    assert!(argv.contains("\"--hostname\", \"127.0.0.1\""), "{argv}");
+    assert_no_secret(&argv, &token);
     assert_eq!(
         std::fs::read_to_string(app.path().join(".env.local")).unwrap(),
         before
@@ -452,6 +456,45 @@ fn onboard_fills_the_example_from_a_secret() {
         ".env.local created from .env.example with AWS Secrets Manager secret dev/db"
     );
     assert_eq!(password_of(&file_url(app.path())), HARD);
+}
+
+#[test]
+fn onboard_sets_a_rotated_password_in_an_existing_env_local() {
+    let m = Moto::start();
+    let bin = m.stand_in(json!({}));
+    let mut env = m.env();
+    env[0].1 = format!("{}:{}", bin.display(), env[0].1);
+    m.fixture_with_secrets(json!({}), json!({"dev/db": HARD}));
+    let db = DevDb::start(&[]);
+    set_app_password(&db, HARD);
+    let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
+    env.extend(app.engine_env("ok"));
+    let r = run(
+        app.path(),
+        &[
+            "onboard",
+            "--password-from",
+            "aws-secret:dev/db",
+            "--yes",
+            "--json",
+        ],
+        &env,
+    );
+    assert_no_secret(&r.all(), HARD);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v = last_json(&r.stdout);
+    assert!(
+        v["steps"][2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("repaired password"),
+        "{v}"
+    );
+    assert_eq!(password_of(&file_url(app.path())), HARD);
+    let argv = std::fs::read_to_string(bin.join("argv.log")).unwrap();
+    assert_eq!(argv.lines().count(), 1, "one fetch: {argv}");
+    assert!(argv.contains("\"--secret-id\", \"dev/db\""), "{argv}");
+    assert_no_secret(&argv, HARD);
 }
 
 #[test]

@@ -10,7 +10,7 @@ plan.json beside this script's caller (the stand-in dir) maps
   {"set": {"A.0.B": value}}   run the real CLI (against moto), then set
                               these dotted paths in its answer
 Any other call runs the real CLI unchanged. Every call is appended to
-calls.log as "service operation".
+calls.log as "service operation", and its argv as JSON to argv.log.
 """
 
 import contextlib
@@ -49,6 +49,9 @@ def main():
     key = " ".join(words[:2])
     with open(os.path.join(stand_in_dir, "calls.log"), "a") as log:
         log.write(key + "\n")
+    # The whole command line, for tests that check what a child's argv holds.
+    with open(os.path.join(stand_in_dir, "argv.log"), "a") as log:
+        log.write(json.dumps(args) + "\n")
     entry = plan.get(key)
     if entry is None:
         from awscli.clidriver import create_clidriver
