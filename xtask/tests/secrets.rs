@@ -545,3 +545,35 @@ fn help_shows_the_new_flags_everywhere() {
         }
     }
 }
+
+#[test]
+fn onboard_sh_passes_the_flags_through() {
+    let bin = TempDir::new("fakecargo");
+    let log = bin.path().join("args");
+    let cargo = bin.path().join("cargo");
+    std::fs::write(
+        &cargo,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/onboard.sh");
+    let args = [
+        "--password-from",
+        "aws-secret:dev/db#pw",
+        "--aws-profile",
+        "dev",
+        "--yes",
+    ];
+    let out = Command::new("sh")
+        .arg(&script)
+        .args(args)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let got = std::fs::read_to_string(&log).unwrap();
+    let want: Vec<&str> = ["xtask", "onboard"].into_iter().chain(args).collect();
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+}
