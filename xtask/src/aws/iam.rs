@@ -74,3 +74,23 @@ pub fn expired_note(made: Instant) -> Option<String> {
         age / 60
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_failure_after_the_tokens_lifetime_says_so() {
+        assert_eq!(expired_note(Instant::now()), None);
+        let Some(old) = Instant::now().checked_sub(Duration::from_secs(TOKEN_LIFETIME_SECS + 61))
+        else {
+            return; // a machine up for less than 16 minutes
+        };
+        let note = expired_note(old).unwrap();
+        assert!(
+            note.starts_with("the IAM token was made 16 min ago"),
+            "{note}"
+        );
+    }
+}

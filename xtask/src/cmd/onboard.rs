@@ -89,6 +89,9 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     if o.password_from == Some(PasswordSource::Iam) {
         return Err(bad_input("onboard --iam: onboarding writes .env.local, and an IAM token expires 15 minutes after it is made. Nothing was written. Put DATABASE_URL without a password in .env.local, then run `cargo xtask db-test --iam` and `cargo xtask migrate --deploy --iam`"));
     }
+    if o.local && o.password_from.is_some() {
+        return Err(crate::flags::Usage("--local uses the local dev-db and its own password; --password-from is for the database .env.example names: give one\nhint: run `cargo xtask onboard --help`".into()).into());
+    }
     if o.password_stdin && o.password_from.is_some() {
         return Err(crate::flags::Usage("--password-stdin and --password-from are two sources of the password: give one\nhint: run `cargo xtask onboard --help`".into()).into());
     }
