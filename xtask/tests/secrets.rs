@@ -207,8 +207,13 @@ fn an_iam_token_authenticates_db_test_and_migrate_through_the_environment_only()
         .stderr
         .contains("sslmode=require: IAM authentication needs TLS"));
 
-    env.extend(app.engine_env("ok"));
-    let r = run(app.path(), &["migrate", "--iam", "--deploy"], &env);
+    // P1017 on the first attempt: the retry gets a token of its own.
+    env.extend(app.engine_env("P1017,ok"));
+    let r = run(
+        app.path(),
+        &["migrate", "--iam", "--deploy", "--retry-delay", "0.1"],
+        &env,
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     assert_no_secret(&r.all(), &token);
     assert!(
@@ -253,8 +258,8 @@ fn an_iam_token_authenticates_db_test_and_migrate_through_the_environment_only()
             .iter()
             .filter(|c| *c == "rds generate-db-auth-token")
             .count(),
-        2,
-        "one token per run"
+        3,
+        "one token for db-test, one per migrate attempt"
     );
     // The aws CLI's own argv holds only IDs.
     let argv = std::fs::read_to_string(bin.join("argv.log")).unwrap();
@@ -456,6 +461,31 @@ fn onboard_fills_the_example_from_a_secret() {
         ".env.local created from .env.example with AWS Secrets Manager secret dev/db"
     );
     assert_eq!(password_of(&file_url(app.path())), HARD);
+}
+
+#[test]
+fn the_aws_clis_answer_is_never_quoted_in_an_error() {
+    let m = Moto::start();
+    let bin = m.stand_in(
+        json!({"secretsmanager get-secret-value": {"text": format!("not json: {HARD}")}}),
+    );
+    let mut env = m.env();
+    env[0].1 = format!("{}:{}", bin.display(), env[0].1);
+    let (dir, text) = project("postgresql://app:[YOUR-PASSWORD]@127.0.0.1:5432/summitly");
+    let r = run(
+        dir.path(),
+        &["env-fix", "--password-from", "aws-secret:x"],
+        &env,
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("printed something that is not JSON"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.all().contains("not json"), "{}", r.all());
+    assert_no_secret(&r.all(), HARD);
+    assert_untouched(dir.path(), &text);
 }
 
 #[test]

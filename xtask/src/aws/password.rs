@@ -10,7 +10,7 @@ use super::{endpoint, iam, secrets};
 use crate::flags::bad_input;
 use crate::input::PasswordSource;
 use crate::output;
-use crate::pgurl::PgUrl;
+use crate::pgurl::{PgUrl, Reader};
 use crate::secret::Secret;
 
 /// A password or token and where it came from.
@@ -148,4 +148,43 @@ pub fn into_url(
         output::err(format!("{} {w}", style.yellow("warning:")));
     }
     Ok(r)
+}
+
+/// The URLs a child process gets, with the password put in.
+pub struct ForChild {
+    pub url: String,
+    /// The shadow database's URL, when it is on the same server as the
+    /// same user (then it needs the same password or token).
+    pub shadow: Option<String>,
+    pub iam: bool,
+}
+
+/// `into_url` for a child's environment: rendered for `reader` (None: as
+/// written), the shadow database's URL too when it shares server and user.
+pub fn for_child(
+    source: &PasswordSource,
+    url: &mut PgUrl,
+    shadow: Option<&str>,
+    reader: Option<Reader>,
+    profile: Option<&str>,
+    label: &str,
+) -> anyhow::Result<ForChild> {
+    let r = into_url(source, url, profile, label)?;
+    let render = |u: &PgUrl| match reader {
+        Some(reader) => u.render_for(reader),
+        None => u.render(),
+    };
+    let key = |u: &PgUrl| (u.host(), u.port(), u.user().map(String::from));
+    let shadow = shadow
+        .and_then(|s| PgUrl::parse(s).ok())
+        .filter(|s| key(s) == key(url))
+        .map(|mut s| {
+            apply(&mut s, &r);
+            render(&s)
+        });
+    Ok(ForChild {
+        url: render(url),
+        shadow,
+        iam: r.iam,
+    })
 }

@@ -174,18 +174,19 @@ impl Urls {
         let Some(source) = &plan.password else {
             return Ok(());
         };
-        let r = password::into_url(
+        let reader = plan.tune.then_some(Reader::Prisma);
+        let profile = plan.aws_profile.as_deref();
+        let child = password::for_child(
             source,
             &mut self.url,
-            plan.aws_profile.as_deref(),
+            self.shadow_url.as_deref(),
+            reader,
+            profile,
             "migrate:",
         )?;
-        self.child_url = if plan.tune {
-            self.url.render_for(Reader::Prisma)
-        } else {
-            self.url.render()
-        };
-        self.token_at = r.iam.then(Instant::now);
+        self.child_url = child.url;
+        self.shadow_url = child.shadow.or(self.shadow_url.take());
+        self.token_at = child.iam.then(Instant::now);
         Ok(())
     }
 
