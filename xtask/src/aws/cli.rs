@@ -136,6 +136,26 @@ impl Aws {
     }
 
     fn run(&self, call: &Call) -> Result<Value, AwsError> {
+        let stdout = self.run_text(call)?;
+        if stdout.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        // serde_json's message names a line and column, never the text: the
+        // answer may hold a secret.
+        serde_json::from_str(&stdout).map_err(|e| AwsError::Failed {
+            code: None,
+            message: format!("the aws CLI printed something that is not JSON ({e})"),
+        })
+    }
+
+    /// Runs one call whose answer is text, not JSON (`rds
+    /// generate-db-auth-token` prints the token alone). The caller wraps a
+    /// secret answer in `Secret` at once; errors carry only stderr.
+    pub fn call_text(&self, call: &Call) -> Result<String, AwsError> {
+        self.run_text(call)
+    }
+
+    fn run_text(&self, call: &Call) -> Result<String, AwsError> {
         let failed = |message: String| AwsError::Failed {
             code: None,
             message,
@@ -144,7 +164,10 @@ impl Aws {
         let mut argv: Vec<String> = vec![call.service.into(), call.operation.into()];
         argv.extend(call.args.iter().cloned());
         argv.extend(["--output".into(), "json".into()]);
-        argv.extend(["--region".into(), self.region.clone()]);
+        // No region: the CLI's own (profile, AWS_REGION, AWS_DEFAULT_REGION).
+        if !self.region.is_empty() {
+            argv.extend(["--region".into(), self.region.clone()]);
+        }
         // Bounded: an unreachable endpoint fails in seconds, not minutes.
         argv.extend(["--cli-connect-timeout".into(), "10".into()]);
         if let Some(p) = &self.profile {
@@ -169,15 +192,7 @@ impl Aws {
         if !out.status.success() {
             return Err(classify(call, &stderr));
         }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if stdout.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&stdout).map_err(|e| {
-            failed(format!(
-                "the aws CLI printed something that is not JSON ({e})"
-            ))
-        })
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
@@ -219,7 +234,10 @@ pub fn classify(call: &Call, stderr: &str) -> AwsError {
         "AccessDenied"
         | "AccessDeniedException"
         | "UnauthorizedOperation"
-        | "AuthorizationError" => AwsError::Denied {
+        | "AuthorizationError"
+        // An HTTP 403 whose body the CLI could not parse (a proxy's page;
+        // moto's XML denial for a JSON-protocol service like Secrets Manager).
+        | "403" => AwsError::Denied {
             action: format!("{}:{op}", call.service),
         },
         "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
@@ -252,6 +270,10 @@ mod tests {
         );
         assert_eq!(
             c("An error occurred (AccessDenied) when calling the DescribeNetworkAcls operation: User: arn:aws:iam::1:user/dev is not authorized"),
+            AwsError::Denied { action: "ec2:DescribeNetworkAcls".into() }
+        );
+        assert_eq!(
+            c("An error occurred (403) when calling the DescribeNetworkAcls operation: <?xml version=\"1.0\"?><ErrorResponse>"),
             AwsError::Denied { action: "ec2:DescribeNetworkAcls".into() }
         );
         assert!(matches!(

@@ -8,11 +8,14 @@
 pub mod cli;
 pub mod endpoint;
 pub mod events;
+pub mod iam;
 pub mod logs;
 pub mod myip;
 pub mod parameters;
+pub mod password;
 pub mod reachability;
 pub mod report;
+pub mod secrets;
 pub mod status;
 
 use std::net::IpAddr;
@@ -88,14 +91,18 @@ const LATER: [&str; 8] = [
 ];
 
 impl AwsOptions {
-    /// `--aws` with `--aws-profile NAME` and `--my-ip ADDR`, as `db-test` and
-    /// `onboard` take them; None without `--aws`.
-    pub fn from_flags(args: &mut Args) -> anyhow::Result<Option<AwsOptions>> {
+    /// `--aws` with `--my-ip ADDR` and the `--aws-profile` the command read
+    /// (it also serves `--password-from`), as `db-test` and `onboard` take
+    /// them; None without `--aws`.
+    pub fn from_flags(
+        args: &mut Args,
+        profile: Option<String>,
+    ) -> anyhow::Result<Option<AwsOptions>> {
         if !args.flag("--aws") {
             return Ok(None);
         }
         Ok(Some(AwsOptions {
-            profile: args.value("--aws-profile")?,
+            profile,
             my_ip: args.parsed("--my-ip", "an IP address")?,
             ..AwsOptions::default()
         }))

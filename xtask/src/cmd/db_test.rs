@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::aws::{self, AwsOptions};
+use crate::aws::{self, password, AwsOptions};
 use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
 use crate::envload::{self, EnvFile, Found};
-use crate::flags::{Args, Exit, Flag, Help};
+use crate::flags::{bad_input, Args, Exit, Flag, Help};
+use crate::input::PasswordSource;
 use crate::output::{self, Columns, Json, Mark, Style};
 use crate::pg;
 use crate::pgurl::PgUrl;
@@ -44,6 +45,7 @@ Exit codes: 0 every target passes (warnings allowed), 1 a check failed,
 Example:
   cargo xtask db-test
   cargo xtask db-test --var DIRECT_URL --idle-probe 400 --json
+  cargo xtask db-test --iam                     # a fresh IAM token, never written anywhere
 ",
 };
 
@@ -56,7 +58,9 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--idle-probe", value: Some("SECS"), help: "keep the connection idle this long, then query again" },
     Flag { name: "--quick", value: None, help: "stop after the server check (no migration checks)" },
     Flag { name: "--aws", value: None, help: "for an RDS host, also run rds-check's AWS checks (security group, status, parameters, ...)" },
-    Flag { name: "--aws-profile", value: Some("NAME"), help: "with --aws: the aws CLI profile" },
+    Flag { name: "--password-from", value: Some("SOURCE"), help: "test with the password from aws-secret:ID[#key] or aws-rds-managed (through your aws CLI)" },
+    Flag { name: "--iam", value: None, help: "test with an IAM auth token (aws rds generate-db-auth-token) as the password; sslmode=require at least" },
+    Flag { name: "--aws-profile", value: Some("NAME"), help: "with --aws, --password-from or --iam: the aws CLI profile" },
     Flag { name: "--my-ip", value: Some("ADDR"), help: "with --aws: your public IP, for the security group and NACL checks" },
     Flag { name: "--json", value: None, help: "{\"ok\", \"targets\": [{\"var\", \"source\", ..., \"checks\": [...], \"diagnosis\"}]}" },
 ];
@@ -79,7 +83,13 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let idle: Option<u64> = args.parsed("--idle-probe", "seconds")?;
     let quick = args.flag("--quick");
     let json = args.flag("--json");
-    let aws = AwsOptions::from_flags(&mut args)?;
+    let source = PasswordSource::from_flags(
+        "db-test",
+        args.value("--password-from")?,
+        args.flag("--iam"),
+    )?;
+    let profile = args.value("--aws-profile")?;
+    let aws = AwsOptions::from_flags(&mut args, profile.clone())?;
     args.finish()?;
     if timeout == Some(0) {
         return Err(crate::flags::Usage(
@@ -108,6 +118,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let mut results = Vec::new();
     for (i, var) in vars.iter().enumerate() {
         let found = envload::find(var, &files);
+        let found = with_password(var, found, source.as_ref(), profile.as_deref())?;
         // DIRECT_URL and SHADOW_DATABASE_URL are tested only when defined.
         if found.is_none() && !explicit && i > 0 {
             continue;
@@ -121,23 +132,49 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         .iter()
         .all(|(r, a)| r.ok() && a.as_ref().is_none_or(aws::Report::ok));
     if json {
-        let targets = results.iter().map(|(r, a)| {
-            let mut j = report_json(r);
-            if let (Json::Obj(pairs), Some(a)) = (&mut j, a) {
-                pairs.push(("aws".into(), a.to_json()));
-            }
-            j
-        });
-        output::json(&Json::obj([
-            ("ok", Json::Bool(ok)),
-            ("targets", Json::Arr(targets.collect())),
-        ]));
+        print_json(&results, ok);
     }
     Ok(if results.iter().any(|(r, _)| r.bad_input()) {
         Exit::BadInput
     } else {
         Exit::ok_if(ok)
     })
+}
+
+/// `--json`: one object, each target with rds-check's report when run.
+fn print_json(results: &[(Report, Option<aws::Report>)], ok: bool) {
+    let targets = results.iter().map(|(r, a)| {
+        let mut j = report_json(r);
+        if let (Json::Obj(pairs), Some(a)) = (&mut j, a) {
+            pairs.push(("aws".into(), a.to_json()));
+        }
+        j
+    });
+    output::json(&Json::obj([
+        ("ok", Json::Bool(ok)),
+        ("targets", Json::Arr(targets.collect())),
+    ]));
+}
+
+/// `--password-from` / `--iam`: the URL with the password put in (a token
+/// made now, just before the checks connect), in memory only.
+fn with_password(
+    var: &str,
+    found: Option<Found>,
+    source: Option<&PasswordSource>,
+    profile: Option<&str>,
+) -> anyhow::Result<Option<Found>> {
+    let (Some(source), Some(f)) = (source, found.clone()) else {
+        return Ok(found);
+    };
+    let mut url =
+        PgUrl::parse(&f.value).map_err(|e| bad_input(format!("{var} ({}): {e}", f.source)))?;
+    password::into_url(source, &mut url, profile, "db-test:")?;
+    Ok(Some(Found {
+        value: url.render(),
+        written: None,
+        ..f
+    }))
 }
 
 /// db-test's checks for one variable, then (with --aws, for an RDS host)

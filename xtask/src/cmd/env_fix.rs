@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
+use crate::aws::password;
 use crate::envfile::{self, FileOutcome, Write};
-use crate::flags::{bad_input, Args, Exit, Flag, Help};
-use crate::input;
+use crate::flags::{bad_input, Args, Exit, Flag, Help, Usage};
+use crate::input::{self, PasswordSource};
 use crate::output::{self, Json};
 use crate::pgurl::PgUrl;
 use crate::prisma;
@@ -39,6 +40,8 @@ Example:
   cargo xtask env-fix --dry-run
   printf '%s' \"$NEW_PASSWORD\" | cargo xtask env-fix --password-stdin
   $env:NEW_PASSWORD | cargo xtask env-fix --password-stdin        # PowerShell
+  cargo xtask env-fix --password-from aws-secret:prod/summitly/db
+  cargo xtask env-fix --password-from aws-rds-managed --aws-profile prod
 ",
 };
 
@@ -53,6 +56,9 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--show-secret", value: None, help: "with DATABASE_URL only in your shell: print the repaired value with its password" },
     Flag { name: "--keep-sslmode", value: None, help: "keep sslmode=disable/allow/prefer on a remote host (default: raise it to require)" },
     Flag { name: "--password-stdin", value: None, help: "read a new password from standard input (never pass it as an argument)" },
+    Flag { name: "--password-from", value: Some("SOURCE"), help: "aws-secret:ID[#key] (Secrets Manager) or aws-rds-managed (the instance's master user secret), through your aws CLI" },
+    Flag { name: "--iam", value: None, help: "refused: an IAM token expires in 15 minutes (use db-test --iam and migrate --iam)" },
+    Flag { name: "--aws-profile", value: Some("NAME"), help: "with --password-from: the aws CLI profile" },
     Flag { name: "--check", value: None, help: "write nothing; exit 1 when something would change" },
     Flag { name: "--dry-run", value: None, help: "write nothing; print a unified diff (password masked)" },
     Flag { name: "--no-backup", value: None, help: "do not keep a backup (default: FILE.bak.local, which `.env*.local` ignores)" },
@@ -68,6 +74,12 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let pool_timeout = args.parsed("--pool-timeout", "seconds")?;
     let statement_timeout = args.parsed("--statement-timeout", "milliseconds")?;
     let password_stdin = args.flag("--password-stdin");
+    let source = PasswordSource::from_flags(
+        "env-fix",
+        args.value("--password-from")?,
+        args.flag("--iam"),
+    )?;
+    let profile = args.value("--aws-profile")?;
     let keep_sslmode = args.flag("--keep-sslmode");
     let check = args.flag("--check");
     let dry_run = args.flag("--dry-run");
@@ -93,9 +105,8 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         keep_sslmode,
         ..Options::default()
     };
-    if password_stdin {
-        opts.password = Some(input::read_password_stdin()?);
-    }
+    (opts.password, opts.password_origin) =
+        new_password(&path, &opts, password_stdin, source, profile.as_deref())?;
     let write = if check || dry_run {
         Write::No
     } else if no_backup {
@@ -118,23 +129,101 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let changed = *changed;
     let shown = path.display().to_string();
     if json {
-        output::json(&Json::obj([
-            ("file", Json::str(&shown)),
-            ("changed", Json::Bool(changed)),
-            ("written", Json::Bool(changed && !check && !dry_run)),
-            (
-                "changes",
-                Json::Arr(changes.iter().map(Finding::json).collect()),
-            ),
-            (
-                "warnings",
-                Json::Arr(warnings.iter().map(Finding::json).collect()),
-            ),
-        ]));
+        let written = changed && !check && !dry_run;
+        print_json(&shown, changed, written, changes, warnings);
     } else {
         print_human(&shown, &outcome, check || dry_run, dry_run);
     }
     Ok(Exit::ok_if(!(check && changed)))
+}
+
+fn print_json(
+    shown: &str,
+    changed: bool,
+    written: bool,
+    changes: &[Finding],
+    warnings: &[Finding],
+) {
+    output::json(&Json::obj([
+        ("file", Json::str(shown)),
+        ("changed", Json::Bool(changed)),
+        ("written", Json::Bool(written)),
+        (
+            "changes",
+            Json::Arr(changes.iter().map(Finding::json).collect()),
+        ),
+        (
+            "warnings",
+            Json::Arr(warnings.iter().map(Finding::json).collect()),
+        ),
+    ]));
+}
+
+/// The new password and where it came from: standard input, AWS, or none.
+fn new_password(
+    path: &std::path::Path,
+    opts: &Options,
+    password_stdin: bool,
+    source: Option<PasswordSource>,
+    profile: Option<&str>,
+) -> anyhow::Result<(Option<crate::secret::Secret>, Option<String>)> {
+    match (password_stdin, source) {
+        (true, Some(_)) => Err(Usage("--password-stdin and --password-from are two sources of the password: give one\nhint: run `cargo xtask env-fix --help`".into()).into()),
+        (true, None) => Ok((Some(input::read_password_stdin()?), None)),
+        (false, Some(source)) => {
+            let (p, origin) = password_from_aws(path, opts, &source, profile)?;
+            Ok((Some(p), Some(origin)))
+        }
+        (false, None) => Ok((None, None)),
+    }
+}
+
+/// `--password-from`: the password for the URL env-fix is about to repair
+/// (its host finds the RDS instance; its user is checked), fetched before
+/// anything is written. `--iam` is refused: a token expires in 15 minutes.
+fn password_from_aws(
+    path: &std::path::Path,
+    opts: &Options,
+    source: &PasswordSource,
+    profile: Option<&str>,
+) -> anyhow::Result<(crate::secret::Secret, String)> {
+    if *source == PasswordSource::Iam {
+        return Err(bad_input("env-fix --iam: an IAM token expires 15 minutes after it is made, so it never belongs in .env.local. Nothing was written. Keep the URL without a password and run `cargo xtask db-test --iam` or `cargo xtask migrate --iam`, which make a fresh token each run and pass it in the environment only"));
+    }
+    let url = current_url(path, opts)?;
+    let r = password::resolve(source, &url, profile)?;
+    let style = output::Style::stderr();
+    output::err(format!("{} {}", style.dim("env-fix:"), r.note()));
+    if let Some(w) = password::user_warning(&r, &url) {
+        output::err(format!("{} {w}", style.yellow("warning:")));
+    }
+    Ok((r.password, r.what))
+}
+
+/// The first target variable's URL: from the file, else from the shell.
+fn current_url(path: &std::path::Path, opts: &Options) -> anyhow::Result<PgUrl> {
+    let doc = match std::fs::read_to_string(path) {
+        Ok(text) => Some(
+            crate::dotenv::Document::parse(&text)
+                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?,
+        ),
+        Err(_) => None,
+    };
+    for var in &opts.vars {
+        let value = match &doc {
+            Some(d) => d.find(var).first().map(|&i| d.loaded_value(i)),
+            None => std::env::var(var).ok(),
+        };
+        if let Some(v) = value {
+            return PgUrl::parse(&v)
+                .map_err(|e| bad_input(format!("{var}: {e}. Nothing was written.")));
+        }
+    }
+    Err(bad_input(format!(
+        "{}: no {} to put the password in. Nothing was written.",
+        path.display(),
+        opts.vars.join(" or ")
+    )))
 }
 
 /// DATABASE_URL set only in the shell, and no env file: there is nothing to

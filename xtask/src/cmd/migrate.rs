@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::flags::{Args, Exit, Flag, Help, Usage};
+use crate::input::PasswordSource;
 use crate::output::{self, Json};
 use crate::prisma::{
     self,
@@ -35,6 +36,7 @@ Exit codes: 0 success; Prisma's own status when it failed (1 if it gave none);
 Example:
   cargo xtask migrate add_saved_comparables
   cargo xtask migrate --deploy --json
+  cargo xtask migrate --deploy --iam            # a fresh IAM token, in Prisma's environment only
 ",
 };
 
@@ -50,6 +52,9 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--retries", value: Some("N"), help: "retries for P1017, P1001 and P1002 (default 2)" },
     Flag { name: "--retry-delay", value: Some("SECS"), help: "first wait between attempts, doubled each time (default 2)" },
     Flag { name: "--env-file", value: Some("PATH"), help: "read these env files instead of the usual ones (repeatable)" },
+    Flag { name: "--password-from", value: Some("SOURCE"), help: "DATABASE_URL's password from aws-secret:ID[#key] or aws-rds-managed (never written to a file)" },
+    Flag { name: "--iam", value: None, help: "an IAM auth token (aws rds generate-db-auth-token) as the password; sslmode=require at least" },
+    Flag { name: "--aws-profile", value: Some("NAME"), help: "with --password-from or --iam: the aws CLI profile" },
     Flag { name: "--json", value: None, help: "print one summary object on stdout (Prisma's own output goes to stderr)" },
     Flag { name: "--", value: None, help: "everything after it goes to Prisma unchanged" },
 ];
@@ -76,6 +81,12 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         passthrough: std::mem::take(&mut args.passthrough),
         // stdout carries the one JSON object; Prisma's own output goes to stderr.
         prisma_stdout_to_stderr: json,
+        password: PasswordSource::from_flags(
+            "migrate",
+            args.value("--password-from")?,
+            args.flag("--iam"),
+        )?,
+        aws_profile: args.value("--aws-profile")?,
     };
     let name = match (args.value("--name")?, args.positional()) {
         (Some(a), Some(b)) if a != b => {

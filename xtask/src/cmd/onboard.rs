@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::aws::AwsOptions;
-use crate::flags::{Args, Exit, Flag, Help};
+use crate::flags::{bad_input, Args, Exit, Flag, Help};
+use crate::input::PasswordSource;
 use crate::onboarding::{self, Opts, Step, StepStatus};
 use crate::output::{self, Columns, Json, Mark, Style};
 use crate::util::Ctx;
@@ -34,6 +35,7 @@ Exit codes: 0 ready; 1 a step failed (its hint says what to do); 2 bad usage or 
 Example:
   cargo xtask onboard --local
   printf '%s' \"$DB_PASSWORD\" | cargo xtask onboard --password-stdin --yes --json
+  cargo xtask onboard --password-from aws-secret:dev/summitly/db --yes
 ",
 };
 
@@ -43,17 +45,25 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--local", value: None, help: "use the local dev-db (started if needed) for DATABASE_URL" },
     Flag { name: "--data-dir", value: Some("DIR"), help: "the dev-db's directory (default: target/dev-db)" },
     Flag { name: "--password-stdin", value: None, help: "the database password for .env.example's URL, from standard input" },
+    Flag { name: "--password-from", value: Some("SOURCE"), help: "the database password from aws-secret:ID[#key] or aws-rds-managed (through your aws CLI)" },
+    Flag { name: "--iam", value: None, help: "refused: onboarding writes .env.local and an IAM token expires in 15 minutes" },
     Flag { name: "--yes", value: None, help: "never prompt (also when stdin is not a terminal, or CI=true)" },
     Flag { name: "--check", value: None, help: "report env-fix repairs without writing; fail if any are needed" },
     Flag { name: "--no-migrate", value: None, help: "stop after db-test" },
     Flag { name: "--aws", value: None, help: "after db-test, run rds-check's AWS checks for an RDS host (also when db-test failed)" },
-    Flag { name: "--aws-profile", value: Some("NAME"), help: "with --aws: the aws CLI profile" },
+    Flag { name: "--aws-profile", value: Some("NAME"), help: "with --aws or --password-from: the aws CLI profile" },
     Flag { name: "--my-ip", value: Some("ADDR"), help: "with --aws: your public IP, for the security group and NACL checks" },
     Flag { name: "--json", value: None, help: "{\"ok\", \"steps\": [{\"name\", \"status\", \"ms\", \"detail\", \"hint\"}]}" },
 ];
 
 pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let yes = args.flag("--yes");
+    let source = PasswordSource::from_flags(
+        "onboard",
+        args.value("--password-from")?,
+        args.flag("--iam"),
+    )?;
+    let aws_profile = args.value("--aws-profile")?;
     let mut o = Opts {
         local: args.flag("--local"),
         data_dir: args.value("--data-dir")?.map(PathBuf::from),
@@ -62,9 +72,22 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         migrate: !args.flag("--no-migrate"),
         json: args.flag("--json"),
         interactive: false,
-        aws: AwsOptions::from_flags(&mut args)?,
+        aws: AwsOptions::from_flags(&mut args, aws_profile.clone())?,
+        password_from: source,
+        aws_profile,
+        password_written: Default::default(),
+        bad_input: Default::default(),
     };
     args.finish()?;
+    if o.password_from == Some(PasswordSource::Iam) {
+        return Err(bad_input("onboard --iam: onboarding writes .env.local, and an IAM token expires 15 minutes after it is made. Nothing was written. Put DATABASE_URL without a password in .env.local, then run `cargo xtask db-test --iam` and `cargo xtask migrate --deploy --iam`"));
+    }
+    if o.local && o.password_from.is_some() {
+        return Err(crate::flags::Usage("--local uses the local dev-db and its own password; --password-from is for the database .env.example names: give one\nhint: run `cargo xtask onboard --help`".into()).into());
+    }
+    if o.password_stdin && o.password_from.is_some() {
+        return Err(crate::flags::Usage("--password-stdin and --password-from are two sources of the password: give one\nhint: run `cargo xtask onboard --help`".into()).into());
+    }
     let ci = std::env::var("CI")
         .map(|v| v == "true" || v == "1")
         .unwrap_or(false);
@@ -93,6 +116,9 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
             "\n{} Next: `cargo xtask migrate <name>` after you change prisma/schema.prisma; `cargo xtask db-test` when a connection fails.",
             style.green("Ready.")
         ));
+    }
+    if o.bad_input.get() {
+        return Ok(Exit::BadInput);
     }
     Ok(Exit::ok_if(failed.is_none()))
 }

@@ -21,7 +21,11 @@ fn bounded<T: Send + 'static>(
 
 pub(super) fn check(host: &str, port: u16, t: Duration) -> (Outcome, Option<Vec<SocketAddr>>) {
     let h = host.to_string();
-    match bounded(t, move || (h.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>())) {
+    match bounded(t, move || {
+        (h.as_str(), port)
+            .to_socket_addrs()
+            .map(|a| a.collect::<Vec<_>>())
+    }) {
         Some(Ok(addrs)) if !addrs.is_empty() => {
             let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
             (pass(shown.join(", ")), Some(addrs))
@@ -29,14 +33,29 @@ pub(super) fn check(host: &str, port: u16, t: Duration) -> (Outcome, Option<Vec<
         // The resolver's own words say which failure it was (no such
         // name, no answer from the DNS server, ...).
         Some(Ok(_)) => (
-            fail(Code::DnsFailed, format!("{host} resolves to no address"), hint(host)),
+            fail(
+                Code::DnsFailed,
+                format!("{host} resolves to no address"),
+                hint(host),
+            ),
             None,
         ),
         Some(Err(e)) => (
-            fail(Code::DnsFailed, format!("{host} does not resolve: {e}"), hint(host)),
+            fail(
+                Code::DnsFailed,
+                format!("{host} does not resolve: {e}"),
+                hint(host),
+            ),
             None,
         ),
-        None => (fail(Code::DnsFailed, format!("resolving {host} took longer than {}s", t.as_secs()), "check your DNS or VPN connection"), None),
+        None => (
+            fail(
+                Code::DnsFailed,
+                format!("resolving {host} took longer than {}s", t.as_secs()),
+                "check your DNS or VPN connection",
+            ),
+            None,
+        ),
     }
 }
 

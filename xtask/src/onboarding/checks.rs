@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use super::{Opts, StepResult};
-use crate::aws::{self, AwsOptions};
+use crate::aws::{self, password, AwsOptions};
 use crate::diagnose::{self, Layer, Settings, Status};
 use crate::envfile::{self, Write};
 use crate::envload;
+use crate::input::PasswordSource;
 use crate::pgurl::PgUrl;
 use crate::prisma::migrate::{self, Mode, Plan, Verdict};
 use crate::repair;
@@ -36,7 +37,15 @@ pub(super) fn fix(ctx: &Ctx, o: &Opts) -> StepResult {
     } else {
         Write::WithBackup
     };
-    let out = envfile::fix_file(ctx, &path, &repair::Options::default(), write).map_err(|e| {
+    let mut opts = repair::Options::default();
+    if let (Some(source), false) = (&o.password_from, o.password_written.get()) {
+        let url = PgUrl::parse(&found.value)
+            .map_err(|e| (format!("DATABASE_URL: {e}"), format!("fix {name}")))?;
+        let r = fetch(o, source, &url)?;
+        opts.password = Some(r.password);
+        opts.password_origin = Some(r.what);
+    }
+    let out = envfile::fix_file(ctx, &path, &opts, write).map_err(|e| {
         (
             format!("{e:#}"),
             format!("fix {name} by hand, then run again"),
@@ -56,6 +65,24 @@ pub(super) fn fix(ctx: &Ctx, o: &Opts) -> StepResult {
         "{name}: repaired {} (backup kept)",
         what.join(", ")
     ))
+}
+
+/// `--password-from` for the URL: a failed fetch is the step's failure,
+/// and bad input (a secret not found) makes onboard exit 2.
+pub(super) fn fetch(
+    o: &Opts,
+    source: &PasswordSource,
+    url: &PgUrl,
+) -> Result<password::Resolved, (String, String)> {
+    password::resolve(source, url, o.aws_profile.as_deref()).map_err(|e| {
+        if crate::flags::Exit::of_error(&e) == crate::flags::Exit::BadInput {
+            o.bad_input.set(true);
+        }
+        (
+            format!("{e:#}"),
+            "fix --password-from (see `cargo xtask onboard --help`); nothing was written".into(),
+        )
+    })
 }
 
 pub(super) fn check_db(ctx: &Ctx) -> StepResult {
@@ -115,6 +142,8 @@ pub(super) fn migrations(ctx: &Ctx, o: &Opts) -> StepResult {
         env_files: Vec::new(),
         passthrough: Vec::new(),
         prisma_stdout_to_stderr: o.json,
+        password: None,
+        aws_profile: None,
     };
     match migrate::migrate(ctx, &plan) {
         Ok(s) if s.ok => Ok(match s.applied.len() {

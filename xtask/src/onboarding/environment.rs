@@ -3,6 +3,8 @@
 //! piped in), or the local dev-db's URL. An existing `.env.local` is never
 //! replaced.
 
+use std::path::Path;
+
 use super::{Opts, StepResult};
 use crate::devdb::{self, State};
 use crate::envfile::{self, Write};
@@ -65,8 +67,14 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
         // Never replace an existing file wholesale: add the one line.
         return Err((".env.local exists but defines no DATABASE_URL".into(), "add DATABASE_URL to .env.local (see .env.example), or run with --local for the local dev-db".into()));
     }
-    let password = password(o)?;
-    std::fs::copy(&example, &env_local).map_err(|e| {
+    from_example(ctx, o, &example, &env_local)
+}
+
+/// `.env.local` as a copy of `.env.example` with the password filled in;
+/// removed again when the repair fails.
+fn from_example(ctx: &Ctx, o: &Opts, example: &Path, env_local: &Path) -> StepResult {
+    let password = password(o, example)?;
+    std::fs::copy(example, env_local).map_err(|e| {
         (
             format!("cannot create .env.local: {e}"),
             "check the directory's permissions".into(),
@@ -75,24 +83,40 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&env_local, std::fs::Permissions::from_mode(0o600));
+        let _ = std::fs::set_permissions(env_local, std::fs::Permissions::from_mode(0o600));
     }
     let opts = repair::Options {
-        password: Some(password),
+        password: Some(password.0),
         ..repair::Options::default()
     };
-    match envfile::fix_file(ctx, &env_local, &opts, Write::NoBackup) {
-        Ok(_) => Ok(".env.local created from .env.example with your password".into()),
+    let origin = password.1.clone();
+    let opts = repair::Options {
+        password_origin: origin.clone(),
+        ..opts
+    };
+    match envfile::fix_file(ctx, env_local, &opts, Write::NoBackup) {
+        Ok(_) => {
+            o.password_written.set(origin.is_some());
+            Ok(format!(
+                ".env.local created from .env.example with {}",
+                origin.unwrap_or("your password".into())
+            ))
+        }
         Err(e) => {
-            let _ = std::fs::remove_file(&env_local);
+            let _ = std::fs::remove_file(env_local);
             Err((e.to_string(), "fix .env.example's DATABASE_URL".into()))
         }
     }
 }
 
-/// The password `.env.example` lacks: piped in, or asked for at a terminal.
-fn password(o: &Opts) -> Result<Secret, (String, String)> {
-    if o.password_stdin {
+/// The password `.env.example` lacks: from AWS, piped in, or asked for at
+/// a terminal; with where it came from when that was AWS.
+fn password(o: &Opts, example: &Path) -> Result<(Secret, Option<String>), (String, String)> {
+    if let Some(source) = &o.password_from {
+        let url = example_url(example)?;
+        return super::checks::fetch(o, source, &url).map(|r| (r.password, Some(r.what)));
+    }
+    let typed = if o.password_stdin {
         input::read_password_stdin().map_err(|e| {
             (
                 e.to_string(),
@@ -106,9 +130,25 @@ fn password(o: &Opts) -> Result<Secret, (String, String)> {
     } else {
         Err((
             ".env.example needs a password and there is no terminal to ask for it".into(),
-            "pass it with --password-stdin, or use --local for the local dev-db".into(),
+            "pass it with --password-stdin or --password-from, or use --local for the local dev-db"
+                .into(),
         ))
-    }
+    };
+    typed.map(|p| (p, None))
+}
+
+/// `.env.example`'s DATABASE_URL, whose host and user the AWS password is for.
+fn example_url(example: &Path) -> Result<PgUrl, (String, String)> {
+    let hint = || "fix .env.example's DATABASE_URL".to_string();
+    let text = std::fs::read_to_string(example)
+        .map_err(|e| (format!("cannot read .env.example: {e}"), hint()))?;
+    let doc = crate::dotenv::Document::parse(&text)
+        .map_err(|e| (format!(".env.example: {e}"), hint()))?;
+    let Some(&i) = doc.find("DATABASE_URL").first() else {
+        return Err((".env.example defines no DATABASE_URL".into(), hint()));
+    };
+    PgUrl::parse(&doc.loaded_value(i))
+        .map_err(|e| (format!(".env.example's DATABASE_URL: {e}"), hint()))
 }
 
 /// Whether two URLs reach the same database as the same user with the same

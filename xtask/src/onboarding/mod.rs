@@ -7,10 +7,12 @@ mod checks;
 mod environment;
 mod tools;
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::aws::AwsOptions;
+use crate::input::PasswordSource;
 use crate::output;
 use crate::prisma::Install;
 use crate::util::Ctx;
@@ -77,6 +79,14 @@ pub struct Opts {
     pub json: bool,
     /// `--aws`: run rds-check's AWS checks after db-test.
     pub aws: Option<AwsOptions>,
+    /// `--password-from`: the password for `.env.example`'s URL (or for the
+    /// existing `.env.local`, set by the env-fix step).
+    pub password_from: Option<PasswordSource>,
+    pub aws_profile: Option<String>,
+    /// Set when the environment step wrote the fetched password.
+    pub password_written: Cell<bool>,
+    /// Set when a step failed on bad input (a secret not found): exit 2.
+    pub bad_input: Cell<bool>,
 }
 
 /// The result of one step: ok with a detail, or failed with a hint.

@@ -9,16 +9,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::codes::{self, ErrorCode, Failure};
+use super::urls::Urls;
 use super::{table, Install};
-use crate::diagnose::{self, Layer, Report, Settings, Status};
-use crate::envload::{self, Found};
-use crate::flags::{bad_input, Exit};
-use crate::link::{self, Session};
+use crate::aws::iam;
+use crate::diagnose::{self, Layer, Report, Status};
+use crate::flags::Exit;
+use crate::input::PasswordSource;
+use crate::link::Session;
 use crate::output::{self, Style};
-use crate::pg;
-use crate::pgurl::{PgUrl, Reader};
 use crate::process;
-use crate::repair;
 use crate::util::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +51,10 @@ pub struct Plan {
     pub passthrough: Vec<String>,
     /// Relay Prisma's stdout to stderr (stdout is kept for one JSON object).
     pub prisma_stdout_to_stderr: bool,
+    /// `--password-from` / `--iam`: DATABASE_URL's password, fetched (a
+    /// token: made again for each attempt) just before connecting.
+    pub password: Option<PasswordSource>,
+    pub aws_profile: Option<String>,
 }
 
 /// One Prisma run.
@@ -97,91 +100,6 @@ pub struct Summary {
     pub elapsed: Duration,
 }
 
-/// The URLs Prisma gets, loaded once.
-struct Urls {
-    found: Found,
-    /// DATABASE_URL as Prisma gets it (tuned unless --no-tune).
-    url: PgUrl,
-    child_url: String,
-    shadow_url: Option<String>,
-}
-
-impl Urls {
-    fn load(ctx: &Ctx, plan: &Plan, style: Style) -> anyhow::Result<Urls> {
-        let files = envload::read_files(&ctx.project_dir, &plan.env_files)?;
-        let Some(found) = envload::find("DATABASE_URL", &files) else {
-            return Err(bad_input(format!(
-                "DATABASE_URL is not set in {}: put it in .env.local, or run `cargo xtask dev-db up --write-env` for a local database",
-                envload::looked_at(&files, &plan.env_files)
-            )));
-        };
-        let mut url = PgUrl::parse(&found.value)
-            .map_err(|e| bad_input(format!("DATABASE_URL ({}): {e}", found.source)))?;
-        if url
-            .password()
-            .is_some_and(|p| repair::is_placeholder(p.expose()))
-        {
-            return Err(bad_input(format!(
-                "DATABASE_URL ({}) has a placeholder instead of a password: set the real one with `printf '%s' \"$PASSWORD\" | cargo xtask env-fix --password-stdin`",
-                found.source
-            )));
-        }
-        let child_url = if plan.tune {
-            for c in repair::tune("DATABASE_URL", &mut url) {
-                output::err(format!("{} {}", style.dim("tune:"), c.detail));
-            }
-            url.render_for(Reader::Prisma)
-        } else {
-            found.value.clone()
-        };
-        // The shadow database's URL gets the same tuning, once for all attempts.
-        let shadow = envload::find("SHADOW_DATABASE_URL", &files);
-        let shadow_url = shadow.as_ref().map(|s| match PgUrl::parse(&s.value) {
-            Ok(mut u) if plan.tune => {
-                repair::tune("SHADOW_DATABASE_URL", &mut u);
-                u.render_for(Reader::Prisma)
-            }
-            _ => s.value.clone(),
-        });
-        output::err(format!(
-            "{} DATABASE_URL from {}: {}",
-            style.dim("migrate:"),
-            found.source,
-            url.masked()
-        ));
-        Ok(Urls {
-            found,
-            url,
-            child_url,
-            shadow_url,
-        })
-    }
-
-    /// db-test's checks against the URL Prisma gets, up to `upto`; the
-    /// session when they passed.
-    fn diagnose(&self, ctx: &Ctx, upto: Layer) -> (Report, Option<Session>) {
-        let settings = Settings {
-            timeout: None,
-            idle_probe: None,
-            upto,
-            project_dir: ctx.project_dir.clone(),
-            shadow_configured: self.shadow_url.is_some(),
-        };
-        let tuned = Found {
-            value: self.child_url.clone(),
-            ..self.found.clone()
-        };
-        diagnose::diagnose_keeping("DATABASE_URL", Some(&tuned), &settings, &|_| {})
-    }
-
-    /// A session for the xtask's own queries, on the URL Prisma gets.
-    fn connect(&self, ctx: &Ctx) -> Option<Session> {
-        let url = PgUrl::parse(&self.child_url).unwrap_or_else(|_| self.url.clone());
-        let target = pg::target(&url, &ctx.project_dir, Duration::from_secs(5), None).ok()?;
-        link::connect(&target).ok()
-    }
-}
-
 /// Runs the whole migrate flow.
 pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     let mut run = Run {
@@ -192,7 +110,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         attempts: Vec::new(),
         applied: Vec::new(),
     };
-    let urls = Urls::load(ctx, plan, run.style)?;
+    let mut urls = Urls::load(ctx, plan, run.style)?;
     let install = Install::find(&ctx.project_dir);
     let version = install.prisma_version()?;
     let mut session = None;
@@ -229,6 +147,9 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     ));
     loop {
         let n = run.attempts.len() + 1;
+        if n > 1 && urls.token_at.is_some() {
+            urls.fetch_password(plan)?;
+        }
         output::err(format!(
             "{} running {} (prisma {version}, attempt {n} of {})",
             run.style.dim("migrate:"),
@@ -248,15 +169,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
             )
         })?;
         let ms = output::ms_since(t0);
-        match &recorded_before {
-            Some(before) => {
-                if let Some(after) = finished(ctx, &urls, None) {
-                    run.applied = after.into_iter().filter(|m| !before.contains(m)).collect();
-                }
-            }
-            None if !stdout_inherited => run.applied.extend(codes::applied_migrations(&out.stdout)),
-            None => {}
-        }
+        run.record_applied(&out, recorded_before.as_deref(), stdout_inherited, &urls);
         if let Some(summary) = run.after_attempt(&out, ms, &urls)? {
             return Ok(summary);
         }
@@ -274,6 +187,28 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// What this attempt applied: from Prisma's output, or at a terminal
+    /// (where we cannot read it) from the database's record.
+    fn record_applied(
+        &mut self,
+        out: &process::Output,
+        before: Option<&[String]>,
+        stdout_inherited: bool,
+        urls: &Urls,
+    ) {
+        match before {
+            Some(before) => {
+                if let Some(after) = finished(self.ctx, urls, None) {
+                    self.applied = after.into_iter().filter(|m| !before.contains(m)).collect();
+                }
+            }
+            None if !stdout_inherited => {
+                self.applied.extend(codes::applied_migrations(&out.stdout))
+            }
+            None => {}
+        }
+    }
+
     /// Records an attempt; the summary when the run is over, None to retry.
     fn after_attempt(
         &mut self,
@@ -309,6 +244,9 @@ impl Run<'_> {
             return Ok(None);
         }
         // Not transient, or out of retries: explain.
+        if let Some(note) = urls.token_at.and_then(iam::expired_note) {
+            output::err(format!("{} {note}", self.style.red("migrate:")));
+        }
         let exit = out.status.filter(|c| *c != 0).unwrap_or(1);
         let diagnosis = self.explain(failure, exit, urls);
         Ok(Some(self.finish(Exit::Child(exit), Some(diagnosis))))

@@ -9,6 +9,7 @@ mod install;
 pub mod codes;
 pub mod migrate;
 pub mod table;
+mod urls;
 
 pub use install::{Install, PackageManager};
 

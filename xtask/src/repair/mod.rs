@@ -111,6 +111,8 @@ pub struct Options {
     pub pool_timeout: u64,
     pub statement_timeout: Option<u64>,
     pub password: Option<Secret>,
+    /// Where `password` came from, for the change's line (default: standard input).
+    pub password_origin: Option<String>,
     /// The project uses `@prisma/adapter-pg` (node-postgres at runtime).
     pub adapter_pg: bool,
     /// Leave a weak `sslmode` (disable, allow, prefer) on a remote host.
@@ -126,6 +128,7 @@ impl Default for Options {
             pool_timeout: 30,
             statement_timeout: None,
             password: None,
+            password_origin: None,
             adapter_pg: false,
             keep_sslmode: false,
         }

@@ -17,7 +17,7 @@ pub fn is_placeholder(password: &str) -> bool {
     re.is_match(password.trim())
 }
 
-/// `--password-stdin`: the new password replaces the old one.
+/// `--password-stdin` or `--password-from`: the new password replaces the old one.
 pub(super) fn set_password(
     var: &str,
     url: &mut PgUrl,
@@ -26,10 +26,11 @@ pub(super) fn set_password(
 ) -> Result<(), String> {
     if let Some(p) = &opts.password {
         url.set_password(p);
+        let origin = opts.password_origin.as_deref().unwrap_or("standard input");
         changes.push(Finding::new(
             var,
             Kind::Password,
-            "password set from standard input",
+            format!("password set from {origin}"),
         ));
     }
     Ok(())

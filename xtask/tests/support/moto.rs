@@ -14,13 +14,17 @@ use super::{Run, TempDir};
 
 /// Exact versions known to work together (moto's RDS and EC2 answers
 /// change between releases; the CLI is v1 because PyPI has no v2).
-pub const PINS: [&str; 6] = [
+/// tree-sitter parses scripts/onboard.ps1 in the tidy checks (PowerShell
+/// itself cannot be installed on these machines).
+pub const PINS: [&str; 8] = [
     "moto[ec2,rds,secretsmanager,server]==5.2.5",
     "awscli==1.46.3",
     "boto3==1.44.8",
     "botocore==1.44.8",
     "flask==3.1.3",
     "flask-cors==6.0.5",
+    "tree-sitter==0.26.1",
+    "tree-sitter-pwsh==0.38.1",
 ];
 
 /// The region the fixtures live in.
@@ -191,11 +195,32 @@ impl Moto {
     /// Builds the account (see moto_fixture.py for the spec's keys) and
     /// returns the ids it made.
     pub fn fixture(&self, spec: serde_json::Value) -> serde_json::Value {
+        self.fixture_with_secrets(spec, serde_json::json!({}))
+    }
+
+    /// `fixture`, plus Secrets Manager secrets `{name: SecretString}`,
+    /// handed over on stdin (never in a command line).
+    pub fn fixture_with_secrets(
+        &self,
+        mut spec: serde_json::Value,
+        secrets: serde_json::Value,
+    ) -> serde_json::Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_fixture.py");
+        spec["secrets_on_stdin"] = serde_json::Value::Bool(true);
         let mut cmd = Command::new(self.venv.join("bin/python"));
         cmd.arg(script).arg(spec.to_string());
         clean_env(&mut cmd, &self.env());
-        let out = cmd.output().unwrap();
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(secrets.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
             "fixture failed:\n{}",

@@ -84,12 +84,21 @@ def main():
             for k, v in spec["params"].items()
         ])
     for ident in [spec.get("identifier", "summitly-prod")] + spec.get("extra_instances", []):
+        # "managed": instances whose master password RDS keeps in Secrets Manager.
+        password = ({"ManageMasterUserPassword": True} if ident in spec.get("managed", [])
+                    else {"MasterUserPassword": "not-the-app-password"})
         rds.create_db_instance(
             DBInstanceIdentifier=ident, Engine="postgres", EngineVersion="16.4", DBInstanceClass="db.t4g.micro",
-            AllocatedStorage=20, MasterUsername="summitly_admin", MasterUserPassword="not-the-app-password",
+            AllocatedStorage=20, MasterUsername="summitly_admin",
             Port=port, DBSubnetGroupName="summitly-subnets", VpcSecurityGroupIds=[sg],
             DBParameterGroupName=pg, PubliclyAccessible=spec.get("public", True),
+            EnableIAMDatabaseAuthentication=spec.get("iam", False), **password,
         )
+    # "secrets": {name: SecretString}, read from stdin so no value is in argv.
+    if spec.get("secrets_on_stdin"):
+        sm = boto3.client("secretsmanager", region_name=region)
+        for name, value in json.load(sys.stdin).items():
+            sm.create_secret(Name=name, SecretString=value)
     inst = rds.describe_db_instances(DBInstanceIdentifier=spec.get("identifier", "summitly-prod"))["DBInstances"][0]
     out["endpoint"] = inst["Endpoint"]["Address"]
     if spec.get("stopped"):

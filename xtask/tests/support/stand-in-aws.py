@@ -5,11 +5,12 @@ events other than creation and backup). Put first on PATH by a test.
 plan.json beside this script's caller (the stand-in dir) maps
 "service operation" to one of:
   {"answer": {...}}           print this JSON (a shape from the AWS docs)
+  {"text": "..."}             print this text (generate-db-auth-token's answer)
   {"error": "An error ..."}   print it to stderr, exit 255 (as CLI v1 does)
   {"set": {"A.0.B": value}}   run the real CLI (against moto), then set
                               these dotted paths in its answer
 Any other call runs the real CLI unchanged. Every call is appended to
-calls.log as "service operation".
+calls.log as "service operation", and its argv as JSON to argv.log.
 """
 
 import contextlib
@@ -48,11 +49,17 @@ def main():
     key = " ".join(words[:2])
     with open(os.path.join(stand_in_dir, "calls.log"), "a") as log:
         log.write(key + "\n")
+    # The whole command line, for tests that check what a child's argv holds.
+    with open(os.path.join(stand_in_dir, "argv.log"), "a") as log:
+        log.write(json.dumps(args) + "\n")
     entry = plan.get(key)
     if entry is None:
         from awscli.clidriver import create_clidriver
 
         sys.exit(create_clidriver().main(args))
+    if "text" in entry:
+        print(entry["text"])
+        return 0
     if "answer" in entry:
         print(json.dumps(entry["answer"]))
         return 0
