@@ -464,3 +464,105 @@ fn host_parameter_and_host_lists_are_read_as_libpq_reads_them() {
         r.stdout
     );
 }
+
+#[test]
+fn idle_in_transaction_timeouts_are_warned_like_the_other_session_timeouts() {
+    // The session's setting, through the URL's options (the form every
+    // reader honours), as an RDS parameter group would set it for all.
+    let db = DevDb::start(&[]);
+    let url = format!(
+        "{}&options=-c%20idle_in_transaction_session_timeout%3D30000",
+        db.url
+    );
+    let (r, v) = db_test(&db.password, &url, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let server = check(&v, "server");
+    assert_eq!(server["status"], "warn", "{server}");
+    let hint = server["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("idle inside a transaction for 30s")
+            && hint.contains("idle_in_transaction_session_timeout"),
+        "{hint}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_dns_failure_says_what_the_resolver_said() {
+    // In a network namespace of its own (loopback only, down) the lookup
+    // fails on this machine without a packet leaving it.
+    let dir = TempDir::new("dns");
+    let mut cmd = std::process::Command::new("unshare");
+    if is_root() {
+        cmd.arg("--net");
+    } else {
+        cmd.args(["--map-root-user", "--net"]);
+    }
+    let out = cmd
+        .arg(xtask_bin())
+        .args(["db-test", "--json", "--timeout", "3"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env(
+            "DATABASE_URL",
+            "postgresql://app:pw-x1@db.example.com:5432/app?sslmode=require",
+        )
+        .output()
+        .expect("unshare (util-linux) runs the xtask in a namespace of its own");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["targets"][0]["diagnosis"]["code"], "dns_failed", "{v}");
+    let detail = check(&v, "dns")["detail"].as_str().unwrap().to_string();
+    // `db.example.com does not resolve: <the resolver's message>`
+    let said = detail
+        .strip_prefix("db.example.com does not resolve: ")
+        .unwrap_or_else(|| panic!("{detail}"));
+    assert!(!said.trim().is_empty(), "{detail}");
+    assert!(!stdout.contains("pw-x1"));
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn at_a_terminal_a_long_wait_says_how_long_it_may_take() {
+    // A listener that accepts and never answers: the wait that looks like
+    // a hang. `script` (util-linux) gives the xtask a terminal.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _held = std::thread::spawn(move || {
+        let conns: Vec<_> = listener.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(5));
+        drop(conns);
+    });
+    let dir = TempDir::new("tty");
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} db-test --timeout 2 --quick", xtask_bin().display()),
+            "/dev/null",
+        ])
+        .current_dir(dir.path())
+        .env(
+            "DATABASE_URL",
+            format!("postgresql://app:pw-x1@127.0.0.1:{port}/app?sslmode=require"),
+        )
+        .output()
+        .expect("script (util-linux) gives the xtask a terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "connecting to 127.0.0.1:{port} (each step waits up to 2 s)"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("startup_timeout"), "{text}");
+    assert!(!text.contains("pw-x1"), "{text}");
+}

@@ -114,6 +114,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         },
         project_dir: ctx.project_dir.clone(),
         shadow_configured: envload::find("SHADOW_DATABASE_URL", &files).is_some(),
+        progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let mut results = Vec::new();
     for (i, var) in vars.iter().enumerate() {
@@ -232,6 +233,10 @@ fn print_header(var: &str, found: Option<&Found>, files: &[EnvFile], explicit: &
 }
 
 fn print_check(c: &Check, style: Style) {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        // Clear the "connecting to ..." progress line before the result.
+        output::err_partial("\x1b[2K\r");
+    }
     let mark = match c.status {
         Status::Pass => Mark::Pass,
         Status::Warn => Mark::Warn,

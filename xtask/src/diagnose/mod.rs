@@ -206,6 +206,9 @@ pub struct Settings {
     pub project_dir: PathBuf,
     /// A SHADOW_DATABASE_URL is configured, so CREATEDB is not needed.
     pub shadow_configured: bool,
+    /// Say on stderr how long the network steps may wait (at a terminal:
+    /// a silent server otherwise looks like a hang).
+    pub progress: bool,
 }
 
 /// Runs the checks for one variable, reporting each as it completes.
@@ -363,6 +366,14 @@ impl Runner<'_> {
     /// checks.
     fn network(&mut self, url: &PgUrl, target: &Target, s: &Settings) -> Option<Session> {
         let first = url.endpoints().ok()?.into_iter().next()?;
+        if s.progress {
+            output::err_partial(format!(
+                "  …     connecting to {}:{} (each step waits up to {} s)\r",
+                first.name(),
+                first.port,
+                target.timeout.as_secs()
+            ));
+        }
         let link = if first.is_socket() {
             self.step::<()>(Layer::Dns, || (skip("a Unix socket: no DNS"), Some(())));
             self.step::<()>(Layer::Tcp, || (skip("a Unix socket: no TCP"), Some(())));

@@ -95,6 +95,7 @@ pub(super) fn check_db(ctx: &Ctx) -> StepResult {
         upto: Layer::Migrations,
         project_dir: ctx.project_dir.clone(),
         shadow_configured: envload::find("SHADOW_DATABASE_URL", &files).is_some(),
+        progress: false,
     };
     let report = diagnose::diagnose("DATABASE_URL", found.as_ref(), &settings, &|_| {});
     let warnings = report

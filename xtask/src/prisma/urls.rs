@@ -114,6 +114,7 @@ impl Urls {
             upto,
             project_dir: ctx.project_dir.clone(),
             shadow_configured: self.shadow_url.is_some(),
+            progress: false,
         };
         let tuned = Found {
             value: self.child_url.clone(),
