@@ -178,11 +178,47 @@ fn mask_whole(text: &str, form: &str) -> String {
     out
 }
 
-/// Redacts text we did not write: URL passwords by position, then whole
-/// occurrences of every remembered secret.
+/// Redacts text we did not write. Inside a `postgres://` URL only the
+/// password's place changes (never its user, host, database or parameters);
+/// elsewhere every whole occurrence of a remembered secret is masked.
 pub fn redact(text: &str) -> String {
-    let mut out = mask_url_passwords(text);
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let urls = RE.get_or_init(|| {
+        regex::Regex::new(r#"(?i)postgres(?:ql)?://[^\s'"<>]*"#).expect("url pattern")
+    });
     let k = known();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for m in urls.find_iter(text) {
+        out.push_str(&mask_free_text(&text[last..m.start()], &k));
+        out.push_str(&mask_url(m.as_str(), &k));
+        last = m.end();
+    }
+    out.push_str(&mask_free_text(&text[last..], &k));
+    out
+}
+
+/// A URL: a remembered password in the password's place (also raw, with
+/// an `@` in it), then whatever stands there, and a `password=` parameter.
+fn mask_url(url: &str, k: &Known) -> String {
+    let mut url = url.to_string();
+    for form in &k.spellings {
+        url = url.replace(&format!(":{form}@"), &format!(":{MASK}@"));
+    }
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let param = RE.get_or_init(|| {
+        regex::Regex::new(r"(?i)([?&]password=)[^&#\s]*").expect("password parameter pattern")
+    });
+    let url = mask_url_passwords(&url);
+    param
+        .replace_all(&url, format!("${{1}}{MASK}").as_str())
+        .into_owned()
+}
+
+/// Text outside URLs: whole occurrences of every remembered secret that is
+/// not also a public word.
+fn mask_free_text(text: &str, k: &Known) -> String {
+    let mut out = text.to_string();
     for form in &k.spellings {
         if k.public.iter().any(|w| w.eq_ignore_ascii_case(form)) {
             continue;
@@ -244,9 +280,58 @@ mod tests {
     }
 
     #[test]
+    fn inside_a_url_only_the_password_place_changes() {
+        // A password that is also a parameter value and a host label.
+        remember("require");
+        remember("prod1");
+        let url = "postgresql://app:require@prod1.example.com:5432/app?sslmode=require";
+        assert_eq!(
+            redact(&format!("Error: {url} failed")),
+            "Error: postgresql://app:****@prod1.example.com:5432/app?sslmode=require failed"
+        );
+        // Raw, with an `@` in it, as a library may echo what it was given.
+        remember("p@ss-word");
+        assert_eq!(
+            redact("postgres://u:p@ss-word@h/db?password=p@ss-word"),
+            "postgres://u:****@h/db?password=****"
+        );
+    }
+
+    #[test]
     fn only_whole_occurrences_are_masked() {
         remember("abcd1234");
         assert_eq!(redact("xabcd1234 abcd1234y"), "xabcd1234 abcd1234y");
         assert_eq!(redact("pw=abcd1234;"), "pw=****;");
+    }
+
+    mod properties {
+        //! Masking never changes any part of a rendered URL but its password.
+        use super::super::*;
+        use crate::pgurl::PgUrl;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+            #[test]
+            fn only_the_password_place_changes(
+                user in "[a-z][a-z0-9_]{0,8}",
+                pw in "[ -~]{1,16}",
+                host in "[a-z][a-z0-9-]{0,8}(\\.[a-z0-9-]{1,8}){0,2}",
+                db in "[a-z][a-z0-9_]{0,8}",
+                mode in prop_oneof![Just("require"), Just("prefer"), Just("disable")],
+                same in any::<bool>(),
+            ) {
+                // Common passwords are also users, databases, hosts, values.
+                let pw = if same { user.clone() } else { pw };
+                let mut url = PgUrl::build(&user, &Secret::new(pw.clone()), &host, 5432, &db);
+                url.set_param("sslmode", mode);
+                let rendered = url.render();
+                let encoded = crate::pgurl::encode_component(&pw, crate::pgurl::USERINFO);
+                let expected = rendered.replacen(&format!(":{encoded}@"), &format!(":{MASK}@"), 1);
+                prop_assert_eq!(url.masked(), expected.clone());
+                prop_assert_eq!(redact(&rendered), expected.clone());
+                prop_assert_eq!(redact(&format!("Error: {rendered} failed")), format!("Error: {expected} failed"));
+            }
+        }
     }
 }

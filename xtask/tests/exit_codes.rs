@@ -99,3 +99,16 @@ fn an_env_file_that_is_a_directory_is_2() {
         assert!(r.stderr.contains(".env.local"), "{cmd:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn version_is_printed_and_exits_0() {
+    let dir = TempDir::new("exit");
+    for flag in ["--version", "-V"] {
+        let r = run(&dir, &[flag], &[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(
+            r.stdout.trim(),
+            format!("cargo xtask {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}

@@ -441,3 +441,21 @@ fn prismas_own_engine_command_line_is_named_not_denied() {
     );
     assert_no_secret(&r.all(), &db.password);
 }
+
+#[test]
+fn the_name_may_be_given_as_prisma_takes_it() {
+    // `migrate --name add_x`, the form the troubleshooting page and Prisma
+    // use, is the same as the positional name; two different names are bad usage.
+    let db = DevDb::start(&[]);
+    let app = app_for(&db);
+    let r = app.migrate("ok", &["--name", "add_saved_comparables", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let applied = last_json(&r.stdout)["applied"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(applied.ends_with("_add_saved_comparables"), "{applied}");
+    let r = app.migrate("ok", &["one", "--name", "two"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("two migration names"), "{}", r.stderr);
+}

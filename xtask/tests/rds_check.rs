@@ -390,3 +390,57 @@ fn db_test_with_aws_explains_an_unreachable_endpoint() {
     assert!(r.stdout.contains("security_group"), "{}", r.stdout);
     assert_no_secret(&r.all(), PASSWORD);
 }
+
+#[test]
+fn onboard_with_aws_explains_a_failed_db_test() {
+    // onboard --aws adds an rds-check step after db-test and runs it even
+    // when db-test failed, which it is there to explain. hostaddr keeps
+    // the connection on loopback, where nothing listens on `port`.
+    let m = Moto::start();
+    m.fixture(json!({"allow_cidr": "198.51.100.0/24"}));
+    let port = free_port();
+    let db_url = format!(
+        "{}&hostaddr=127.0.0.1",
+        url(&host(), port, "?sslmode=require")
+    );
+    let app = App::new(Some(&format!("DATABASE_URL={db_url}\n")));
+    let r = support::moto::run_clean(
+        &[
+            "--project-dir",
+            app.path().to_str().unwrap(),
+            "onboard",
+            "--aws",
+            "--my-ip",
+            MY_IP,
+            "--no-migrate",
+            "--yes",
+            "--json",
+        ],
+        &m.env(),
+    );
+    assert_no_secret(&r.all(), PASSWORD);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let v: Value =
+        serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
+    let steps: Vec<(String, String)> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().into(),
+                s["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let status = |name: &str| {
+        steps
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.as_str())
+    };
+    assert_eq!(status("db-test"), Some("fail"), "{v}");
+    assert_ne!(status("rds-check"), Some("skip"), "{v}");
+    assert!(status("rds-check").is_some(), "{v}");
+    assert_eq!(status("migrations"), Some("skip"), "{v}");
+}
