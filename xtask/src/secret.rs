@@ -101,7 +101,7 @@ pub fn spellings(secret: &str) -> Vec<String> {
 
 /// Remembers a secret so that `redact` masks it in foreign text.
 pub fn remember(secret: &str) {
-    if secret.chars().count() < MIN_FREE_TEXT {
+    if secret.is_empty() {
         return;
     }
     let mut k = known();
@@ -220,7 +220,8 @@ fn mask_url(url: &str, k: &Known) -> String {
 fn mask_free_text(text: &str, k: &Known) -> String {
     let mut out = text.to_string();
     for form in &k.spellings {
-        if k.public.iter().any(|w| w.eq_ignore_ascii_case(form)) {
+        let short = form.chars().count() < MIN_FREE_TEXT;
+        if short || k.public.iter().any(|w| w.eq_ignore_ascii_case(form)) {
             continue;
         }
         if out.contains(form.as_str()) {
@@ -288,6 +289,12 @@ mod tests {
         assert_eq!(
             redact(&format!("Error: {url} failed")),
             "Error: postgresql://app:****@prod1.example.com:5432/app?sslmode=require failed"
+        );
+        // A short one too, in its place.
+        remember("a@b");
+        assert_eq!(
+            redact("postgresql://u:a@b@h/db"),
+            "postgresql://u:****@h/db"
         );
         // Raw, with an `@` in it, as a library may echo what it was given.
         remember("p@ss-word");
