@@ -3,16 +3,18 @@
 //! at a terminal without `NO_COLOR`.
 //!
 //! Our own text carries secrets only as `Secret` or `PgUrl::masked()`, which
-//! print masked by construction. The lines also embed foreign text (library
-//! and Prisma messages in error chains), so `secret::redact`, which never
-//! changes anything but a secret, runs over every line as the last guard.
+//! print masked by construction; foreign text (Prisma's output, driver and
+//! library messages, error chains) is redacted where it enters. As a last
+//! guard every line has any URL's password place masked.
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
-/// Masks what may quote a secret: see `secret::redact`.
+/// The last guard on every line: a URL's password place (see
+/// `secret::redact_urls`). Foreign text is redacted where it enters
+/// (Prisma's output, driver and library errors) with `secret::redact`.
 fn redact(text: &str) -> String {
-    crate::secret::redact(text)
+    crate::secret::redact_urls(text)
 }
 
 /// Prints a line to stdout, masked.

@@ -178,18 +178,38 @@ fn mask_whole(text: &str, form: &str) -> String {
     out
 }
 
+/// Masks the password's place in every `postgres://` URL in `text` and
+/// nothing else: the last guard on our own lines, whose secrets are already
+/// masked by construction (a free-text rule there would turn a password
+/// `require` into `sslmode=****`).
+pub fn redact_urls(text: &str) -> String {
+    let k = known();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for m in url_pattern().find_iter(text) {
+        out.push_str(&text[last..m.start()]);
+        out.push_str(&mask_url(m.as_str(), &k));
+        last = m.end();
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+fn url_pattern() -> &'static regex::Regex {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r#"(?i)postgres(?:ql)?://[^\s'"<>]*"#).expect("url pattern")
+    })
+}
+
 /// Redacts text we did not write. Inside a `postgres://` URL only the
 /// password's place changes (never its user, host, database or parameters);
 /// elsewhere every whole occurrence of a remembered secret is masked.
 pub fn redact(text: &str) -> String {
-    static RE: OnceLock<regex::Regex> = OnceLock::new();
-    let urls = RE.get_or_init(|| {
-        regex::Regex::new(r#"(?i)postgres(?:ql)?://[^\s'"<>]*"#).expect("url pattern")
-    });
     let k = known();
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
-    for m in urls.find_iter(text) {
+    for m in url_pattern().find_iter(text) {
         out.push_str(&mask_free_text(&text[last..m.start()], &k));
         out.push_str(&mask_url(m.as_str(), &k));
         last = m.end();

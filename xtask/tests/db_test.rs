@@ -566,3 +566,24 @@ fn at_a_terminal_a_long_wait_says_how_long_it_may_take() {
     assert!(text.contains("startup_timeout"), "{text}");
     assert!(!text.contains("pw-x1"), "{text}");
 }
+
+#[test]
+fn a_password_that_is_an_ordinary_word_does_not_garble_our_own_lines() {
+    // The password `require` once turned `sslmode=require` into `sslmode=****`.
+    let dir = TempDir::new("word");
+    let url = "postgresql://app:require@127.0.0.1:1/app?sslmode=require";
+    let r = xtask(&["db-test"], &dir.0, &[("DATABASE_URL", url)], None);
+    assert!(
+        r.stdout
+            .contains("sslmode=require (encrypt, do not verify)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("postgresql://app:****@127.0.0.1:1/app?sslmode=require"),
+        "{}",
+        r.stdout
+    );
+    assert_no_secret_in_urls(&r.all(), "require");
+}

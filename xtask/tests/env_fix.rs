@@ -552,3 +552,36 @@ fn backtick_quotes_are_named_not_misread() {
     );
     assert_no_secret(&r.all(), "pw-x1");
 }
+
+#[test]
+fn the_dry_run_diff_never_shows_a_raw_password() {
+    // Spaces, quotes and `<` once ended the URL the masking looked for, so
+    // the diff's `-` line showed such a password as written.
+    for pw in ["p\"ss word<x1", "pa ss>wo'rd2"] {
+        let before = format!(
+            "A=1\nDATABASE_URL='postgresql://app:{}@db.example.com/app'\n",
+            pw.replace('\'', "%27")
+        );
+        let dir = project(&before);
+        let r = env_fix(dir.path(), &["--dry-run"], &[], None);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(
+            r.stdout
+                .contains("-DATABASE_URL='postgresql://app:****@db.example.com/app'"),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains(
+                "+DATABASE_URL='postgresql://app:****@db.example.com/app?sslmode=require"
+            ),
+            "{}",
+            r.stdout
+        );
+        assert_no_secret(&r.all(), &pw.replace("%27", "'"));
+        assert_eq!(
+            fs::read_to_string(dir.path().join(".env.local")).unwrap(),
+            before
+        );
+    }
+}

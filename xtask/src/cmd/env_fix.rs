@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::aws::password;
+use crate::dotenv::Document;
 use crate::envfile::{self, FileOutcome, Write};
 use crate::flags::{bad_input, Args, Exit, Flag, Help, Usage};
 use crate::input::{self, PasswordSource};
@@ -286,7 +287,11 @@ fn print_human(shown: &str, o: &FileOutcome, nothing_written: bool, dry_run: boo
         output::out(format!("{} {}: {}", style.yellow("warn"), w.var, w.detail));
     }
     if dry_run && o.changed {
-        output::out(unified_diff(shown, &o.text, &o.new_text));
+        output::out(unified_diff(
+            shown,
+            &masked_text(&o.text),
+            &masked_text(&o.new_text),
+        ));
     }
     output::out(match (o.changed, nothing_written) {
         (false, _) => format!("{shown}: nothing to do"),
@@ -299,6 +304,22 @@ fn print_human(shown: &str, o: &FileOutcome, nothing_written: bool, dry_run: boo
             None => format!("{shown}: rewritten"),
         },
     });
+}
+
+/// `text` with every URL value shown as `PgUrl::masked()`: the diff is
+/// built from these, so no spelling of a password (quoted, with spaces or
+/// quotes in it) can reach it. A value that is not a URL stays as it is.
+fn masked_text(text: &str) -> String {
+    let Ok((mut doc, _)) = Document::parse_lenient(text) else {
+        return crate::secret::redact(text);
+    };
+    for idx in 0..doc.entries.len() {
+        let url = doc.try_literal(idx).and_then(|v| PgUrl::parse(&v).ok());
+        if let Some(url) = url.filter(|u| u.password().is_some()) {
+            doc.set_value(idx, &url.masked());
+        }
+    }
+    doc.render()
 }
 
 /// A minimal unified diff (no context lines) of two texts, masked on output.
