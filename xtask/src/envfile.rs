@@ -152,6 +152,24 @@ pub fn files_defining(dir: &Path, var: &str) -> Vec<String> {
     names
 }
 
+/// `backup_path`, or `.env.local.bak.2.local`, `.bak.3.local`, ... when that
+/// one exists: a URL set aside for the user is never overwritten by a later
+/// backup (still under the `.env*.local` ignore pattern).
+fn unused_backup_path(path: &Path) -> PathBuf {
+    let first = backup_path(path);
+    let name = first
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let stem = name.strip_suffix(".local").unwrap_or(&name).to_string();
+    std::iter::once(first.clone())
+        .chain((2..).map(|n| first.with_file_name(format!("{stem}.{n}.local"))))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}
+
+/// `.env.local` → `.env.local.bak.local`: still matched by the `.env*.local`
 /// pattern of the Next.js `.gitignore`, unlike `.env.local.bak`.
 pub fn backup_path(path: &Path) -> PathBuf {
     let name = path
@@ -204,7 +222,7 @@ pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<UrlWritten> 
         Some(one) => {
             let old = doc.literal(one);
             if !same_local_database(&old, &url) {
-                let backup = backup_path(&path);
+                let backup = unused_backup_path(&path);
                 util::atomic_write_as(&backup, text.as_bytes(), &path).with_context(|| {
                     format!(
                         "cannot write the backup {}; nothing was written",
@@ -223,11 +241,15 @@ pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<UrlWritten> 
     Ok(written)
 }
 
-/// An older URL of the same local database (another port, other
-/// parameters): replacing it loses nothing.
+/// An older URL of this same local database (other parameters): replacing
+/// it loses nothing. Another host or port is another database.
 fn same_local_database(old: &str, new: &PgUrl) -> bool {
-    PgUrl::parse(old)
-        .is_ok_and(|o| o.is_local() && o.user() == new.user() && o.database() == new.database())
+    PgUrl::parse(old).is_ok_and(|o| {
+        o.is_local()
+            && (o.host(), o.port()) == (new.host(), new.port())
+            && o.user() == new.user()
+            && o.database() == new.database()
+    })
 }
 
 #[cfg(test)]

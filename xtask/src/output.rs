@@ -192,7 +192,9 @@ impl Json {
                     let _ = write!(out, "{n}");
                 }
             }
-            Json::Str(s) => write_json_string(out, &redact(s)),
+            // JSON strings also carry foreign text (a driver's message in a
+            // check's detail) to scripts: the full redaction, every spelling.
+            Json::Str(s) => write_json_string(out, &crate::secret::redact(s)),
             Json::Lit(s) => write_json_string(out, s),
             Json::Arr(items) => {
                 out.push('[');

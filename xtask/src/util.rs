@@ -35,7 +35,9 @@ impl Ctx {
                         dir.display()
                     )));
                 }
-                dir
+                // Absolute, so walking up to a monorepo's root (lockfile,
+                // hoisted node_modules) works from `--project-dir .` too.
+                std::path::absolute(&dir).unwrap_or(dir)
             }
             None => workspace_root.clone(),
         };

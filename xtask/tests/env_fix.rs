@@ -485,6 +485,11 @@ fn a_url_pasted_across_lines_is_joined_and_said_so() {
             format!("DATABASE_URL=\"postgresql://app:pw-x1@db.example.com:5432/summitly{tail}\n\"\nX=1\n"),
             format!("DATABASE_URL=\"postgresql://app:pw-x1@db.example.com:5432/summitly{tail}\"\nX=1\n"),
         ),
+        // An indented continuation: the indentation goes with the break.
+        (
+            format!("DATABASE_URL=\"postgresql://app:pw-x1@db.example.com:5432/\n    summitly{tail}\"\nX=1\n"),
+            format!("DATABASE_URL=\"postgresql://app:pw-x1@db.example.com:5432/summitly{tail}\"\nX=1\n"),
+        ),
         // The break inside the URL: once a database named `%0Asummitly`.
         (
             format!("DATABASE_URL=\"postgresql://app:pw-x1@db.example.com:5432/\nsummitly{tail}\"\nX=1\n"),

@@ -296,3 +296,42 @@ fn a_monorepo_app_is_onboarded_without_reinstalling() {
     assert!(web.join(".env.local").exists());
     assert!(!app.path().join(".env.local").exists());
 }
+
+#[test]
+fn bad_input_in_a_step_is_exit_2_as_everywhere() {
+    // A placeholder password is bad input for every command; onboard used
+    // to report it as a failed step with exit 1.
+    let app = App::new(Some(
+        "DATABASE_URL=postgresql://app:[YOUR-PASSWORD]@127.0.0.1:1/app\n",
+    ));
+    let r = onboard(&app, &["--yes", "--no-migrate", "--json"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let v = last_json(&r.stdout);
+    assert_eq!(v["ok"], false);
+}
+
+#[test]
+fn a_relative_project_dir_in_a_monorepo_still_finds_the_root() {
+    // `--project-dir .` from apps/web: the walk up to the lockfile and the
+    // hoisted node_modules starts from the absolute path.
+    let app = App::monorepo(Some(
+        "DATABASE_URL=postgresql://app:pw-x1@127.0.0.1:1/app\n",
+    ));
+    let web = app.path().join("apps/web");
+    let r = xtask(
+        &[
+            "--project-dir",
+            ".",
+            "onboard",
+            "--yes",
+            "--no-migrate",
+            "--json",
+        ],
+        &web,
+        &[],
+        None,
+    );
+    let v = last_json(&r.stdout);
+    assert_eq!(v["steps"][0]["name"], "tools");
+    assert_eq!(v["steps"][0]["status"], "ok", "{v}");
+}

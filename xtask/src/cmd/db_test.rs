@@ -117,9 +117,17 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let mut results = Vec::new();
+    let mut first = None;
     for (i, var) in vars.iter().enumerate() {
         let found = envload::find(var, &files);
-        let found = with_password(var, found, source.as_ref(), profile.as_deref())?;
+        let found = password_for(
+            var,
+            found,
+            i == 0,
+            &mut first,
+            source.as_ref(),
+            profile.as_deref(),
+        )?;
         // DIRECT_URL and SHADOW_DATABASE_URL are tested only when defined.
         if found.is_none() && !explicit && i > 0 {
             continue;
@@ -155,6 +163,33 @@ fn print_json(results: &[(Report, Option<aws::Report>)], ok: bool) {
         ("ok", Json::Bool(ok)),
         ("targets", Json::Arr(targets.collect())),
     ]));
+}
+
+/// The server and user a URL names.
+type Server = (String, u16, Option<String>);
+
+/// The fetched password or token belongs to the first URL's server and
+/// user: another variable gets it only when it names the same ones (a local
+/// shadow database must not receive the production password).
+fn password_for(
+    var: &str,
+    found: Option<Found>,
+    is_first: bool,
+    first: &mut Option<Server>,
+    source: Option<&PasswordSource>,
+    profile: Option<&str>,
+) -> anyhow::Result<Option<Found>> {
+    let server = found
+        .as_ref()
+        .and_then(|f| PgUrl::parse(&f.value).ok())
+        .map(|u| (u.host(), u.port(), u.user().map(str::to_string)));
+    if is_first {
+        *first = server.clone();
+    }
+    match is_first || (server.is_some() && server == *first) {
+        true => with_password(var, found, source, profile),
+        false => Ok(found),
+    }
 }
 
 /// `--password-from` / `--iam`: the URL with the password put in (a token

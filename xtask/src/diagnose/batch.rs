@@ -35,6 +35,14 @@ pub(super) struct Reads {
 
 impl Reads {
     /// A statement's rows, or why there are none.
+    /// `s` failed because a table it reads does not exist (SQLSTATE 42P01).
+    pub(super) fn missing_table(&self, s: Statement) -> bool {
+        let i = ORDER.iter().position(|x| *x == s).unwrap_or(0);
+        i == self.batch.results.len()
+            && matches!(&self.batch.error, Some(crate::link::BatchError::Db(state, _))
+                if state == tokio_postgres::error::SqlState::UNDEFINED_TABLE.code())
+    }
+
     pub(super) fn rows(&self, s: Statement) -> Result<&Rows, String> {
         let i = ORDER.iter().position(|x| *x == s).unwrap_or(0);
         match self.batch.results.get(i) {

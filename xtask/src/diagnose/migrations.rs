@@ -35,7 +35,17 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
     }
     let schema = url.param("schema").unwrap_or("public").to_string();
     let mut failed = Vec::new();
-    match reads.rows(Statement::Migrations).ok().map(migration_rows) {
+    let rows = match reads.rows(Statement::Migrations) {
+        Ok(rows) => Some(migration_rows(rows)),
+        // Only a missing table means "not migrated yet"; anything else
+        // (permission denied, a broken connection) is said as it is.
+        Err(_) if reads.missing_table(Statement::Migrations) => None,
+        Err(e) => {
+            hints.push(format!("cannot read {schema}._prisma_migrations ({e}): Prisma needs to; check the user's grants on it"));
+            None
+        }
+    };
+    match rows {
         Some(MigrationRows { applied, failed: f }) => {
             failed = f;
             notes.push(format!("{} migration(s) applied", applied.len()));
@@ -53,9 +63,10 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
                 ));
             }
         }
-        None => notes.push(format!(
+        None if reads.missing_table(Statement::Migrations) => notes.push(format!(
             "no _prisma_migrations table in schema {schema} yet"
         )),
+        None => {}
     }
     if let Some((pid, holder)) = reads.rows(Statement::LockHolder).ok().and_then(lock_holder) {
         notes.push(format!(

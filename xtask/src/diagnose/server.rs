@@ -23,6 +23,8 @@ pub(super) fn query(reads: &Reads) -> (Outcome, Option<()>) {
 }
 
 /// The server's settings, read in the batch (every value as text).
+/// `idle_session_timeout` exists from PostgreSQL 14 on: read with
+/// `missing_ok`, so an older server does not fail the whole batch.
 pub(super) const SQL: &str = "SELECT \
         (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())::int, \
         (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int, \
@@ -31,7 +33,7 @@ pub(super) const SQL: &str = "SELECT \
         COALESCE(current_setting('rds.rds_superuser_reserved_connections', true), '0'), \
         current_setting('statement_timeout'), \
         current_setting('idle_in_transaction_session_timeout'), \
-        current_setting('idle_session_timeout'), \
+        COALESCE(current_setting('idle_session_timeout', true), '0'), \
         current_setting('tcp_keepalives_idle'), \
         COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false), \
         current_setting('rds.force_ssl', true)";

@@ -15,8 +15,10 @@ use crate::repair;
 use crate::util::Ctx;
 
 pub(super) fn fix(ctx: &Ctx, o: &Opts) -> StepResult {
-    let files = envload::read_files(&ctx.project_dir, &[])
-        .map_err(|e| (e.to_string(), "fix the env file at that line".into()))?;
+    let files = envload::read_files(&ctx.project_dir, &[]).map_err(|e| {
+        o.note(&e);
+        (e.to_string(), "fix the env file at that line".into())
+    })?;
     let Some(found) = envload::find("DATABASE_URL", &files) else {
         return Err((
             "DATABASE_URL is not set".into(),
@@ -46,6 +48,7 @@ pub(super) fn fix(ctx: &Ctx, o: &Opts) -> StepResult {
         opts.password_origin = Some(r.what);
     }
     let out = envfile::fix_file(ctx, &path, &opts, write).map_err(|e| {
+        o.note(&e);
         (
             format!("{e:#}"),
             format!("fix {name} by hand, then run again"),
@@ -85,9 +88,11 @@ pub(super) fn fetch(
     })
 }
 
-pub(super) fn check_db(ctx: &Ctx) -> StepResult {
-    let files = envload::read_files(&ctx.project_dir, &[])
-        .map_err(|e| (e.to_string(), "fix the env file".into()))?;
+pub(super) fn check_db(ctx: &Ctx, o: &Opts) -> StepResult {
+    let files = envload::read_files(&ctx.project_dir, &[]).map_err(|e| {
+        o.note(&e);
+        (e.to_string(), "fix the env file".into())
+    })?;
     let found = envload::find("DATABASE_URL", &files);
     let settings = Settings {
         timeout: None,
@@ -119,6 +124,9 @@ pub(super) fn check_db(ctx: &Ctx) -> StepResult {
             }
         ))
     } else {
+        if report.bad_input() {
+            o.bad_input.set(true);
+        }
         let failed = report.checks.iter().find(|c| c.status == Status::Fail);
         Err((
             format!(

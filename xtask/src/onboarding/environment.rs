@@ -16,8 +16,10 @@ use crate::secret::Secret;
 use crate::util::Ctx;
 
 pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
-    let files = envload::read_files(&ctx.project_dir, &[])
-        .map_err(|e| (e.to_string(), "fix the env file at that line".into()))?;
+    let files = envload::read_files(&ctx.project_dir, &[]).map_err(|e| {
+        o.note(&e);
+        (e.to_string(), "fix the env file at that line".into())
+    })?;
     let found = envload::find("DATABASE_URL", &files);
     let env_local = ctx.project_dir.join(".env.local");
     if o.local {

@@ -89,6 +89,17 @@ pub struct Opts {
     pub bad_input: Cell<bool>,
 }
 
+impl Opts {
+    /// Notes that a step failed on bad input (an env file that cannot be
+    /// read, an invalid URL, a placeholder): onboard then exits 2, as every
+    /// command does for bad input.
+    fn note(&self, e: &anyhow::Error) {
+        if crate::flags::Exit::of_error(e) == crate::flags::Exit::BadInput {
+            self.bad_input.set(true);
+        }
+    }
+}
+
 /// The result of one step: ok with a detail, or failed with a hint.
 type StepResult = Result<String, (String, String)>;
 
@@ -104,7 +115,7 @@ pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
             Box::new(|| environment::check(ctx, o)),
         ),
         (StepName::EnvFix, Box::new(|| checks::fix(ctx, o))),
-        (StepName::DbTest, Box::new(|| checks::check_db(ctx))),
+        (StepName::DbTest, Box::new(|| checks::check_db(ctx, o))),
     ];
     if let Some(aws) = &o.aws {
         plan.push((

@@ -228,8 +228,12 @@ fn repair_var(
     // A URL pasted across lines inside quotes: the line break is never part
     // of it (it would become %0A in a database name or be sent raw).
     let written = literal;
+    // The indentation a paste leaves around the break goes with it.
     let (literal, broken) = match written.contains(['\n', '\r']) {
-        true => (written.replace(['\n', '\r'], ""), true),
+        true => {
+            let breaks = regex::Regex::new(r"[ \t]*[\r\n]+[ \t]*").expect("line break pattern");
+            (breaks.replace_all(&written, "").into_owned(), true)
+        }
         false => (written.clone(), false),
     };
     if broken {
