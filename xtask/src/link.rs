@@ -348,9 +348,12 @@ pub fn connect(target: &Target) -> Result<Session, String> {
         .to_socket_addrs()
         .map_err(|_| format!("{} does not resolve", target.host))?
         .collect();
+    // One bound for the whole attempt, as the diagnosis prints it.
     let mut tcp = addrs
         .iter()
-        .find_map(|a| std::net::TcpStream::connect_timeout(a, t).ok())
+        .find_map(|a| {
+            std::net::TcpStream::connect_timeout(a, left().max(Duration::from_millis(1))).ok()
+        })
         .ok_or_else(|| format!("cannot connect to {}:{}", target.host, target.port))?;
     let _ = tcp.set_nodelay(true);
     let mut tls = target.tls != TlsMode::Disable;
@@ -365,12 +368,13 @@ pub fn connect(target: &Target) -> Result<Session, String> {
     }
     let mut link = Link::tcp(tcp).map_err(|e| e.to_string())?;
     if tls {
-        link = match link.handshake(target, &target.host, left()) {
+        link = match link.handshake(target, &target.tls_name, left()) {
             Ok(l) => l,
             Err(HandshakeError::Setup(e)) => return Err(e),
             Err(HandshakeError::TimedOut) => return Err("the TLS handshake timed out".into()),
             Err(HandshakeError::Failed(e)) => return Err(crate::secret::redact(&e)),
         };
     }
-    link.startup(&target.config, t).map_err(|e| e.sentence())
+    link.startup(&target.config, left().max(Duration::from_millis(100)))
+        .map_err(|e| e.sentence())
 }

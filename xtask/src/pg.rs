@@ -45,6 +45,9 @@ pub struct Target {
     pub config: tokio_postgres::Config,
     /// The first host (a directory for a Unix socket) and its port.
     pub host: String,
+    /// The name TLS checks (the host name even when `hostaddr` is where we
+    /// connect, as libpq does).
+    pub tls_name: String,
     pub port: u16,
     pub tls: TlsMode,
     /// `sslnegotiation=direct`: TLS at once, no SSLRequest (PostgreSQL 17+).
@@ -128,6 +131,13 @@ pub fn target(
         other => return Err(format!("sslnegotiation `{other}` is not one of postgres, direct")),
     };
     connect_to(url, &mut c)?;
+    // The first host libpq tries: where our own connections go.
+    let first = url
+        .endpoints()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .ok_or("the URL names no host")?;
     // libpq: a `user=`/`dbname=`/`password=` parameter overrides the URL's
     // part (`PgUrl::user` and `database` read them so).
     let user = url
@@ -163,8 +173,9 @@ pub fn target(
         .map(|p| base_dir.join(p));
     Ok(Target {
         config: c,
-        host: url.host(),
-        port: url.port(),
+        host: first.address().to_string(),
+        tls_name: first.name().to_string(),
+        port: first.port,
         tls,
         direct,
         rootcert,
@@ -425,6 +436,13 @@ mod tests {
         assert_eq!(c.get_ports(), [5432, 5433]);
         let addrs: Vec<String> = c.get_hostaddrs().iter().map(|a| a.to_string()).collect();
         assert_eq!(addrs, ["10.0.0.1", "10.0.0.2"]);
+        // Our own connections go to the address; TLS checks the name.
+        let url = PgUrl::parse("postgresql://u@db.example.com:6543/db?hostaddr=127.0.0.1").unwrap();
+        let t = target(&url, Path::new("."), Duration::from_secs(1), None).unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.tls_name.as_str(), t.port),
+            ("127.0.0.1", "db.example.com", 6543)
+        );
         let c = config("postgresql://u@h/db?dbname=other&user=v");
         assert_eq!((c.get_dbname(), c.get_user()), (Some("other"), Some("v")));
     }
