@@ -34,22 +34,9 @@ fn child_gets_the_tuned_url_in_its_environment_and_none_in_argv() {
         "the CLI wrote the migration"
     );
 
-    let log = app.engine_log();
-    let call = log
-        .iter()
-        .find(|e| e["call"] == "can-connect-to-database")
-        .expect("Prisma ran the engine");
+    let call = app.engine_call("can-connect-to-database");
     let ancestors = call["ancestors"].as_array().unwrap();
-    let cli = ancestors
-        .iter()
-        .find(|a| {
-            a["cmdline"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|w| w == "migrate")
-        })
-        .expect("the Prisma CLI process");
+    let cli = app.prisma_cli_process();
     let url = cli["DATABASE_URL"]
         .as_str()
         .expect("DATABASE_URL in the CLI's environment");
@@ -429,12 +416,7 @@ fn prismas_own_engine_command_line_is_named_not_denied() {
     assert_eq!(r.code, 0, "{}", r.all());
     let note = "Prisma passes the URL, password included, to its schema engine on the command line";
     assert_eq!(r.stderr.matches(note).count(), 1, "{}", r.stderr);
-    let log = app.engine_log();
-    let engine_argv = log
-        .iter()
-        .find(|e| e["call"] == "can-connect-to-database")
-        .expect("Prisma ran the engine")["argv"]
-        .to_string();
+    let engine_argv = app.engine_call("can-connect-to-database")["argv"].to_string();
     assert!(
         engine_argv.contains("--datasource") && engine_argv.contains("postgresql://"),
         "{engine_argv}"

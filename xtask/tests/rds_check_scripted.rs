@@ -13,17 +13,7 @@ use support::*;
 
 /// The environment with the scripted `aws` first on PATH.
 fn with_stand_in(m: &Moto, plan: Value) -> Vec<(String, String)> {
-    let bin = m.stand_in(plan);
-    m.env()
-        .into_iter()
-        .map(|(k, v)| {
-            if k == "PATH" {
-                (k, format!("{}:{v}", bin.display()))
-            } else {
-                (k, v)
-            }
-        })
-        .collect()
+    m.env_with_stand_in(plan).1
 }
 
 /// rds-check only reads: every operation it ran is a describe, list, get or download.

@@ -188,9 +188,8 @@ fn an_iam_token_authenticates_db_test_and_migrate_through_the_environment_only()
     // The token is signed over the current second, so the one set as the
     // role's password is replayed to the xtask by a stand-in for this one
     // call; every other call goes to the real CLI.
-    let bin = m.stand_in(json!({"rds generate-db-auth-token": {"text": token}}));
-    let mut env = m.env();
-    env[0].1 = format!("{}:{}", bin.display(), env[0].1);
+    let (bin, mut env) =
+        m.env_with_stand_in(json!({"rds generate-db-auth-token": {"text": token}}));
     // No password and no sslmode: --iam adds the token and sslmode=require.
     let app = App::new(Some(&format!(
         "DATABASE_URL=postgresql://app@127.0.0.1:{}/summitly\n",
@@ -222,22 +221,9 @@ fn an_iam_token_authenticates_db_test_and_migrate_through_the_environment_only()
         "{}",
         r.stderr
     );
-    let log = app.engine_log();
-    let call = log
-        .iter()
-        .find(|e| e["call"] == "can-connect-to-database")
-        .expect("Prisma ran the engine");
+    let call = app.engine_call("can-connect-to-database");
     let ancestors = call["ancestors"].as_array().unwrap();
-    let cli = ancestors
-        .iter()
-        .find(|a| {
-            a["cmdline"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|w| w == "migrate")
-        })
-        .expect("the Prisma CLI process");
+    let cli = app.prisma_cli_process();
     let url = cli["DATABASE_URL"].as_str().unwrap();
     assert_eq!(
         password_of(url),
@@ -466,11 +452,9 @@ fn onboard_fills_the_example_from_a_secret() {
 #[test]
 fn the_aws_clis_answer_is_never_quoted_in_an_error() {
     let m = Moto::start();
-    let bin = m.stand_in(
+    let (_, env) = m.env_with_stand_in(
         json!({"secretsmanager get-secret-value": {"text": format!("not json: {HARD}")}}),
     );
-    let mut env = m.env();
-    env[0].1 = format!("{}:{}", bin.display(), env[0].1);
     let (dir, text) = project("postgresql://app:[YOUR-PASSWORD]@127.0.0.1:5432/summitly");
     let r = run(
         dir.path(),
@@ -491,9 +475,7 @@ fn the_aws_clis_answer_is_never_quoted_in_an_error() {
 #[test]
 fn onboard_sets_a_rotated_password_in_an_existing_env_local() {
     let m = Moto::start();
-    let bin = m.stand_in(json!({}));
-    let mut env = m.env();
-    env[0].1 = format!("{}:{}", bin.display(), env[0].1);
+    let (bin, mut env) = m.env_with_stand_in(json!({}));
     m.fixture_with_secrets(json!({}), json!({"dev/db": HARD}));
     let db = DevDb::start(&[]);
     set_app_password(&db, HARD);

@@ -464,6 +464,33 @@ impl App {
             .unwrap_or(0)
     }
 
+    /// The stand-in engine's log entry for the first `call` Prisma made.
+    pub fn engine_call(&self, call: &str) -> serde_json::Value {
+        self.engine_log()
+            .into_iter()
+            .find(|e| e["call"] == call)
+            .unwrap_or_else(|| panic!("Prisma never made the engine's `{call}` call"))
+    }
+
+    /// The Prisma CLI process (argv holding `migrate`) among the engine's
+    /// ancestors, with its cmdline and DATABASE_URL as the stand-in read them.
+    pub fn prisma_cli_process(&self) -> serde_json::Value {
+        let call = self.engine_call("can-connect-to-database");
+        call["ancestors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| {
+                a["cmdline"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|w| w == "migrate")
+            })
+            .expect("the Prisma CLI process")
+            .clone()
+    }
+
     /// The stand-in's log, one JSON value per call.
     pub fn engine_log(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.path().join("standin.log"))

@@ -250,6 +250,21 @@ impl Moto {
         bin
     }
 
+    /// The emulator's environment with the stand-in of `stand_in(plan)`
+    /// first on PATH; also the stand-in's folder (its logs).
+    pub fn env_with_stand_in(&self, plan: serde_json::Value) -> (PathBuf, Vec<(String, String)>) {
+        let bin = self.stand_in(plan);
+        let env = self
+            .env()
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "PATH" => (k, format!("{}:{v}", bin.display())),
+                _ => (k, v),
+            })
+            .collect();
+        (bin, env)
+    }
+
     /// The operations the stand-in saw, as `service operation`.
     pub fn stand_in_calls(&self) -> Vec<String> {
         let log = self.dir.path().join("stand-in/calls.log");
