@@ -150,6 +150,12 @@ pub fn into_url(
     Ok(r)
 }
 
+/// Whether two URLs name the same server and user: a fetched password or
+/// token belongs to that pair, and only URLs of it may receive it.
+pub fn same_server(a: &PgUrl, b: &PgUrl) -> bool {
+    (a.host(), a.port(), a.user()) == (b.host(), b.port(), b.user())
+}
+
 /// The URLs a child process gets, with the password put in.
 pub struct ForChild {
     pub url: String,
@@ -174,10 +180,9 @@ pub fn for_child(
         Some(reader) => u.render_for(reader),
         None => u.render(),
     };
-    let key = |u: &PgUrl| (u.host(), u.port(), u.user().map(String::from));
     let shadow = shadow
         .and_then(|s| PgUrl::parse(s).ok())
-        .filter(|s| key(s) == key(url))
+        .filter(|s| same_server(s, url))
         .map(|mut s| {
             apply(&mut s, &r);
             render(&s)

@@ -165,9 +165,6 @@ fn print_json(results: &[(Report, Option<aws::Report>)], ok: bool) {
     ]));
 }
 
-/// The server and user a URL names.
-type Server = (String, u16, Option<String>);
-
 /// The fetched password or token belongs to the first URL's server and
 /// user: another variable gets it only when it names the same ones (a local
 /// shadow database must not receive the production password).
@@ -175,18 +172,19 @@ fn password_for(
     var: &str,
     found: Option<Found>,
     is_first: bool,
-    first: &mut Option<Server>,
+    first: &mut Option<PgUrl>,
     source: Option<&PasswordSource>,
     profile: Option<&str>,
 ) -> anyhow::Result<Option<Found>> {
-    let server = found
-        .as_ref()
-        .and_then(|f| PgUrl::parse(&f.value).ok())
-        .map(|u| (u.host(), u.port(), u.user().map(str::to_string)));
+    let url = found.as_ref().and_then(|f| PgUrl::parse(&f.value).ok());
     if is_first {
-        *first = server.clone();
+        *first = url.clone();
     }
-    match is_first || (server.is_some() && server == *first) {
+    let same = match (&url, first.as_ref()) {
+        (Some(u), Some(f)) => password::same_server(u, f),
+        _ => false,
+    };
+    match is_first || same {
         true => with_password(var, found, source, profile),
         false => Ok(found),
     }
