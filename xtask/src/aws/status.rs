@@ -168,22 +168,8 @@ fn proxy_target(p: &Value) -> Target {
         address: p["Endpoint"].as_str().unwrap_or("").into(),
         port: 5432,
         public: false,
-        security_groups: p["VpcSecurityGroupIds"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        subnets: p["VpcSubnetIds"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        security_groups: str_list(&p["VpcSecurityGroupIds"]),
+        subnets: str_list(&p["VpcSubnetIds"]),
         vpc: p["VpcId"].as_str().map(String::from),
         param_group: None,
         instance: None,
@@ -258,4 +244,13 @@ pub fn status_check(t: &Target) -> Check {
         _ => (format!("{s}: not a state that accepts connections"), wait),
     };
     Check::fail(NAME, Code::RdsNotAvailable, why).hint(hint)
+}
+
+/// A JSON array of strings (ids), empty when absent.
+fn str_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect()
 }
