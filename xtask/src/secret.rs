@@ -57,6 +57,8 @@ struct Known {
     spellings: Vec<String>,
     /// User, database and host names: never masked in free text.
     public: Vec<String>,
+    /// The secrets themselves, as given (each once).
+    remembered: Vec<String>,
 }
 
 #[cfg(not(test))]
@@ -105,6 +107,11 @@ pub fn remember(secret: &str) {
         return;
     }
     let mut k = known();
+    // `PgUrl::password()` wraps the same password again on every call.
+    if k.remembered.iter().any(|r| r == secret) {
+        return;
+    }
+    k.remembered.push(secret.to_string());
     for form in spellings(secret) {
         if !k.spellings.contains(&form) {
             k.spellings.push(form);
