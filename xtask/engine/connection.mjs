@@ -1,0 +1,252 @@
+// Connections for the schema engine host (schema-engine.mjs): a Prisma URL
+// read with libpq's and the native engine's meaning, turned into a
+// node-postgres configuration, and one long-lived connection per database.
+//
+// Why not hand the URL to node-postgres as it is: pg 8.x reads
+// `sslmode=require` as verify-full (a self-signed RDS or dev-db certificate
+// then fails), cannot fall back from `prefer`, and passes Prisma-only
+// parameters (`schema`, `connection_limit`, `pgbouncer`, ...) to the server.
+// Why one connection: the engine takes Prisma's advisory lock once and never
+// unlocks it (the lock ends with the connection), as the native engine does on
+// its single connection; a pool that closes idle clients would drop the lock.
+import fs from "node:fs";
+import path from "node:path";
+import pg from "pg";
+
+/** What the engine and its error messages need to know about a URL. */
+export class Datasource {
+  constructor(url) {
+    let u;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new UrlError("the connection string is not a valid URL");
+    }
+    if (u.protocol !== "postgresql:" && u.protocol !== "postgres:") {
+      throw new UrlError(`the scheme \`${u.protocol.replace(/:$/, "")}\` is not postgresql`);
+    }
+    const params = new URLSearchParams(u.search);
+    this.params = params;
+    this.host = params.get("host") || decodeHost(u.hostname) || "localhost";
+    this.port = Number(u.port || params.get("port") || 5432);
+    this.user = safeDecode(u.username) || process.env.USER || "postgres";
+    this.password = safeDecode(u.password);
+    this.database = safeDecode(u.pathname.replace(/^\//, "")) || "postgres";
+    this.schema = params.get("schema") || "public";
+    this.sslmode = params.get("sslmode") || "prefer";
+    if (!["disable", "allow", "prefer", "require", "no-verify", "verify-ca", "verify-full"].includes(this.sslmode)) {
+      throw new UrlError(`sslmode \`${this.sslmode}\` is not one of disable, allow, prefer, require, verify-ca, verify-full`);
+    }
+    // Prisma's default connect_timeout is 5 s; 0 means wait forever.
+    const t = Number(params.get("connect_timeout") ?? 5);
+    this.connectTimeoutMs = Number.isFinite(t) && t > 0 ? t * 1000 : 0;
+  }
+
+  /** The same server and credentials, another database. */
+  withDatabase(name) {
+    const other = Object.create(Datasource.prototype);
+    Object.assign(other, this, { database: name });
+    return other;
+  }
+
+  /** node-postgres client settings for one TLS attempt (`tls`: true/false). */
+  clientConfig(tls) {
+    const config = {
+      host: this.host,
+      port: this.port,
+      user: this.user,
+      password: this.password,
+      database: this.database,
+      connectionTimeoutMillis: this.connectTimeoutMs,
+      // libpq's parameters that mean the same to node-postgres; Prisma's own
+      // (schema, connection_limit, pool_timeout, pgbouncer, socket_timeout,
+      // sslaccept, statement_cache_size) stay here.
+      application_name: this.params.get("application_name") || undefined,
+      options: this.params.get("options") || undefined,
+      keepAlive: true,
+    };
+    if (tls) config.ssl = this.tlsOptions();
+    return config;
+  }
+
+  /** Node TLS options with libpq's meaning of sslmode and sslrootcert. */
+  tlsOptions() {
+    const rootcert = this.params.get("sslrootcert");
+    const acceptInvalid = this.params.get("sslaccept") === "accept_invalid_certs";
+    // libpq: `require` with a root certificate file verifies as verify-ca.
+    let mode = this.sslmode;
+    if ((mode === "require" || mode === "no-verify") && rootcert && rootcert !== "system") mode = "verify-ca";
+    const opts = {};
+    if (mode === "verify-ca" || mode === "verify-full") {
+      if (rootcert && rootcert !== "system") opts.ca = readFile("sslrootcert", rootcert);
+      opts.rejectUnauthorized = !acceptInvalid;
+      // verify-ca checks the chain, not the name.
+      if (mode === "verify-ca") opts.checkServerIdentity = () => undefined;
+    } else {
+      // require / prefer / allow: encrypted, the certificate not checked.
+      opts.rejectUnauthorized = false;
+    }
+    const cert = this.params.get("sslcert");
+    const key = this.params.get("sslkey");
+    if (cert) opts.cert = readFile("sslcert", cert);
+    if (key) opts.key = readFile("sslkey", key);
+    if (!isIp(this.host) && !this.host.startsWith("/")) opts.servername = this.host;
+    return opts;
+  }
+
+  /** Attempts in libpq's order: TLS first for prefer, plain first for allow. */
+  tlsAttempts() {
+    switch (this.sslmode) {
+      case "disable":
+        return [false];
+      case "allow":
+        return [false, true];
+      case "prefer":
+        return this.host.startsWith("/") ? [false] : [true, false];
+      default:
+        return [true];
+    }
+  }
+}
+
+export class UrlError extends Error {}
+
+/** A file named by a URL parameter, relative to the project (the engine's cwd). */
+function readFile(param, p) {
+  const full = path.resolve(process.cwd(), p);
+  try {
+    return fs.readFileSync(full);
+  } catch (e) {
+    const err = new Error(`cannot read ${param} file ${full}: ${e.code || e.message}`);
+    err.code = "ETLSFILE";
+    throw err;
+  }
+}
+
+function safeDecode(s) {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+function decodeHost(h) {
+  return safeDecode(h).replace(/^\[(.*)\]$/, "$1");
+}
+
+function isIp(h) {
+  return /^[0-9.]+$/.test(h) || h.includes(":");
+}
+
+/**
+ * node-postgres's client, with one difference: columns of PostgreSQL's
+ * internal one-byte type `"char"` (OID 18) come back typed as text.
+ * adapter-pg 7.10.1 has no mapping for it and fails the query ("Column type
+ * 'char' could not be deserialized"), while the engine reads catalog columns
+ * of that type (pg_class.relkind, pg_constraint.contype) on its first call.
+ */
+export class EngineClient extends pg.Client {
+  query(config, values, callback) {
+    if (typeof values === "function") {
+      callback = values;
+      values = undefined;
+    }
+    if (typeof callback === "function") {
+      return super.query(config, values, (err, res) => callback(err, err ? res : charAsText(res)));
+    }
+    const r = super.query(config, values);
+    return r && typeof r.then === "function" ? r.then(charAsText) : r;
+  }
+}
+
+const CHAR_OID = 18;
+const TEXT_OID = 25;
+
+function charAsText(res) {
+  for (const r of Array.isArray(res) ? res : [res]) {
+    for (const f of r?.fields ?? []) if (f.dataTypeID === CHAR_OID) f.dataTypeID = TEXT_OID;
+  }
+  return res;
+}
+
+/**
+ * A "pool" of exactly one connection that is never closed for being idle
+ * and never silently replaced: after the server or the network drops it,
+ * every later query fails as a closed connection (P1017), as on the native
+ * engine's single connection, instead of running without the lock.
+ */
+export class OneConnection extends pg.Pool {
+  constructor(config) {
+    super({ ...config, Client: EngineClient, max: 1, idleTimeoutMillis: 0, allowExitOnIdle: true });
+    this.lost = null;
+    this.opened = false;
+    this.on("error", (e) => {
+      this.lost = this.lost || e;
+    });
+  }
+
+  connect(callback) {
+    if (this.lost && this.opened) {
+      const e = Object.assign(new Error("Connection terminated unexpectedly"), {
+        code: "ECONNRESET",
+        syscall: "read",
+        errno: -104,
+      });
+      if (callback) return void process.nextTick(() => callback(e));
+      return Promise.reject(e);
+    }
+    const onClient = (client) => {
+      if (!client.__watched) {
+        client.__watched = true;
+        this.opened = true;
+        client.on("end", () => {
+          this.lost = this.lost || new Error("connection ended");
+        });
+      }
+    };
+    if (callback) {
+      return super.connect((err, client, release) => {
+        if (!err) onClient(client);
+        callback(err, client, release);
+      });
+    }
+    return super.connect().then((client) => {
+      onClient(client);
+      return client;
+    });
+  }
+}
+
+/**
+ * Opens the connection the way libpq would for the URL's sslmode (prefer
+ * falls back to a plain connection when the server refuses TLS; allow
+ * upgrades when the server insists on it) and runs `setup` on it. Returns
+ * the pool holding that one connection.
+ */
+export async function open(ds, setup) {
+  let lastError;
+  for (const tls of ds.tlsAttempts()) {
+    const pool = new OneConnection(ds.clientConfig(tls));
+    try {
+      const client = await pool.connect();
+      try {
+        if (setup) await setup(client);
+      } finally {
+        client.release();
+      }
+      return pool;
+    } catch (e) {
+      lastError = e;
+      await pool.end().catch(() => {});
+      if (!fallbackWorthy(e, tls)) break;
+    }
+  }
+  throw lastError;
+}
+
+function fallbackWorthy(e, triedTls) {
+  if (triedTls) return e.message === "The server does not support SSL connections";
+  // A server whose pg_hba.conf has only hostssl lines for us.
+  return e.code === "28000" && /no encryption/.test(e.message);
+}

@@ -1,0 +1,412 @@
+#!/usr/bin/env node
+// Prisma's schema engine, run from the WebAssembly build inside the pinned
+// `prisma` package, behind the native engine's command line and stdio
+// protocol. The unmodified Prisma CLI runs this file through
+// PRISMA_SCHEMA_ENGINE_BINARY when `cargo xtask migrate --engine wasm` or
+// `onboard` (and the tests) ask for it.
+//
+// It exists because the native engine is a binary the CLI downloads at first
+// use, which offline machines, locked-down CI runners and TLS-inspecting
+// proxies cannot do, while the same engine, built from the same commit,
+// already sits in node_modules. The engine does its I/O through Prisma's
+// driver adapter for node-postgres; connection.mjs makes that behave as the
+// native engine's connection does, errors.mjs gives failures the native
+// engine's P-codes. No URL or password is ever written to stdout or stderr.
+//
+//   schema-engine.mjs --version
+//   schema-engine.mjs --datasource JSON cli can-connect-to-database|create-database|drop-database
+//   schema-engine.mjs --datamodels PATH... --datasource JSON      (JSON-RPC 2.0 on stdin/stdout)
+import fs from "node:fs";
+import readline from "node:readline";
+import { randomUUID } from "node:crypto";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { bindMigrationAwareSqlAdapterFactory } from "@prisma/driver-adapter-utils";
+
+import { Datasource, UrlError, open } from "./connection.mjs";
+import { KnownError, fromDriver, lockTimeout, migrationFailed, shadowCreation } from "./errors.mjs";
+import { loadEngine, wasmPath } from "./wasm.mjs";
+
+function parseArgs(argv) {
+  const out = { datamodels: [], datasource: null, version: false, cli: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--version" || a === "-V") out.version = true;
+    else if (a === "--datamodels") out.datamodels.push(argv[++i]);
+    else if (a === "--datasource") out.datasource = argv[++i];
+    else if (a === "--enabled-preview-features" || a === "--extension-types") i++;
+    else if (a === "cli") out.cli = argv[++i] || "";
+  }
+  return out;
+}
+
+async function version() {
+  try {
+    const glue = await loadEngine(wasmPath());
+    process.stdout.write(`schema-engine-cli ${glue.version()}\n`);
+  } catch (e) {
+    logError(e.message);
+    process.exit(1);
+  }
+}
+
+/** The datasource the CLI passed, or an exit with P1013 in the native words. */
+function datasources() {
+  let parsed;
+  try {
+    parsed = JSON.parse(args.datasource || "{}");
+  } catch {
+    fail(new KnownError("P1013", "The provided database string is invalid. --datasource is not JSON"));
+  }
+  if (!parsed.url) fail(new KnownError("P1012", "The datasource has no url: set `datasource.url` in prisma.config.ts"));
+  const read = (url) => {
+    try {
+      return new Datasource(url);
+    } catch (e) {
+      if (e instanceof UrlError) fail(new KnownError("P1013", `The provided database string is invalid. ${e.message}`));
+      throw e;
+    }
+  };
+  return { main: read(parsed.url), shadow: parsed.shadowDatabaseUrl ? read(parsed.shadowDatabaseUrl) : null };
+}
+
+// ---- cli mode: one short run, answered by exit status and stderr ----
+
+async function cliMode(command) {
+  const { main } = datasources();
+  process.stderr.write(`Starting schema engine CLI (WebAssembly engine, ${command})\n`);
+  try {
+    if (command === "can-connect-to-database") {
+      const pool = await open(main, (c) => c.query("SELECT 1"));
+      await pool.end();
+    } else if (command === "create-database" || command === "drop-database") {
+      const admin = await openAdmin(main);
+      const verb = command === "create-database" ? "CREATE" : "DROP";
+      await admin.query(`${verb} DATABASE ${ident(main.database)}`);
+      await admin.end();
+      logInfo(`Database '${main.database}' ${verb === "CREATE" ? "created" : "dropped"} successfully.`);
+    } else {
+      fail(new KnownError("P1000", `unknown cli command \`${command}\``), 1);
+    }
+    process.exit(0);
+  } catch (e) {
+    fail(fromDriver(e, main) || new Error(redacted(e)));
+  }
+}
+
+/** A connection to the server's maintenance database, as the native engine makes for CREATE/DROP DATABASE. */
+async function openAdmin(ds) {
+  try {
+    return await open(ds.withDatabase("postgres"));
+  } catch (e) {
+    if (e.code === "3D000") return open(ds.withDatabase("template1"));
+    throw e;
+  }
+}
+
+// ---- RPC mode ----
+
+/** What must be undone before this process ends. */
+const cleanup = { pools: new Set(), shadowDbs: new Map(), mainDs: null };
+let shadowFailure = null;
+
+async function rpcMode() {
+  const { main, shadow } = datasources();
+  cleanup.mainDs = main;
+  let glue;
+  try {
+    glue = await loadEngine(wasmPath());
+  } catch (e) {
+    logError(e.message);
+    process.exit(1);
+  }
+  const datamodels = args.datamodels.map((p) => [p, fs.readFileSync(p, "utf8")]);
+  const factory = bindMigrationAwareSqlAdapterFactory(adapterFactory(main, shadow));
+  let engine;
+  try {
+    engine = await glue.SchemaEngine.new({ datamodels: datamodels.length ? datamodels : undefined }, onEngineLog, factory);
+  } catch (e) {
+    logError(describe(lookup(factory, e), main).message);
+    process.exit(1);
+  }
+
+  process.on("SIGTERM", () => shutdown(0));
+  process.on("SIGINT", () => shutdown(130));
+
+  // Requests are handled one at a time, in order, as the native engine does.
+  let queue = Promise.resolve();
+  const pendingPrints = new Map();
+  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  rl.on("line", (line) => {
+    if (!line.trim()) return;
+    let msg;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return send({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } });
+    }
+    // The CLI's answer to our `print` request.
+    if (msg.method === undefined && pendingPrints.has(msg.id)) {
+      pendingPrints.get(msg.id)();
+      pendingPrints.delete(msg.id);
+      return;
+    }
+    queue = queue.then(() => handle(engine, factory, main, msg, pendingPrints));
+  });
+  rl.on("close", () => queue.then(() => shutdown(0)));
+}
+
+let printId = 0;
+
+async function handle(engine, factory, ds, req, pendingPrints) {
+  const { id, method, params } = req;
+  if (typeof engine[method] !== "function" || method === "free" || method.startsWith("__")) {
+    return send({ jsonrpc: "2.0", id, error: { code: -32601, message: `Method not found: ${method}` } });
+  }
+  shadowFailure = null;
+  try {
+    // Keep the call on the engine object: the binding is to its instance.
+    let result = await engine[method](params ?? {});
+    if (method === "diff" && result && typeof result.stdout === "string") {
+      // The native engine sends a diff's text as a `print` request.
+      const { stdout, ...rest } = result;
+      if (stdout) await print(stdout, pendingPrints);
+      result = rest;
+    }
+    send({ jsonrpc: "2.0", id, result: result ?? null });
+  } catch (e) {
+    send({ jsonrpc: "2.0", id, error: rpcError(describe(lookup(factory, e), ds, method, params)) });
+  }
+}
+
+function print(content, pendingPrints) {
+  const id = `print-${++printId}`;
+  return new Promise((resolve) => {
+    pendingPrints.set(id, resolve);
+    send({ jsonrpc: "2.0", id, method: "print", params: { content } });
+  });
+}
+
+/** The error the adapter recorded behind a `GenericJs` id, when there is one. */
+function lookup(factory, e) {
+  const m = /GenericJs.*?"id":\s*(\d+)|GenericJs\(\s*(\d+)\s*\)/.exec(String(e?.message ?? ""));
+  const id = e?.cause?.id ?? e?.id ?? (m ? Number(m[1] ?? m[2]) : undefined);
+  if (id !== undefined) {
+    const found = factory.errorRegistry.consumeError(id);
+    if (found) return found.error;
+  }
+  return e;
+}
+
+/**
+ * The user-facing error for whatever the engine threw: its own P-code when
+ * it has one, the native code rebuilt from the driver's error otherwise.
+ */
+function describe(e, ds, method, params) {
+  if (shadowFailure) return shadowCreation(shadowFailure);
+  if (e instanceof KnownError) return e;
+  if (e && typeof e.code === "string" && /^P\d{4}$/.test(e.code)) return new KnownError(e.code, String(e.message), e.meta ?? {});
+  const driver = driverCause(e);
+  const msg = String(e?.message ?? e);
+  if (/pg_advisory_lock/.test(msg) && /[Tt]imed out|timeout/.test(msg)) return lockTimeout(ds, 10000);
+  if (driver && driver.kind === "postgres" && (method === "applyMigrations" || method === "createMigration")) {
+    const name = failedMigrationName(msg, params);
+    if (name) return migrationFailed(name, driver);
+  }
+  const known = fromDriver(driver, ds) || fromDriver(e, ds);
+  if (known) return known;
+  const err = new Error(redacted(e));
+  err.isPanic = e instanceof WebAssembly.RuntimeError;
+  return err;
+}
+
+/** The driver's error inside an engine error, when the engine kept it. */
+function driverCause(e) {
+  if (!e) return null;
+  if (e.kind || e.syscall || (typeof e.code === "string" && !/^P\d{4}$/.test(e.code))) return e;
+  if (e.cause) return driverCause(e.cause);
+  const m = /\{[\s\S]*"kind"[\s\S]*\}/.exec(String(e.message ?? ""));
+  if (m) {
+    try {
+      return JSON.parse(m[0]);
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+function failedMigrationName(msg, params) {
+  const m = /[Mm]igration (?:name: |`)?([0-9]{14}_[A-Za-z0-9_]+)/.exec(msg);
+  if (m) return m[1];
+  const dirs = params?.migrationsList?.migrationDirectories;
+  return dirs?.length ? dirs[dirs.length - 1].path : null;
+}
+
+function rpcError(err) {
+  const data = { is_panic: Boolean(err.isPanic), message: err.message, meta: err.meta ?? {} };
+  if (err.errorCode) data.error_code = err.errorCode;
+  if (err.isPanic) data.error = { message: err.message };
+  return { code: 4466, message: "An error happened. Check the data field for details.", data };
+}
+
+// ---- the adapter factory: one main connection, a real shadow database ----
+
+function adapterFactory(main, shadowDs) {
+  return {
+    provider: "postgres",
+    adapterName: "@prisma/adapter-pg",
+    connect: () => connectTo(main, { schema: main.schema, lockHolder: true }),
+    connectToShadowDb: async () => {
+      if (shadowDs) {
+        const adapter = await connectTo(shadowDs, { schema: shadowDs.schema });
+        await resetSchema(adapter, shadowDs.schema);
+        return adapter;
+      }
+      return createShadowDb(main);
+    },
+  };
+}
+
+/** An adapter over one connection to `ds`, with the native engine's script semantics. */
+async function connectTo(ds, { schema }) {
+  const pool = await open(ds, (c) => c.query(`SET search_path = ${ident(schema)}`));
+  cleanup.pools.add(pool);
+  const adapter = await new PrismaPg(pool, { schema, disposeExternalPool: true }).connect();
+  // adapter-pg splits a script on ";" and runs the pieces one by one; the
+  // native engine sends the whole script as one simple query, which
+  // PostgreSQL runs as one implicit transaction (all or nothing).
+  adapter.executeScript = async (script) => {
+    try {
+      await pool.query(script);
+    } catch (e) {
+      adapter.onError(e);
+    }
+  };
+  const dispose = adapter.dispose.bind(adapter);
+  adapter.dispose = async () => {
+    cleanup.pools.delete(pool);
+    await dispose();
+  };
+  return adapter;
+}
+
+/** `prisma_migrate_shadow_db_<uuid>`, dropped WITH (FORCE) when the engine is done with it. */
+async function createShadowDb(main) {
+  const name = `prisma_migrate_shadow_db_${randomUUID()}`;
+  let admin;
+  try {
+    admin = await open(main);
+    await admin.query(`CREATE DATABASE ${ident(name)}`);
+  } catch (e) {
+    await admin?.end().catch(() => {});
+    shadowFailure = e;
+    throw e;
+  }
+  cleanup.shadowDbs.set(name, admin);
+  const adapter = await connectTo(main.withDatabase(name), { schema: main.schema });
+  const dispose = adapter.dispose;
+  adapter.dispose = async () => {
+    await dispose();
+    await dropShadowDb(name);
+  };
+  return adapter;
+}
+
+async function dropShadowDb(name) {
+  const admin = cleanup.shadowDbs.get(name);
+  cleanup.shadowDbs.delete(name);
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+  } catch {
+    // PostgreSQL < 13 has no FORCE; nobody else uses the shadow database.
+    await admin.query(`DROP DATABASE IF EXISTS ${ident(name)}`).catch(() => {});
+  }
+  await admin.end().catch(() => {});
+}
+
+/** A shadow database the user named: emptied first, as the native engine does. */
+async function resetSchema(adapter, schema) {
+  await adapter.executeScript(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE; CREATE SCHEMA ${ident(schema)}; SET search_path = ${ident(schema)}`);
+}
+
+let shuttingDown = false;
+
+/** Drops shadow databases still there, closes every connection, exits. */
+async function shutdown(code) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  const timer = setTimeout(() => process.exit(code), 5000);
+  timer.unref();
+  for (const name of [...cleanup.shadowDbs.keys()]) {
+    // The admin connection may be busy or gone: drop from a fresh one.
+    const busy = cleanup.shadowDbs.get(name);
+    await busy.end().catch(() => {});
+    try {
+      const admin = await open(cleanup.mainDs);
+      await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch(() => {});
+      await admin.end();
+    } catch {
+      // the server is gone; nothing to drop it on
+    }
+    cleanup.shadowDbs.delete(name);
+  }
+  for (const pool of cleanup.pools) await pool.end().catch(() => {});
+  process.exit(code);
+}
+
+// ---- output ----
+
+function send(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function onEngineLog(line) {
+  // The engine's tracing lines, as the native engine writes them to stderr.
+  let parsed = null;
+  try {
+    parsed = typeof line === "string" ? JSON.parse(line) : line;
+  } catch {
+    parsed = null;
+  }
+  if (parsed && parsed.fields) process.stderr.write(JSON.stringify(parsed) + "\n");
+  else logInfo(String(line));
+}
+
+function logLine(level, message, extra = {}) {
+  const fields = { message: redactUrls(message), ...extra };
+  process.stderr.write(JSON.stringify({ timestamp: new Date().toISOString(), level, fields, target: "schema_engine::logger" }) + "\n");
+}
+
+const logInfo = (m) => logLine("INFO", m);
+const logError = (m) => logLine("ERROR", m);
+
+/** Ends a cli-mode run the way the CLI reads it: an ERROR line with the code. */
+function fail(err, status = 1) {
+  logLine("ERROR", err.message, err.errorCode ? { error_code: err.errorCode } : {});
+  process.exit(status);
+}
+
+function ident(name) {
+  return `"${String(name).replace(/"/g, '""')}"`;
+}
+
+/** A message with any connection URL's password masked. */
+function redactUrls(text) {
+  return String(text).replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/g, "$1****@");
+}
+
+function redacted(e) {
+  return redactUrls(e?.message ?? String(e));
+}
+
+// ---- main (last: every binding above is initialised by now) ----
+
+const args = parseArgs(process.argv.slice(2));
+
+if (args.version) {
+  await version();
+} else if (args.cli) {
+  await cliMode(args.cli);
+} else {
+  await rpcMode();
+}
