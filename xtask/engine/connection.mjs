@@ -153,12 +153,27 @@ export class EngineClient extends pg.Client {
       values = undefined;
     }
     if (typeof callback === "function") {
-      return super.query(config, values, (err, res) => callback(err, err ? res : charAsText(res)));
+      return super.query(config, values, (err, res) => {
+        if (err) driverErrors.last = err;
+        callback(err, err ? res : charAsText(res));
+      });
     }
     const r = super.query(config, values);
-    return r && typeof r.then === "function" ? r.then(charAsText) : r;
+    if (!r || typeof r.then !== "function") return r;
+    return r.then(charAsText, (err) => {
+      driverErrors.last = err;
+      throw err;
+    });
   }
 }
+
+/**
+ * The last error node-postgres raised, with its SQLSTATE, detail and hint.
+ * The engine turns driver errors into text ("external connector error ...")
+ * and loses the SQLSTATE the native engine puts into P3018; the host reads
+ * it back from here.
+ */
+export const driverErrors = { last: null };
 
 const CHAR_OID = 18;
 const TEXT_OID = 25;
@@ -193,6 +208,7 @@ export class OneConnection extends pg.Pool {
         syscall: "read",
         errno: -104,
       });
+      driverErrors.last = e;
       if (callback) return void process.nextTick(() => callback(e));
       return Promise.reject(e);
     }
@@ -207,14 +223,21 @@ export class OneConnection extends pg.Pool {
     };
     if (callback) {
       return super.connect((err, client, release) => {
-        if (!err) onClient(client);
+        if (err) driverErrors.last = err;
+        else onClient(client);
         callback(err, client, release);
       });
     }
-    return super.connect().then((client) => {
-      onClient(client);
-      return client;
-    });
+    return super.connect().then(
+      (client) => {
+        onClient(client);
+        return client;
+      },
+      (err) => {
+        driverErrors.last = err;
+        throw err;
+      },
+    );
   }
 }
 

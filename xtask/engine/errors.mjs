@@ -112,16 +112,11 @@ function fromSqlState(state, message, ds) {
         { database_name: ds.database, database_host: ds.host, database_port: ds.port },
       );
     case "28000":
-      if (/no pg_hba\.conf entry/.test(message || "")) return null;
+      // quaint reads every 28000 (pg_hba.conf refusals included) as access denied.
       return new KnownError("P1010", `User \`${ds.user}\` was denied access on the database \`${ds.database}.${ds.schema}\``, {
         database_user: ds.user,
         database_name: `${ds.database}.${ds.schema}`,
       });
-    case "42501":
-      if (/permission denied for database|must have CONNECT privilege/.test(message || "")) {
-        return new KnownError("P1010", `User \`${ds.user}\` was denied access on the database \`${ds.database}.${ds.schema}\``);
-      }
-      return null;
     case "57P01":
     case "57P02":
     case "57P03":
@@ -149,11 +144,11 @@ export function shadowCreation(driverError) {
   );
 }
 
-/** P3018: a migration script failed; `e` is the server's error. */
+/** P3018: a migration script failed; `e` is node-postgres's error from the server. */
 export function migrationFailed(name, e) {
-  const code = e.code || e.originalCode || "N/A";
-  const msg = e.originalMessage || e.message || String(e);
-  const text = `ERROR: ${msg}${e.detail ? `\nDETAIL: ${e.detail}` : ""}${e.hint ? `\nHINT: ${e.hint}` : ""}`;
+  const code = e.code || "N/A";
+  // As tokio-postgres prints a server error, which the native engine quotes.
+  const text = `${e.severity}: ${e.message}${e.detail ? `\nDETAIL: ${e.detail}` : ""}${e.hint ? `\nHINT: ${e.hint}` : ""}`;
   return new KnownError(
     "P3018",
     `A migration failed to apply. New migrations cannot be applied before the error is recovered from. Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\nMigration name: ${name}\n\nDatabase error code: ${code}\n\nDatabase error:\n${text}\n`,

@@ -22,7 +22,7 @@ import { randomUUID } from "node:crypto";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { bindMigrationAwareSqlAdapterFactory } from "@prisma/driver-adapter-utils";
 
-import { Datasource, UrlError, open } from "./connection.mjs";
+import { Datasource, UrlError, driverErrors, open } from "./connection.mjs";
 import { KnownError, fromDriver, lockTimeout, migrationFailed, shadowCreation } from "./errors.mjs";
 import { loadEngine, wasmPath } from "./wasm.mjs";
 
@@ -163,6 +163,7 @@ async function handle(engine, factory, ds, req, pendingPrints) {
     return send({ jsonrpc: "2.0", id, error: { code: -32601, message: `Method not found: ${method}` } });
   }
   shadowFailure = null;
+  driverErrors.last = null;
   try {
     // Keep the call on the engine object: the binding is to its instance.
     let result = await engine[method](params ?? {});
@@ -174,7 +175,7 @@ async function handle(engine, factory, ds, req, pendingPrints) {
     }
     send({ jsonrpc: "2.0", id, result: result ?? null });
   } catch (e) {
-    send({ jsonrpc: "2.0", id, error: rpcError(describe(lookup(factory, e), ds, method, params)) });
+    send({ jsonrpc: "2.0", id, error: rpcError(describe(lookup(factory, e), ds)) });
   }
 }
 
@@ -201,17 +202,16 @@ function lookup(factory, e) {
  * The user-facing error for whatever the engine threw: its own P-code when
  * it has one, the native code rebuilt from the driver's error otherwise.
  */
-function describe(e, ds, method, params) {
+function describe(e, ds) {
   if (shadowFailure) return shadowCreation(shadowFailure);
   if (e instanceof KnownError) return e;
-  if (e && typeof e.code === "string" && /^P\d{4}$/.test(e.code)) return new KnownError(e.code, String(e.message), e.meta ?? {});
-  const driver = driverCause(e);
+  if (e && typeof e.code === "string" && /^P\d{4}$/.test(e.code)) return inNativeWords(e, ds);
+  // The engine's text ("external connector error ...") keeps the failing
+  // migration's name; the driver's own error keeps the SQLSTATE.
   const msg = String(e?.message ?? e);
-  if (/pg_advisory_lock/.test(msg) && /[Tt]imed out|timeout/.test(msg)) return lockTimeout(ds, 10000);
-  if (driver && driver.kind === "postgres" && (method === "applyMigrations" || method === "createMigration")) {
-    const name = failedMigrationName(msg, params);
-    if (name) return migrationFailed(name, driver);
-  }
+  const driver = driverErrors.last;
+  const script = /apply_script[\s\S]*?migration_name="([^"]+)"/.exec(msg);
+  if (script && driver && typeof driver.severity === "string") return migrationFailed(script[1], driver);
   const known = fromDriver(driver, ds) || fromDriver(e, ds);
   if (known) return known;
   const err = new Error(redacted(e));
@@ -219,27 +219,19 @@ function describe(e, ds, method, params) {
   return err;
 }
 
-/** The driver's error inside an engine error, when the engine kept it. */
-function driverCause(e) {
-  if (!e) return null;
-  if (e.kind || e.syscall || (typeof e.code === "string" && !/^P\d{4}$/.test(e.code))) return e;
-  if (e.cause) return driverCause(e.cause);
-  const m = /\{[\s\S]*"kind"[\s\S]*\}/.exec(String(e.message ?? ""));
-  if (m) {
-    try {
-      return JSON.parse(m[0]);
-    } catch {
-      return null;
-    }
+/**
+ * An error the WebAssembly engine coded itself, in the native engine's
+ * words where they differ: its P1002 says "at the configured address" and
+ * "Timeout: 10000ms" where the native one names host and port and says
+ * "Elapsed".
+ */
+function inNativeWords(e, ds) {
+  const msg = String(e.message);
+  if (e.code === "P1002" && /pg_advisory_lock/.test(msg)) {
+    const ms = /(?:Timeout|Elapsed): (\d+)ms/.exec(msg);
+    return lockTimeout(ds, ms ? Number(ms[1]) : 10000);
   }
-  return null;
-}
-
-function failedMigrationName(msg, params) {
-  const m = /[Mm]igration (?:name: |`)?([0-9]{14}_[A-Za-z0-9_]+)/.exec(msg);
-  if (m) return m[1];
-  const dirs = params?.migrationsList?.migrationDirectories;
-  return dirs?.length ? dirs[dirs.length - 1].path : null;
+  return new KnownError(e.code, msg, e.meta ?? {});
 }
 
 function rpcError(err) {
