@@ -13,6 +13,8 @@ use crate::input::PasswordSource;
 use crate::output::{self, Columns, Json, Mark, Style};
 use crate::pg;
 use crate::pgurl::PgUrl;
+use crate::prisma::engine::Native;
+use crate::prisma::Install;
 use crate::repair::DEFAULT_VARS;
 use crate::util::Ctx;
 
@@ -62,7 +64,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--iam", value: None, help: "test with an IAM auth token (aws rds generate-db-auth-token) as the password; sslmode=require at least" },
     Flag { name: "--aws-profile", value: Some("NAME"), help: "with --aws, --password-from or --iam: the aws CLI profile" },
     Flag { name: "--my-ip", value: Some("ADDR"), help: "with --aws: your public IP, for the security group and NACL checks" },
-    Flag { name: "--json", value: None, help: "{\"ok\", \"targets\": [{\"var\", \"source\", ..., \"checks\": [...], \"diagnosis\"}]}" },
+    Flag { name: "--json", value: None, help: "{\"ok\", \"targets\": [{\"var\", \"source\", ..., \"checks\": [...], \"diagnosis\"}], \"engine\": {\"source\", \"path\", \"detail\"}}" },
 ];
 
 /// One line per check: `  pass  tcp            0 ms  connected to ...`.
@@ -140,8 +142,9 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let ok = results
         .iter()
         .all(|(r, a)| r.ok() && a.as_ref().is_none_or(aws::Report::ok));
+    let engine = engine_report(ctx, json);
     if json {
-        print_json(&results, ok);
+        print_json(&results, ok, engine);
     }
     Ok(if results.iter().any(|(r, _)| r.bad_input()) {
         Exit::BadInput
@@ -150,8 +153,22 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     })
 }
 
+/// Which schema engine `migrate` would have Prisma run: a line, or the
+/// `engine` object of `--json`.
+fn engine_report(ctx: &Ctx, json: bool) -> Json {
+    let install = Install::find(&ctx.project_dir);
+    let engine = Native::find(&install);
+    if !json {
+        output::out(format!(
+            "Prisma's schema engine: {}",
+            engine.describe(&install)
+        ));
+    }
+    engine.to_json(&install)
+}
+
 /// `--json`: one object, each target with rds-check's report when run.
-fn print_json(results: &[(Report, Option<aws::Report>)], ok: bool) {
+fn print_json(results: &[(Report, Option<aws::Report>)], ok: bool, engine: Json) {
     let targets = results.iter().map(|(r, a)| {
         let mut j = report_json(r);
         if let (Json::Obj(pairs), Some(a)) = (&mut j, a) {
@@ -162,6 +179,7 @@ fn print_json(results: &[(Report, Option<aws::Report>)], ok: bool) {
     output::json(&Json::obj([
         ("ok", Json::Bool(ok)),
         ("targets", Json::Arr(targets.collect())),
+        ("engine", engine),
     ]));
 }
 

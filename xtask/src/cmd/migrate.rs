@@ -9,6 +9,7 @@ use crate::output::{self, Json};
 use crate::prisma::{
     self,
     migrate::{Mode, Plan, Summary},
+    Engine,
 };
 use crate::util::Ctx;
 
@@ -37,6 +38,7 @@ Example:
   cargo xtask migrate add_saved_comparables
   cargo xtask migrate --deploy --json
   cargo xtask migrate --deploy --iam            # a fresh IAM token, in Prisma's environment only
+  cargo xtask migrate --deploy --engine wasm    # where Prisma cannot download its engine
 ",
 };
 
@@ -49,6 +51,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--status", value: None, help: "prisma migrate status" },
     Flag { name: "--no-preflight", value: None, help: "start Prisma without checking the connection first" },
     Flag { name: "--no-tune", value: None, help: "pass the URL exactly as written" },
+    Flag { name: "--engine", value: Some("native|wasm"), help: "Prisma's schema engine: native (its binary, downloaded on first use; default) or wasm (the WebAssembly build in node_modules/prisma: no download)" },
     Flag { name: "--retries", value: Some("N"), help: "retries for P1017, P1001 and P1002 (default 2)" },
     Flag { name: "--retry-delay", value: Some("SECS"), help: "first wait between attempts, doubled each time (default 2)" },
     Flag { name: "--env-file", value: Some("PATH"), help: "read these env files instead of the usual ones (repeatable)" },
@@ -87,6 +90,13 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
             args.flag("--iam"),
         )?,
         aws_profile: args.value("--aws-profile")?,
+        engine: args
+            .parsed("--engine", "native or wasm")?
+            .unwrap_or(Engine::Native),
+        wasm_rerun: Some(prisma::engine::command_with(
+            &std::env::args().skip(1).collect::<Vec<_>>(),
+            Engine::Wasm,
+        )),
     };
     let name = match (args.value("--name")?, args.positional()) {
         (Some(a), Some(b)) if a != b => {
@@ -143,6 +153,7 @@ fn summary_json(s: &Summary) -> Json {
     Json::obj([
         ("ok", Json::Bool(s.ok)),
         ("mode", Json::Lit(s.mode.as_str())),
+        ("engine", Json::Lit(s.engine.as_str())),
         ("attempts", Json::Arr(attempts.collect())),
         (
             "applied",

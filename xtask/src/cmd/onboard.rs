@@ -9,6 +9,8 @@ use crate::flags::{bad_input, Args, Exit, Flag, Help};
 use crate::input::PasswordSource;
 use crate::onboarding::{self, Opts, Step, StepStatus};
 use crate::output::{self, Columns, Json, Mark, Style};
+use crate::prisma::engine::Native;
+use crate::prisma::{Engine, Install};
 use crate::util::Ctx;
 
 pub const HELP: Help = Help {
@@ -25,7 +27,9 @@ Steps, each reported on one line with its time:
                local dev-db and write its URL. An existing .env.local is never replaced.
   env-fix      repair the URL (encoding, sslmode, timeouts)
   db-test      the full connection check; stops here with the diagnosis on failure
-  migrations   prisma migrate deploy through `cargo xtask migrate --deploy`
+  migrations   prisma migrate deploy through `cargo xtask migrate --deploy`; when Prisma
+               cannot download its native schema engine (and no --engine was given),
+               again on the WebAssembly engine in node_modules/prisma
 
 ",
     flags: FLAGS,
@@ -50,10 +54,11 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--yes", value: None, help: "never prompt (also when stdin is not a terminal, or CI=true)" },
     Flag { name: "--check", value: None, help: "report env-fix repairs without writing; fail if any are needed" },
     Flag { name: "--no-migrate", value: None, help: "stop after db-test" },
+    Flag { name: "--engine", value: Some("native|wasm"), help: "Prisma's schema engine for the migrations (default: native, then wasm if it cannot be downloaded)" },
     Flag { name: "--aws", value: None, help: "after db-test, run rds-check's AWS checks for an RDS host (also when db-test failed)" },
     Flag { name: "--aws-profile", value: Some("NAME"), help: "with --aws or --password-from: the aws CLI profile" },
     Flag { name: "--my-ip", value: Some("ADDR"), help: "with --aws: your public IP, for the security group and NACL checks" },
-    Flag { name: "--json", value: None, help: "{\"ok\", \"steps\": [{\"name\", \"status\", \"ms\", \"detail\", \"hint\"}]}" },
+    Flag { name: "--json", value: None, help: "{\"ok\", \"steps\": [{\"name\", \"status\", \"ms\", \"detail\", \"hint\"}], \"engine\": {\"source\", \"path\", \"detail\", \"used\"}}" },
 ];
 
 pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
@@ -75,6 +80,8 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         aws: AwsOptions::from_flags(&mut args, aws_profile.clone())?,
         password_from: source,
         aws_profile,
+        engine: args.parsed("--engine", "native or wasm")?,
+        engine_used: Default::default(),
         password_written: Default::default(),
         bad_input: Default::default(),
     };
@@ -98,13 +105,36 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
             report(s, style);
         }
     });
+    Ok(finish(ctx, &o, &steps, style))
+}
+
+/// The JSON object, or the engine line and the verdict; the exit status.
+fn finish(ctx: &Ctx, o: &Opts, steps: &[Step], style: Style) -> Exit {
     let failed = steps.iter().find(|s| s.status == StepStatus::Fail);
+    let install = Install::find(&ctx.project_dir);
+    let native = Native::find(&install);
+    let used = o.engine_used.get();
     if o.json {
+        let mut engine = native.to_json(&install);
+        if let Json::Obj(pairs) = &mut engine {
+            let used = used.map(|e| Json::Lit(e.as_str())).unwrap_or(Json::Null);
+            pairs.push(("used".into(), used));
+        }
         output::json(&Json::obj([
             ("ok", Json::Bool(failed.is_none())),
             ("steps", Json::Arr(steps.iter().map(step_json).collect())),
+            ("engine", engine),
         ]));
-    } else if let Some(s) = failed {
+        return exit(o, failed.is_none());
+    }
+    output::out(match used {
+        Some(Engine::Wasm) => format!(
+            "  schema engine: the migrations ran on Prisma's WebAssembly engine; {}",
+            native.describe(&install)
+        ),
+        _ => format!("  schema engine: {}", native.describe(&install)),
+    });
+    if let Some(s) = failed {
         output::out(format!(
             "\n{} at step {}: {}",
             style.red("Not ready"),
@@ -117,10 +147,16 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
             style.green("Ready.")
         ));
     }
+    exit(o, failed.is_none())
+}
+
+/// Exit 2 when a step failed on bad input, else 0 or 1.
+fn exit(o: &Opts, ok: bool) -> Exit {
     if o.bad_input.get() {
-        return Ok(Exit::BadInput);
+        Exit::BadInput
+    } else {
+        Exit::ok_if(ok)
     }
-    Ok(Exit::ok_if(failed.is_none()))
 }
 
 fn step_json(s: &Step) -> Json {

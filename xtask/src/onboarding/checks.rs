@@ -1,5 +1,7 @@
 //! The env-fix, db-test and migrations steps: the commands' own cores, run
-//! with onboarding's defaults and summed up in one line each.
+//! with onboarding's defaults and summed up in one line each (migrations
+//! falls back to the WebAssembly engine when the native one cannot be
+//! downloaded).
 
 use std::time::Duration;
 
@@ -9,8 +11,12 @@ use crate::diagnose::{self, Layer, Settings, Status};
 use crate::envfile::{self, Write};
 use crate::envload;
 use crate::input::PasswordSource;
+use crate::output;
 use crate::pgurl::PgUrl;
-use crate::prisma::migrate::{self, Mode, Plan, Verdict};
+use crate::prisma::codes::Failure;
+use crate::prisma::engine::{self, Wasm};
+use crate::prisma::migrate::{self, Mode, Plan, Summary, Verdict};
+use crate::prisma::{Engine, Install};
 use crate::repair;
 use crate::util::Ctx;
 
@@ -140,7 +146,51 @@ pub(super) fn check_db(ctx: &Ctx, o: &Opts) -> StepResult {
     }
 }
 
+/// `migrate --deploy`; without `--engine`, on the WebAssembly engine again
+/// when Prisma could not download its native one.
 pub(super) fn migrations(ctx: &Ctx, o: &Opts) -> StepResult {
+    let first = o.engine.unwrap_or(Engine::Native);
+    let mut result = deploy(ctx, o, first)?;
+    let download_failed = matches!(
+        &result.diagnosis,
+        Some((Verdict::Prisma(Failure::EngineDownload), _))
+    );
+    if download_failed && o.engine.is_none() {
+        output::err("onboard: Prisma could not download its native schema engine; using the WebAssembly engine from node_modules/prisma instead");
+        result = deploy(ctx, o, Engine::Wasm)?;
+    }
+    let via = match result.engine {
+        Engine::Wasm => " (WebAssembly engine)",
+        Engine::Native => "",
+    };
+    if result.ok {
+        return Ok(match result.applied.len() {
+            0 => format!("prisma migrate deploy{via}: nothing to apply"),
+            n => format!("prisma migrate deploy{via}: {n} migration(s) applied"),
+        });
+    }
+    let (verdict, hint) = result
+        .diagnosis
+        .unwrap_or((Verdict::Unknown, "see Prisma's output".into()));
+    Err((
+        format!("prisma migrate deploy{via} failed: {}", verdict.code()),
+        hint,
+    ))
+}
+
+/// One `migrate --deploy` on `engine`. The WebAssembly engine is checked
+/// first, so a missing one is the step's own failure with its fix (exit 2
+/// when `--engine wasm` asked for it).
+fn deploy(ctx: &Ctx, o: &Opts, engine: Engine) -> Result<Summary, (String, String)> {
+    if engine == Engine::Wasm {
+        let install = Install::find(&ctx.project_dir);
+        if let Err(u) = Wasm::find(&install, &ctx.workspace_root) {
+            if o.engine == Some(Engine::Wasm) {
+                o.bad_input.set(true);
+            }
+            return Err((u.detail, u.fix));
+        }
+    }
     let plan = Plan {
         mode: Mode::Deploy,
         name: None,
@@ -153,23 +203,17 @@ pub(super) fn migrations(ctx: &Ctx, o: &Opts) -> StepResult {
         prisma_stdout_to_stderr: o.json,
         password: None,
         aws_profile: None,
-    };
-    match migrate::migrate(ctx, &plan) {
-        Ok(s) if s.ok => Ok(match s.applied.len() {
-            0 => "prisma migrate deploy: nothing to apply".to_string(),
-            n => format!("prisma migrate deploy: {n} migration(s) applied"),
+        engine,
+        // Without --engine, this step falls back by itself.
+        wasm_rerun: (o.engine == Some(Engine::Native)).then(|| {
+            engine::command_with(&std::env::args().skip(1).collect::<Vec<_>>(), Engine::Wasm)
         }),
-        Ok(s) => {
-            let (verdict, hint) = s
-                .diagnosis
-                .unwrap_or((Verdict::Unknown, "see Prisma's output".into()));
-            Err((
-                format!("prisma migrate deploy failed: {}", verdict.code()),
-                hint,
-            ))
-        }
-        Err(e) => Err((format!("{e:#}"), "see `cargo xtask migrate --help`".into())),
-    }
+    };
+    o.engine_used.set(Some(engine));
+    migrate::migrate(ctx, &plan).map_err(|e| {
+        o.note(&e);
+        (format!("{e:#}"), "see `cargo xtask migrate --help`".into())
+    })
 }
 
 /// rds-check's AWS checks for DATABASE_URL's host, when it is RDS.

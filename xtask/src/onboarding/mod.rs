@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::aws::AwsOptions;
 use crate::input::PasswordSource;
 use crate::output;
-use crate::prisma::Install;
+use crate::prisma::{Engine, Install};
 use crate::util::Ctx;
 
 /// How a step ended.
@@ -83,6 +83,11 @@ pub struct Opts {
     /// existing `.env.local`, set by the env-fix step).
     pub password_from: Option<PasswordSource>,
     pub aws_profile: Option<String>,
+    /// `--engine`; None: native, and the WebAssembly engine when Prisma
+    /// cannot download the native one.
+    pub engine: Option<Engine>,
+    /// The engine the migrations step ran (last), for the report.
+    pub engine_used: Cell<Option<Engine>>,
     /// Set when the environment step wrote the fetched password.
     pub password_written: Cell<bool>,
     /// Set when a step failed on bad input (a secret not found): exit 2.

@@ -177,7 +177,9 @@ pub fn is_transient(f: &Failure) -> bool {
 }
 
 /// A short explanation and the fix, tied to the layer db-test checks.
-pub fn explain(f: &Failure, non_tty: bool) -> (String, String) {
+/// `wasm_rerun` is the same command with `--engine wasm` (None when it
+/// already ran the WebAssembly engine), the fix for a failed download.
+pub fn explain(f: &Failure, non_tty: bool, wasm_rerun: Option<&str>) -> (String, String) {
     let (what, fix): (&str, String) = match f {
         Failure::Code(c) => match c {
             ErrorCode::P1000 => ("authentication failed", "the password is wrong, or its @ # $ & are not percent-encoded, or dotenv ate a `$`: run `cargo xtask env-fix` (layer: auth)".into()),
@@ -192,7 +194,7 @@ pub fn explain(f: &Failure, non_tty: bool) -> (String, String) {
             ErrorCode::P3018 => ("a migration failed to apply", "fix the SQL of that migration, then `npx prisma migrate resolve --rolled-back NAME` and run again".into()),
             ErrorCode::Other(_) => ("Prisma reported an error", "see Prisma's message above".into()),
         },
-        Failure::EngineDownload => ("Prisma could not download its schema engine", "this machine cannot reach the engine download host: set PRISMA_ENGINES_MIRROR to a reachable mirror, or PRISMA_SCHEMA_ENGINE_BINARY to an engine binary already on disk".into()),
+        Failure::EngineDownload => ("Prisma could not download its schema engine", download_fix(wasm_rerun)),
         Failure::EnginePath => ("PRISMA_SCHEMA_ENGINE_BINARY names a file that does not exist", "point it at the schema-engine binary, or unset it".into()),
         Failure::EnvMissing(v) => ("prisma.config.ts could not read a variable", format!("{v} is not set: put it in .env.local (cargo xtask env-fix checks it)")),
         Failure::NotApplied => ("the database has not applied every migration in prisma/migrations (a new or never-migrated database, or one behind)", "apply them: `cargo xtask migrate --deploy` (or `cargo xtask migrate NAME` in development)".into()),
@@ -201,6 +203,16 @@ pub fn explain(f: &Failure, non_tty: bool) -> (String, String) {
         Failure::NonInteractive => ("`migrate dev` needed to ask a question and there is no terminal", if non_tty { "in scripts and CI use `cargo xtask migrate --deploy`, or run `migrate dev` at a terminal".into() } else { "run it at a terminal, or use --deploy".into() }),
     };
     (what.to_string(), fix)
+}
+
+/// After a failed engine download: the WebAssembly engine, which needs none,
+/// then the two ways to give Prisma a native one.
+fn download_fix(wasm_rerun: Option<&str>) -> String {
+    let others = "set PRISMA_ENGINES_MIRROR to a reachable mirror, or PRISMA_SCHEMA_ENGINE_BINARY to an engine binary already on disk";
+    match wasm_rerun {
+        Some(cmd) => format!("this machine cannot reach the engine download host: run `{cmd}` (Prisma's WebAssembly schema engine from node_modules/prisma: nothing to download), or {others}"),
+        None => format!("this machine cannot reach the engine download host: {others}"),
+    }
 }
 
 #[cfg(test)]
@@ -285,7 +297,7 @@ mod tests {
             Some(Failure::NotManaged)
         );
         assert!(!is_transient(&Failure::NotApplied));
-        assert!(explain(&Failure::NotApplied, true)
+        assert!(explain(&Failure::NotApplied, true, None)
             .1
             .contains("migrate --deploy"));
     }
@@ -301,5 +313,15 @@ mod tests {
             assert!(!is_transient(&Failure::Code(c.into())));
         }
         assert!(!is_transient(&Failure::EngineDownload));
+    }
+
+    #[test]
+    fn a_failed_download_names_the_command_that_needs_none() {
+        let cmd = "cargo xtask migrate --deploy --engine wasm";
+        let (_, fix) = explain(&Failure::EngineDownload, true, Some(cmd));
+        assert!(fix.contains(&format!("run `{cmd}`")), "{fix}");
+        assert!(fix.contains("PRISMA_SCHEMA_ENGINE_BINARY"), "{fix}");
+        let (_, fix) = explain(&Failure::EngineDownload, true, None);
+        assert!(!fix.contains("--engine"), "{fix}");
     }
 }

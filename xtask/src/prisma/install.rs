@@ -93,6 +93,16 @@ impl Install {
             .find(|d| d.join("package.json").is_file())
     }
 
+    /// A path inside the install as people read it: relative to the app,
+    /// else to the monorepo root, else in full.
+    pub fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(&self.app_dir)
+            .or_else(|_| path.strip_prefix(&self.root))
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
     /// The `version` of an installed package.
     pub fn package_version(&self, name: &str) -> Option<String> {
         static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();

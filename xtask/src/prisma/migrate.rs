@@ -1,14 +1,15 @@
 //! The migrate flow, shared by `migrate` and `onboard`: load the URL, tune
 //! it as env-fix would (without touching the file), run db-test's checks as
 //! a preflight, run the project's pinned Prisma with the URL in its
-//! environment only, retry what is transient (P1017, P1001, P1002) and
-//! explain what is not.
+//! environment only (on the schema engine the plan names), retry what is
+//! transient (P1017, P1001, P1002) and explain what is not.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use super::codes::{self, ErrorCode, Failure};
+use super::engine::{Engine, Setup};
 use super::urls::Urls;
 use super::{table, Install};
 use crate::aws::iam;
@@ -55,6 +56,11 @@ pub struct Plan {
     /// token: made again for each attempt) just before connecting.
     pub password: Option<PasswordSource>,
     pub aws_profile: Option<String>,
+    /// `--engine`: Prisma's native schema engine or the WebAssembly one.
+    pub engine: Engine,
+    /// The same xtask command with `--engine wasm`, for the fix after a
+    /// failed engine download; None when the caller falls back by itself.
+    pub wasm_rerun: Option<String>,
 }
 
 /// One Prisma run.
@@ -93,6 +99,7 @@ pub struct Summary {
     pub ok: bool,
     pub exit: Exit,
     pub mode: Mode,
+    pub engine: Engine,
     pub attempts: Vec<Attempt>,
     pub applied: Vec<String>,
     /// What went wrong and the fix.
@@ -113,19 +120,22 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     let mut urls = Urls::load(ctx, plan, run.style)?;
     let install = Install::find(&ctx.project_dir);
     let version = install.prisma_version()?;
-    let mut session = None;
-    if plan.preflight {
-        match preflight(ctx, plan, &urls, run.style) {
-            Ok(s) => session = s,
-            Err(diagnosis) => {
-                let exit = match &diagnosis.0 {
-                    Verdict::Preflight(code) if code.is_bad_input() => Exit::BadInput,
-                    _ => Exit::Failed,
-                };
-                return Ok(run.finish(exit, Some(diagnosis)));
-            }
+    // Checked before anything connects: a missing `.wasm` is exit 2.
+    let setup = Setup::new(plan.engine, &install, &ctx.workspace_root)?;
+    let mut session = match plan
+        .preflight
+        .then(|| preflight(ctx, plan, &urls, run.style))
+    {
+        Some(Err(diagnosis)) => {
+            let exit = match &diagnosis.0 {
+                Verdict::Preflight(code) if code.is_bad_input() => Exit::BadInput,
+                _ => Exit::Failed,
+            };
+            return Ok(run.finish(exit, Some(diagnosis)));
         }
-    }
+        Some(Ok(s)) => s,
+        None => None,
+    };
     let args = prisma_args(plan);
     // At a terminal Prisma writes straight to it and we cannot read its
     // list; the database's own record says what was applied instead.
@@ -138,13 +148,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         .flatten();
     drop(session);
     process::install_interrupt_handler();
-    // We keep the URL out of every command line we start, but Prisma 7.10.1
-    // starts its schema engine with `--datasource {"url": ...}` (build/cli.js),
-    // and no option of its avoids that: say so rather than claim otherwise.
-    output::err(format!(
-        "{} Prisma passes the URL, password included, to its schema engine on the command line: other users of this machine can see it in process listings while the migration runs",
-        run.style.dim("note:")
-    ));
+    announce(&setup, &install, run.style);
     loop {
         let n = run.attempts.len() + 1;
         if n > 1 && urls.token_at.is_some() {
@@ -157,6 +161,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
             plan.retries + 1
         ));
         let mut cmd = install.prisma_command(&ctx.sh, &args);
+        setup.apply(&mut cmd);
         cmd.env("DATABASE_URL", &urls.child_url);
         if let Some(url) = &urls.shadow_url {
             cmd.env("SHADOW_DATABASE_URL", url);
@@ -174,6 +179,23 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
             return Ok(summary);
         }
     }
+}
+
+/// Once per run, before Prisma starts: which engine runs, and what we
+/// cannot keep off its command line.
+fn announce(setup: &Setup, install: &Install, style: Style) {
+    output::err(format!(
+        "{} engine: {}",
+        style.dim("migrate:"),
+        setup.describe(install)
+    ));
+    // We keep the URL out of every command line we start, but Prisma 7.10.1
+    // starts its schema engine with `--datasource {"url": ...}` (build/cli.js),
+    // and no option of its avoids that: say so rather than claim otherwise.
+    output::err(format!(
+        "{} Prisma passes the URL, password included, to its schema engine on the command line: other users of this machine can see it in process listings while the migration runs",
+        style.dim("note:")
+    ));
 }
 
 /// The state of one migrate run, and the one place its summary is built.
@@ -253,7 +275,7 @@ impl Run<'_> {
     }
 
     fn wait_before_retry(&self, f: &Failure, n: usize, urls: &Urls) {
-        let (what, _) = codes::explain(f, true);
+        let (what, _) = codes::explain(f, true, None);
         let wait = self.plan.retry_delay.mul_f64(2f64.powi(n as i32 - 1));
         output::err(format!(
             "{} {} ({what}); retrying in {:.1}s",
@@ -276,7 +298,12 @@ impl Run<'_> {
             ));
             return (Verdict::Unknown, "see Prisma's output".into());
         };
-        let (what, fix) = codes::explain(&f, !std::io::IsTerminal::is_terminal(&std::io::stdin()));
+        let rerun = match self.plan.engine {
+            Engine::Native => self.plan.wasm_rerun.as_deref(),
+            Engine::Wasm => None,
+        };
+        let non_tty = !std::io::IsTerminal::is_terminal(&std::io::stdin());
+        let (what, fix) = codes::explain(&f, non_tty, rerun);
         output::err(format!("{} {}: {what}", style.red("migrate:"), f.code()));
         output::err(format!("  fix: {fix}"));
         if matches!(f, Failure::Code(ErrorCode::P1017 | ErrorCode::P1001)) {
@@ -291,6 +318,7 @@ impl Run<'_> {
             ok: exit == Exit::Success,
             exit,
             mode: self.plan.mode,
+            engine: self.plan.engine,
             attempts: std::mem::take(&mut self.attempts),
             applied: std::mem::take(&mut self.applied),
             diagnosis,

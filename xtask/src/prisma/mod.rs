@@ -2,15 +2,18 @@
 //! the package manager that runs it (never letting `npx` fetch an unpinned
 //! Prisma), building the command with xshell; reading its output (`codes`),
 //! its bookkeeping in the database (`table`), and the whole migrate flow
-//! with preflight, retries and diagnosis (`migrate`).
+//! with preflight, retries and diagnosis (`migrate`), on the schema engine
+//! chosen in `engine`.
 
 mod install;
 
 pub mod codes;
+pub mod engine;
 pub mod migrate;
 pub mod table;
 mod urls;
 
+pub use engine::Engine;
 pub use install::{Install, PackageManager};
 
 use std::path::Path;
