@@ -1,6 +1,8 @@
 //! onboard: a fresh project directory (the app's files, no .env.local, no
 //! database) all the way to a migrated database, then the failure paths.
-//! Prisma's schema engine is the stand-in (see support/stand-in-engine.mjs).
+//! Prisma's schema engine is the stand-in (see support/stand-in-engine.mjs),
+//! except in the last tests: there the native engine's download fails and
+//! onboarding runs Prisma's WebAssembly engine, for real.
 
 mod support;
 
@@ -334,4 +336,160 @@ fn a_relative_project_dir_in_a_monorepo_still_finds_the_root() {
     let v = last_json(&r.stdout);
     assert_eq!(v["steps"][0]["name"], "tools");
     assert_eq!(v["steps"][0]["status"], "ok", "{v}");
+}
+
+/// onboard with Prisma's own engine choice: no stand-in, so the CLI tries
+/// to download its native schema engine, from a mirror on a closed port
+/// (this fails here, where Prisma's host cannot be reached, and on any
+/// machine that could reach it).
+fn onboard_without_stand_in(app: &App, args: &[&str]) -> Run {
+    let mirror = format!("http://127.0.0.1:{}", free_port());
+    let env = [
+        ("PRISMA_ENGINES_MIRROR", mirror.as_str()),
+        ("PRISMA_SCHEMA_ENGINE_BINARY", ""),
+    ];
+    let mut a = vec!["--project-dir", app.path().to_str().unwrap(), "onboard"];
+    a.extend_from_slice(args);
+    xtask(&a, app.path(), &env, None)
+}
+
+/// How many migrations `_prisma_migrations` records as finished (0 when
+/// the table does not exist).
+fn finished_migrations(db: &DevDb) -> i64 {
+    let mut c = db.app();
+    let exists: bool = c
+        .query_one(
+            "SELECT to_regclass('public._prisma_migrations') IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    if !exists {
+        return 0;
+    }
+    c.query_one(
+        "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn when_the_native_engine_cannot_be_downloaded_onboarding_uses_the_wasm_one() {
+    let db = DevDb::start(&[]);
+    let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
+    let r = onboard_without_stand_in(&app, &["--yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_no_secret(&r.all(), &db.password);
+    let line = "Prisma could not download its native schema engine; using the WebAssembly engine from node_modules/prisma instead";
+    assert_eq!(r.stderr.matches(line).count(), 1, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("prisma migrate deploy (WebAssembly engine): 2 migration(s) applied"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("schema engine: the migrations ran on Prisma's WebAssembly engine"),
+        "{}",
+        r.stdout
+    );
+    let last = r
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap();
+    assert!(last.starts_with("Ready."), "{}", r.stdout);
+    assert_eq!(finished_migrations(&db), 2);
+
+    // Again, as a script: the same fallback, nothing to apply.
+    let again = onboard_without_stand_in(&app, &["--yes", "--json"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    let v = last_json(&again.stdout);
+    assert!(steps(&v).iter().all(|(_, s)| s == "ok"), "{v}");
+    assert_eq!(
+        v["steps"][4]["detail"],
+        "prisma migrate deploy (WebAssembly engine): nothing to apply"
+    );
+    assert_eq!(v["engine"]["used"], "wasm", "{v}");
+    assert_eq!(v["engine"]["source"], "not_downloaded", "{v}");
+    assert_eq!(again.stderr.matches(line).count(), 1, "{}", again.stderr);
+}
+
+#[test]
+fn onboarding_with_engine_native_does_not_fall_back_and_names_the_flag() {
+    let db = DevDb::start(&[]);
+    let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
+    let r = onboard_without_stand_in(&app, &["--yes", "--engine", "native", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        !r.stderr.contains("using the WebAssembly engine"),
+        "{}",
+        r.stderr
+    );
+    let v = last_json(&r.stdout);
+    assert_eq!(steps(&v)[4], ("migrations".to_string(), "fail".to_string()));
+    assert_eq!(
+        v["steps"][4]["detail"],
+        "prisma migrate deploy failed: engine_download"
+    );
+    let dir = app.path().to_str().unwrap();
+    let hint = v["steps"][4]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains(&format!(
+            "run `cargo xtask --project-dir {dir} onboard --yes --json --engine wasm`"
+        )),
+        "{hint}"
+    );
+    assert_eq!(v["engine"]["used"], "native", "{v}");
+    assert_eq!(finished_migrations(&db), 0);
+}
+
+#[test]
+fn onboarding_with_engine_wasm_and_no_wasm_file_is_bad_input() {
+    // The tools step passes (a prisma package, no lockfile to install
+    // from); the migrations step finds no `.wasm` in it.
+    let db = DevDb::start(&[]);
+    let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
+    let nm = app.path().join("node_modules");
+    std::fs::remove_file(&nm).unwrap();
+    let prisma = nm.join("prisma");
+    std::fs::create_dir_all(&prisma).unwrap();
+    std::fs::write(
+        prisma.join("package.json"),
+        r#"{ "name": "prisma", "version": "6.19.0" }"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.path().join("package.json"),
+        r#"{ "name": "x", "private": true }"#,
+    )
+    .unwrap();
+    std::fs::remove_file(app.path().join("package-lock.json")).unwrap();
+    let r = onboard_without_stand_in(&app, &["--yes", "--engine", "wasm", "--json"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let v = last_json(&r.stdout);
+    assert_eq!(
+        steps(&v)[4],
+        ("migrations".to_string(), "fail".to_string()),
+        "{v}"
+    );
+    assert!(
+        v["steps"][4]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("schema_engine_bg.wasm does not exist"),
+        "{v}"
+    );
+    assert!(
+        v["steps"][4]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("--engine native"),
+        "{v}"
+    );
+    assert_eq!(finished_migrations(&db), 0);
 }
