@@ -201,6 +201,36 @@ export class OneConnection extends pg.Pool {
     });
   }
 
+  /**
+   * pg-pool's own query() destroys the connection after any failed
+   * statement (it releases the client with the error). The engine reads
+   * `_prisma_migrations` on a fresh database expecting 42P01 and goes on,
+   * on the same session, with its lock: so a statement error (severity
+   * ERROR) keeps the connection, and only a broken connection is dropped.
+   */
+  query(config, values, callback) {
+    if (typeof values === "function") {
+      callback = values;
+      values = undefined;
+    }
+    const run = this.connect().then(async (client) => {
+      try {
+        const res = await client.query(config, values);
+        client.release();
+        return res;
+      } catch (e) {
+        client.release(e && e.severity === "ERROR" ? undefined : e);
+        throw e;
+      }
+    });
+    if (typeof callback !== "function") return run;
+    run.then(
+      (res) => callback(null, res),
+      (err) => callback(err),
+    );
+    return undefined;
+  }
+
   connect(callback) {
     if (this.lost && this.opened) {
       const e = Object.assign(new Error("Connection terminated unexpectedly"), {

@@ -131,6 +131,17 @@ async function rpcMode() {
 
   process.on("SIGTERM", () => shutdown(0));
   process.on("SIGINT", () => shutdown(130));
+  // The engine's glue throws some errors (a request's params it cannot
+  // read, a panic) outside the promise of the call. After that the engine
+  // is not safe to call again: answer the request, clean up, and end as
+  // the native engine ends after a panic.
+  const crash = (e) => {
+    if (inFlight !== null) send({ jsonrpc: "2.0", id: inFlight, error: rpcError(Object.assign(new Error(redacted(e)), { isPanic: e instanceof WebAssembly.RuntimeError })) });
+    logError(redacted(e));
+    shutdown(1);
+  };
+  process.on("uncaughtException", crash);
+  process.on("unhandledRejection", crash);
 
   // Requests are handled one at a time, in order, as the native engine does.
   let queue = Promise.resolve();
@@ -156,6 +167,8 @@ async function rpcMode() {
 }
 
 let printId = 0;
+/** The id of the request being handled, for an answer if the engine crashes. */
+let inFlight = null;
 
 async function handle(engine, factory, ds, req, pendingPrints) {
   const { id, method, params } = req;
@@ -164,9 +177,9 @@ async function handle(engine, factory, ds, req, pendingPrints) {
   }
   shadowFailure = null;
   driverErrors.last = null;
+  inFlight = id;
   try {
-    // Keep the call on the engine object: the binding is to its instance.
-    let result = await engine[method](params ?? {});
+    let result = await call(engine, method, params);
     if (method === "diff" && result && typeof result.stdout === "string") {
       // The native engine sends a diff's text as a `print` request.
       const { stdout, ...rest } = result;
@@ -176,6 +189,29 @@ async function handle(engine, factory, ds, req, pendingPrints) {
     send({ jsonrpc: "2.0", id, result: result ?? null });
   } catch (e) {
     send({ jsonrpc: "2.0", id, error: rpcError(describe(lookup(factory, e), ds)) });
+  }
+  inFlight = null;
+}
+
+/**
+ * One engine call. `evaluateDataLoss` and `createMigration` take the
+ * migrations' schema from a cache that only the calls given the shadow
+ * database factory fill; when `migrate dev` first applied migrations to a
+ * database that was behind, the cache misses and the WebAssembly engine
+ * fails ("PostgreSQL shadow DB must be provided through an external
+ * factory") where the native one makes a shadow database. The host then
+ * fills the cache with the same history read through the factory, once.
+ */
+async function call(engine, method, params) {
+  // Keep each call on the engine object: the binding is to its instance.
+  try {
+    return await engine[method](params);
+  } catch (e) {
+    const cacheMiss = /shadow DB must be provided through an external factory/.test(String(e?.message));
+    if (!cacheMiss || !params?.migrationsList) throw e;
+    trace("filling the migration schema cache", { method });
+    await engine.diagnoseMigrationHistory({ migrationsList: params.migrationsList, optInToShadowDatabase: true, filters: params.filters });
+    return await engine[method](params);
   }
 }
 
@@ -203,6 +239,7 @@ function lookup(factory, e) {
  * it has one, the native code rebuilt from the driver's error otherwise.
  */
 function describe(e, ds) {
+  trace("engine error", { name: e?.name, code: e?.code, message: redacted(e), driver: driverErrors.last && redacted(driverErrors.last), driverCode: driverErrors.last?.code });
   if (shadowFailure) return shadowCreation(shadowFailure);
   if (e instanceof KnownError) return e;
   if (e && typeof e.code === "string" && /^P\d{4}$/.test(e.code)) return inNativeWords(e, ds);
@@ -247,7 +284,7 @@ function adapterFactory(main, shadowDs) {
   return {
     provider: "postgres",
     adapterName: "@prisma/adapter-pg",
-    connect: () => connectTo(main, { schema: main.schema, lockHolder: true }),
+    connect: () => connectTo(main, { schema: main.schema }),
     connectToShadowDb: async () => {
       if (shadowDs) {
         const adapter = await connectTo(shadowDs, { schema: shadowDs.schema });
@@ -347,6 +384,11 @@ async function shutdown(code) {
 }
 
 // ---- output ----
+
+/** XTASK_ENGINE_TRACE=FILE: what the engine and the driver really raised, for bug reports. */
+function trace(what, fields) {
+  if (process.env.XTASK_ENGINE_TRACE) fs.appendFileSync(process.env.XTASK_ENGINE_TRACE, JSON.stringify({ what, ...fields }) + "\n");
+}
 
 function send(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
