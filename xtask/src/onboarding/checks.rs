@@ -200,7 +200,9 @@ fn deploy(ctx: &Ctx, o: &Opts, engine: Engine) -> Result<Summary, (String, Strin
         retry_delay: Duration::from_secs(2),
         env_files: Vec::new(),
         passthrough: Vec::new(),
-        prisma_stdout_to_stderr: o.json,
+        // stdout carries the step lines (or the JSON); Prisma's own output
+        // goes to stderr with npm's.
+        prisma_stdout_to_stderr: true,
         password: None,
         aws_profile: None,
         engine,
