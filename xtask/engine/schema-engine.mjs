@@ -17,6 +17,7 @@
 //   schema-engine.mjs --datasource JSON cli can-connect-to-database|create-database|drop-database
 //   schema-engine.mjs --datamodels PATH... --datasource JSON      (JSON-RPC 2.0 on stdin/stdout)
 import fs from "node:fs";
+import path from "node:path";
 import readline from "node:readline";
 import { randomUUID } from "node:crypto";
 import { PrismaPg } from "@prisma/adapter-pg";
@@ -119,6 +120,7 @@ async function rpcMode() {
     logError(e.message);
     process.exit(1);
   }
+  await leftovers.dropOn(main);
   const datamodels = args.datamodels.map((p) => [p, fs.readFileSync(p, "utf8")]);
   const factory = bindMigrationAwareSqlAdapterFactory(adapterFactory(main, shadow));
   let engine;
@@ -325,8 +327,10 @@ async function createShadowDb(main) {
   let admin;
   try {
     admin = await open(main);
+    leftovers.add(main, name);
     await admin.query(`CREATE DATABASE ${ident(name)}`);
   } catch (e) {
+    leftovers.remove(name);
     await admin?.end().catch(() => {});
     shadowFailure = e;
     throw e;
@@ -346,16 +350,79 @@ async function dropShadowDb(name) {
   cleanup.shadowDbs.delete(name);
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+    leftovers.remove(name);
   } catch {
     // PostgreSQL < 13 has no FORCE; nobody else uses the shadow database.
-    await admin.query(`DROP DATABASE IF EXISTS ${ident(name)}`).catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS ${ident(name)}`).then(() => leftovers.remove(name), () => {});
   }
   await admin.end().catch(() => {});
 }
 
+/**
+ * The shadow databases this host created and has not dropped yet, kept in
+ * `.xtask/engine-shadow-databases.json` in the project with the creating
+ * host's pid: a host that was killed (SIGKILL, OOM) cannot drop its own, so
+ * the next run on the same server drops those whose host is gone, WITH
+ * (FORCE) because the killed host's statement may still run in them. Only
+ * databases recorded here are touched, never another developer's shadow
+ * database on a shared server, nor one a live run on this machine uses.
+ */
+const leftovers = {
+  file: path.join(process.cwd(), ".xtask", "engine-shadow-databases.json"),
+  read() {
+    try {
+      return JSON.parse(fs.readFileSync(this.file, "utf8"));
+    } catch {
+      return [];
+    }
+  },
+  write(list) {
+    try {
+      if (list.length === 0) return void fs.rmSync(this.file, { force: true });
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      fs.writeFileSync(this.file, JSON.stringify(list) + "\n", { mode: 0o600 });
+    } catch {
+      // a read-only project: the record is a convenience, not a condition
+    }
+  },
+  add(ds, name) {
+    this.write([...this.read(), { host: ds.host, port: ds.port, database: name, pid: process.pid }]);
+  },
+  remove(name) {
+    this.write(this.read().filter((e) => e.database !== name));
+  },
+  /** Drops the recorded ones on `ds`'s server, quietly. */
+  async dropOn(ds) {
+    const mine = this.read().filter((e) => e.host === ds.host && e.port === ds.port && !alive(e.pid));
+    if (mine.length === 0) return;
+    let admin;
+    try {
+      admin = await open(ds);
+      for (const e of mine) {
+        await admin.query(`DROP DATABASE IF EXISTS ${ident(e.database)} WITH (FORCE)`);
+        this.remove(e.database);
+        logInfo(`dropped ${e.database}, a shadow database left by an earlier run that was killed`);
+      }
+    } catch {
+      // in use or unreachable: the next run tries again
+    } finally {
+      await admin?.end().catch(() => {});
+    }
+  },
+};
+
 /** A shadow database the user named: emptied first, as the native engine does. */
 async function resetSchema(adapter, schema) {
   await adapter.executeScript(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE; CREATE SCHEMA ${ident(schema)}; SET search_path = ${ident(schema)}`);
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
 }
 
 let shuttingDown = false;
@@ -372,7 +439,7 @@ async function shutdown(code) {
     await busy.end().catch(() => {});
     try {
       const admin = await open(cleanup.mainDs);
-      await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch(() => {});
+      await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).then(() => leftovers.remove(name), () => {});
       await admin.end();
     } catch {
       // the server is gone; nothing to drop it on

@@ -611,10 +611,9 @@ fn engine_child_of(parent: u32) -> Option<u32> {
     None
 }
 
-#[test]
-fn sigterm_while_the_shadow_database_is_in_use_drops_it() {
-    let db = DevDb::start(&[]);
-    let app = app();
+/// `migrate dev` stopped while its shadow database is in use: the CLI and
+/// the engine host it started.
+fn dev_with_the_shadow_database_in_use(db: &DevDb, app: &App) -> (Child, u32) {
     let r = prisma(app.path(), &["migrate", "deploy"], &db.url, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     // migrate dev first replays the history into a shadow database (its
@@ -622,48 +621,114 @@ fn sigterm_while_the_shadow_database_is_in_use_drops_it() {
     let dir = app.path().join("prisma/migrations/20261201000000_slow");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("migration.sql"), "SELECT pg_sleep(30);\n").unwrap();
-    change_schema(&app, "score");
+    change_schema(app, "score");
     let mut cli = prisma_command(
         app.path(),
         &["migrate", "dev", "--name", "add_score"],
         &db.url,
         &[],
     )
-    .stdout(Stdio::null())
+    .stdout(std::fs::File::create(app.path().join("cli.out")).unwrap())
     .stderr(std::fs::File::create(app.path().join("cli.err")).unwrap())
     .spawn()
     .unwrap();
+    let replaying = || -> i64 {
+        db.admin()
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'prisma_migrate_shadow_db_%' AND query LIKE 'SELECT pg_sleep(30)%'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
     let t0 = Instant::now();
-    while shadow_databases(&db).is_empty() && t0.elapsed() < Duration::from_secs(40) {
+    while replaying() == 0 && t0.elapsed() < Duration::from_secs(40) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(
-        shadow_databases(&db).len(),
-        1,
-        "the shadow database is in use: {}",
-        std::fs::read_to_string(app.path().join("cli.err")).unwrap()
-    );
+    if replaying() == 0 {
+        let _ = cli.kill();
+        let _ = cli.wait();
+        panic!(
+            "no shadow database in use:\n{}\n{}",
+            std::fs::read_to_string(app.path().join("cli.out")).unwrap(),
+            std::fs::read_to_string(app.path().join("cli.err")).unwrap()
+        );
+    }
+    assert_eq!(shadow_databases(db).len(), 1);
     let engine = engine_child_of(cli.id()).expect("the engine host runs");
-    unsafe_kill(engine, "TERM");
+    (cli, engine)
+}
+
+fn wait_gone(pid: u32) -> bool {
     let t0 = Instant::now();
-    while Path::new(&format!("/proc/{engine}")).exists() && t0.elapsed() < Duration::from_secs(10) {
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+    };
+    while alive() && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
+    !alive()
+}
+
+fn wait_no_sessions(db: &DevDb) {
+    let t0 = Instant::now();
+    while our_sessions(db) > 0 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(our_sessions(db), 0, "no session left on the server");
+}
+
+#[test]
+fn sigterm_while_the_shadow_database_is_in_use_drops_it() {
+    let db = DevDb::start(&[]);
+    let app = app();
+    let (mut cli, engine) = dev_with_the_shadow_database_in_use(&db, &app);
+    unsafe_kill(engine, "TERM");
+    assert!(wait_gone(engine), "the host ended");
     let _ = cli.kill();
     let _ = cli.wait();
-    assert!(
-        !Path::new(&format!("/proc/{engine}/cmdline")).exists()
-            || std::fs::read_to_string(format!("/proc/{engine}/cmdline"))
-                .unwrap_or_default()
-                .is_empty(),
-        "the host ended"
-    );
     assert!(shadow_databases(&db).is_empty(), "no shadow database left");
-    let t0 = Instant::now();
-    while our_sessions(&db) > 0 && t0.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(our_sessions(&db), 0, "no session left on the server");
+    wait_no_sessions(&db);
+}
+
+#[test]
+fn a_killed_hosts_shadow_database_is_dropped_by_the_next_run() {
+    let db = DevDb::start(&[]);
+    let app = app();
+    let (mut cli, engine) = dev_with_the_shadow_database_in_use(&db, &app);
+    // SIGKILL: nothing can clean up; the server ends the session itself.
+    unsafe_kill(engine, "KILL");
+    assert!(wait_gone(engine));
+    let _ = cli.kill();
+    let _ = cli.wait();
+    // Our own connection to the shadow database may linger a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    let left = shadow_databases(&db);
+    assert_eq!(left.len(), 1, "SIGKILL leaves it behind");
+    std::fs::remove_dir_all(app.path().join("prisma/migrations/20261201000000_slow")).unwrap();
+    let r = prisma(app.path(), &["migrate", "status"], &db.url, &[]);
+    assert!(
+        r.stdout.contains("Database schema is up to date"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        shadow_databases(&db).is_empty(),
+        "the next run dropped {left:?}"
+    );
+    assert!(!app
+        .path()
+        .join(".xtask/engine-shadow-databases.json")
+        .exists());
+    // Another developer's shadow database on the same server is not ours to drop.
+    db.admin()
+        .batch_execute("CREATE DATABASE \"prisma_migrate_shadow_db_someone-else\"")
+        .unwrap();
+    let r = prisma(app.path(), &["migrate", "status"], &db.url, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(shadow_databases(&db).len(), 1);
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {
