@@ -86,7 +86,7 @@ async function cliMode(command) {
       await admin.end();
       logInfo(`Database '${main.database}' ${verb === "CREATE" ? "created" : "dropped"} successfully.`);
     } else {
-      fail(new KnownError("P1000", `unknown cli command \`${command}\``), 1);
+      fail(new Error(`unknown cli command \`${command}\`: this engine knows can-connect-to-database, create-database and drop-database`));
     }
     process.exit(0);
   } catch (e) {
@@ -123,12 +123,15 @@ async function rpcMode() {
   await leftovers.dropOn(main);
   const datamodels = args.datamodels.map((p) => [p, fs.readFileSync(p, "utf8")]);
   const factory = bindMigrationAwareSqlAdapterFactory(adapterFactory(main, shadow));
+  // The engine connects as it starts; the native one connects on the first
+  // request. A connection that fails here is the first request's answer
+  // (with its P-code), not an early exit: the CLI, not yet waiting on a
+  // request, would take an early exit for success.
   let engine;
   try {
     engine = await glue.SchemaEngine.new({ datamodels: datamodels.length ? datamodels : undefined }, onEngineLog, factory);
   } catch (e) {
-    logError(describe(lookup(factory, e), main).message);
-    process.exit(1);
+    engine = unusable(describe(lookup(factory, e), main));
   }
 
   process.on("SIGTERM", () => shutdown(0));
@@ -166,6 +169,16 @@ async function rpcMode() {
     queue = queue.then(() => handle(engine, factory, main, msg, pendingPrints));
   });
   rl.on("close", () => queue.then(() => shutdown(0)));
+}
+
+/** An engine that could not start: every request gets the reason. */
+function unusable(err) {
+  return new Proxy(
+    {},
+    {
+      get: (_, method) => (typeof method === "string" && !method.startsWith("__") && method !== "free" ? () => Promise.reject(err) : undefined),
+    },
+  );
 }
 
 let printId = 0;

@@ -751,3 +751,20 @@ fn a_missing_wasm_is_named_with_what_to_do() {
     assert!(r.stderr.contains("nope.wasm"), "{}", r.stderr);
     assert!(r.stderr.contains("npm ci"), "{}", r.stderr);
 }
+
+#[test]
+fn a_connection_that_fails_at_start_is_the_first_requests_answer() {
+    // The native engine connects on the first request; an early exit here
+    // would reach the CLI before it waits on anything.
+    let app = app();
+    let closed = free_port();
+    let url = format!("postgresql://app:s3cret-pw@127.0.0.1:{closed}/summitly");
+    let mut rpc = Rpc::start(&app, &url);
+    rpc.send("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"applyMigrations\",\"params\":{}}\n");
+    let a = rpc.answer();
+    assert_eq!(a["error"]["data"]["error_code"], "P1001", "{a}");
+    assert!(!a.to_string().contains("s3cret-pw"));
+    drop(rpc.child.stdin.take());
+    let status = rpc.wait(Duration::from_secs(10)).expect("exits");
+    assert!(status.success());
+}
