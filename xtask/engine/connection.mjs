@@ -152,6 +152,7 @@ export class EngineClient extends pg.Client {
       callback = values;
       values = undefined;
     }
+    config = withoutLockWhenDisabled(config);
     if (typeof callback === "function") {
       return super.query(config, values, (err, res) => {
         if (err) driverErrors.last = err;
@@ -165,6 +166,20 @@ export class EngineClient extends pg.Client {
       throw err;
     });
   }
+}
+
+/**
+ * PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK, which the native engine reads from
+ * its environment; the WebAssembly engine has no environment and takes the
+ * lock regardless. The lock statement then runs as a query that returns
+ * the same column and no row, and takes no lock.
+ */
+function withoutLockWhenDisabled(config) {
+  if (!process.env.PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK) return config;
+  const text = typeof config === "string" ? config : config?.text;
+  if (typeof text !== "string" || !/^\s*SELECT pg_advisory_lock\(72707369\)\s*;?\s*$/i.test(text)) return config;
+  const off = "SELECT pg_advisory_lock(72707369) WHERE false";
+  return typeof config === "string" ? off : { ...config, text: off };
 }
 
 /**

@@ -768,3 +768,24 @@ fn a_connection_that_fails_at_start_is_the_first_requests_answer() {
     let status = rpc.wait(Duration::from_secs(10)).expect("exits");
     assert!(status.success());
 }
+
+#[test]
+fn prisma_schema_disable_advisory_lock_is_honoured() {
+    // The native engine reads this variable; the WebAssembly engine has no
+    // environment of its own, so the host applies it.
+    let db = DevDb::start(&[]);
+    let app = app();
+    let mut holder = db.app();
+    holder
+        .batch_execute("SELECT pg_advisory_lock(72707369)")
+        .unwrap();
+    let r = prisma(
+        app.path(),
+        &["migrate", "deploy"],
+        &db.url,
+        &[("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK", "1")],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(applied(&db).len(), 2);
+    drop(holder);
+}
