@@ -789,3 +789,30 @@ fn prisma_schema_disable_advisory_lock_is_honoured() {
     assert_eq!(applied(&db).len(), 2);
     drop(holder);
 }
+
+#[test]
+fn migrate_diff_prints_through_the_clis_print_request() {
+    // The WebAssembly engine returns a diff's text; the CLI, written for the
+    // native engine, prints only what arrives as a `print` request.
+    let db = DevDb::start(&[]);
+    let app = app();
+    let r = prisma(
+        app.path(),
+        &[
+            "migrate",
+            "diff",
+            "--from-empty",
+            "--to-schema",
+            "prisma/schema.prisma",
+            "--script",
+        ],
+        &db.url,
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("CREATE TABLE \"SavedComparable\""),
+        "{}",
+        r.all()
+    );
+}
