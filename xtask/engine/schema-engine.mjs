@@ -141,8 +141,9 @@ async function rpcMode() {
   // is not safe to call again: answer the request, clean up, and end as
   // the native engine ends after a panic.
   const crash = (e) => {
-    if (inFlight !== null) send({ jsonrpc: "2.0", id: inFlight, error: rpcError(Object.assign(new Error(redacted(e)), { isPanic: e instanceof WebAssembly.RuntimeError })) });
-    logError(redacted(e));
+    const err = describe(e, main);
+    if (inFlight !== null) send({ jsonrpc: "2.0", id: inFlight, error: rpcError(err) });
+    logError(err.message);
     shutdown(1);
   };
   process.on("uncaughtException", crash);
