@@ -155,6 +155,14 @@ impl Wasm {
     /// Checks that the app's prisma package has the `.wasm` and that the
     /// engine host and its npm dependencies are installed in `workspace`.
     pub fn find(install: &Install, workspace: &Path) -> Result<Wasm, Unavailable> {
+        // Prisma starts its engine as an executable; on Windows a `.mjs`
+        // file is not one, and no compiled launcher ships with the host.
+        if cfg!(windows) {
+            return Err(Unavailable {
+                detail: "--engine wasm is not available on Windows: Prisma starts its schema engine as an executable, and the engine host is a Node script".into(),
+                fix: "use `--engine native` (Prisma downloads its engine), or run the command in WSL".into(),
+            });
+        }
         let Some(prisma) = install.package_dir("prisma") else {
             return Err(Unavailable {
                 detail: "the Prisma CLI is not installed (no node_modules/prisma), so neither is its WebAssembly schema engine".into(),
