@@ -1,38 +1,118 @@
 //! migrate: the real pinned Prisma CLI, driven by the xtask, against a real
-//! dev-db. Only Prisma's schema engine is replaced (it cannot be downloaded
-//! here): by the stand-in in support/stand-in-engine.mjs, at its boundary
-//! (PRISMA_SCHEMA_ENGINE_BINARY), answering with scripted results.
+//! dev-db, on Prisma's real schema engine: its WebAssembly build run by the
+//! engine host (xtask/engine/schema-engine.mjs), named through
+//! PRISMA_SCHEMA_ENGINE_BINARY because the native engine cannot be
+//! downloaded here. Migrations are really created, applied and recorded in
+//! `_prisma_migrations`; P1017 comes from a proxy cutting the engine's
+//! connection, P1002 from a session holding Prisma's advisory lock, P1000
+//! from a wrong password, P3014 from a role without CREATEDB, P3018 and P3009
+//! from a migration whose SQL fails; each test checks the database after.
+//! Where a test watches processes (argv, environment, attempts, Ctrl-C) the
+//! engine runs behind a spy (support/spy-engine.mjs) that writes down what
+//! it sees and passes everything on. The scripted stand-in engine
+//! (support/stand-in-engine.mjs) is left for what no real server produces
+//! here; see faults.rs.
 
 mod support;
 
 use std::time::{Duration, Instant};
+use support::proxy::{Fault, Proxy, CUT_AFTER_INIT, CUT_AT_FIRST_STATEMENT};
 use support::*;
+
+const INIT: &str = "20261101000000_init";
+const SAVED: &str = "20261124000001_add_saved_comparables";
 
 fn app_for(db: &DevDb) -> App {
     App::new(Some(&format!("DATABASE_URL={}\n", db.url)))
 }
 
+/// The app whose DATABASE_URL goes through a proxy on `port`.
+fn app_via(db: &DevDb, port: u16) -> App {
+    App::new(Some(&format!(
+        "DATABASE_URL={}\n",
+        db.url
+            .replace(&format!(":{}/", db.port), &format!(":{port}/"))
+    )))
+}
+
+/// `migrate --deploy --engine wasm`, which must succeed.
+fn deploy(app: &App) {
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+/// The app as it stood when the SavedComparable model had been added to
+/// the schema and its migration not yet created (the committed one is
+/// removed from this copy).
+fn app_with_saved_comparables_uncreated(db: &DevDb) -> App {
+    let app = app_for(db);
+    app.remove_migration(SAVED);
+    app
+}
+
+/// The same, with the database migrated up to init.
+fn app_before_saved_comparables(db: &DevDb) -> App {
+    let app = app_with_saved_comparables_uncreated(db);
+    deploy(&app);
+    assert_eq!(db.finished(), [INIT]);
+    assert!(!db.has_table("SavedComparable"));
+    app
+}
+
+/// The committed add_saved_comparables migration (what Prisma generated
+/// when the model was added).
+fn committed_saved_sql() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::read_to_string(
+        root.join("prisma/migrations")
+            .join(SAVED)
+            .join("migration.sql"),
+    )
+    .unwrap()
+}
+
+/// The migration `migrate dev` wrote for add_saved_comparables: it is new
+/// (not the committed one, which this copy lacks) and holds what Prisma
+/// generated for the model when the committed one was made.
+fn created_saved(app: &App, name: &str) {
+    assert!(
+        name.ends_with("_add_saved_comparables") && name != SAVED,
+        "{name}"
+    );
+    assert_eq!(app.migration_dirs(), [INIT, name]);
+    let sql = app
+        .path()
+        .join("prisma/migrations")
+        .join(name)
+        .join("migration.sql");
+    assert_eq!(
+        std::fs::read_to_string(&sql).unwrap(),
+        committed_saved_sql(),
+        "{}",
+        sql.display()
+    );
+}
+
 #[test]
 fn child_gets_the_tuned_url_in_its_environment_and_none_in_argv() {
     let db = DevDb::start(&[]);
-    let app = app_for(&db);
+    // A fresh database: Prisma applies init, then creates and applies the new one.
+    let app = app_with_saved_comparables_uncreated(&db);
     let before = std::fs::read_to_string(app.path().join(".env.local")).unwrap();
-    let r = app.migrate("ok", &["add_saved_comparables", "--json"], &[]);
+    let r = app.migrate_real(&["add_saved_comparables", "--json"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_no_secret(&r.all(), &db.password);
-    let summary = last_json(&r.stdout);
+    let summary = one_json(&r);
     assert_eq!(summary["ok"], true);
     assert_eq!(summary["mode"], "dev");
-    let applied = summary["applied"][0].as_str().unwrap();
-    assert!(applied.ends_with("_add_saved_comparables"), "{summary}");
-    assert!(
-        app.path()
-            .join("prisma/migrations")
-            .join(applied)
-            .join("migration.sql")
-            .exists(),
-        "the CLI wrote the migration"
-    );
+    assert_eq!(summary["applied"].as_array().unwrap().len(), 2, "{summary}");
+    assert_eq!(summary["applied"][0], INIT, "{summary}");
+    let applied = summary["applied"][1].as_str().unwrap();
+    // Prisma wrote the migration, applied it and recorded it.
+    created_saved(&app, applied);
+    assert!(db.has_table("SavedComparable"));
+    assert_eq!(db.finished(), [INIT, applied]);
+    assert!(db.shadow_databases().is_empty(), "shadow database dropped");
 
     let call = app.engine_call("can-connect-to-database");
     let ancestors = call["ancestors"].as_array().unwrap();
@@ -68,17 +148,41 @@ fn child_gets_the_tuned_url_in_its_environment_and_none_in_argv() {
 }
 
 #[test]
+fn create_only_writes_the_migration_and_deploy_applies_it() {
+    let db = DevDb::start(&[]);
+    let app = app_before_saved_comparables(&db);
+    let r = app.migrate_wasm(&["add_saved_comparables", "--create-only", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let s = one_json(&r);
+    assert_eq!(s["mode"], "create-only", "{s}");
+    assert_eq!(s["applied"], serde_json::json!([]), "{s}");
+    let dirs = app.migration_dirs();
+    let created = dirs.last().unwrap().clone();
+    created_saved(&app, &created);
+    // Written, not applied.
+    assert!(!db.has_table("SavedComparable"));
+    assert_eq!(db.finished(), [INIT]);
+    assert!(db.shadow_databases().is_empty(), "shadow database dropped");
+
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(one_json(&r)["applied"], serde_json::json!([created]));
+    assert!(db.has_table("SavedComparable"));
+    assert_eq!(db.finished(), [INIT, created.as_str()]);
+    assert_no_secret(&r.all(), &db.password);
+}
+
+#[test]
 fn p1017_once_is_retried_and_succeeds() {
     let db = DevDb::start(&[]);
-    let app = app_for(&db);
-    let r = app.migrate(
-        "P1017,ok",
-        &["add_saved_comparables", "--retry-delay", "0.1", "--json"],
-        &[],
-    );
+    // The preflight's connection passes; the next one, Prisma's connection
+    // check, is closed at once; the retry's pass.
+    let proxy = Proxy::start_plan(db.port, vec![Fault::Pass, Fault::CloseOnAccept]);
+    let app = app_via(&db, proxy.port);
+    let r = app.migrate_real(&["--deploy", "--retry-delay", "0.1", "--json"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(app.attempts(), 2);
-    let s = last_json(&r.stdout);
+    let s = one_json(&r);
     assert_eq!(s["attempts"].as_array().unwrap().len(), 2);
     assert_eq!(s["attempts"][0]["error_code"], "P1017");
     assert!(
@@ -87,17 +191,31 @@ fn p1017_once_is_retried_and_succeeds() {
         "{}",
         r.stderr
     );
+    assert_eq!(s["applied"], serde_json::json!([INIT, SAVED]), "{s}");
+    assert_eq!(db.recorded().unwrap().len(), 2);
+    assert_eq!(db.finished(), [INIT, SAVED]);
+    assert!(db.has_table("Listing") && db.has_table("SavedComparable"));
     assert_no_secret(&r.all(), &db.password);
 }
 
 #[test]
 fn p1017_every_time_gives_up_with_a_diagnosis() {
     let db = DevDb::start(&[]);
-    let app = app_for(&db);
-    let r = app.migrate(
-        "P1017",
+    // The preflight's connection passes; each attempt's connection check is
+    // closed at once; db-test's connection afterwards passes again.
+    let proxy = Proxy::start_plan(
+        db.port,
+        vec![
+            Fault::Pass,
+            Fault::CloseOnAccept,
+            Fault::CloseOnAccept,
+            Fault::CloseOnAccept,
+        ],
+    );
+    let app = app_via(&db, proxy.port);
+    let r = app.migrate_real(
         &[
-            "add_saved_comparables",
+            "--deploy",
             "--retry-delay",
             "0.1",
             "--retries",
@@ -108,55 +226,156 @@ fn p1017_every_time_gives_up_with_a_diagnosis() {
     );
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(app.attempts(), 3);
-    let s = last_json(&r.stdout);
+    let s = one_json(&r);
     assert_eq!(s["ok"], false);
     assert_eq!(s["diagnosis"]["code"], "P1017");
+    let codes: Vec<&str> = s["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["error_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["P1017"; 3], "{s}");
     assert!(
-        r.stderr.contains("db-test:"),
+        r.stderr.contains("db-test: the connection works now"),
         "db-test's checks run after P1017: {}",
         r.stderr
     );
     assert!(
-        r.stderr.contains("migrate dev: failed, 3 attempt(s)"),
+        r.stderr.contains("migrate deploy: failed, 3 attempt(s)"),
         "{}",
         r.stderr
     );
+    assert!(db.recorded().is_none(), "nothing recorded");
     assert_no_secret(&r.all(), &db.password);
+}
+
+#[test]
+#[ignore = "engine host bug: a connection cut while a statement runs crashes the host (pg's unhandled 'error' event) and Prisma prints `Error: Connection terminated unexpectedly` without P1017, so nothing is retried"]
+fn p1017_mid_migration_is_retried_and_resumes() {
+    let db = DevDb::start(&[]);
+    // The first three connections (the preflight's, Prisma's connection
+    // check, the engine's) are cut after CUT_AFTER_INIT client bytes: only
+    // the engine's carries that much, and it is cut once init is applied
+    // and recorded, as add_saved_comparables begins. Later ones pass.
+    let proxy = Proxy::start_for(db.port, Fault::CloseAfterClientBytes(CUT_AFTER_INIT), 3);
+    let app = app_via(&db, proxy.port);
+    let r = app.migrate_real(&["--deploy", "--retry-delay", "0.1", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(app.attempts(), 2);
+    let s = one_json(&r);
+    assert_eq!(s["attempts"][0]["error_code"], "P1017", "{s}");
+    // The cut came mid-run: the retry had only the second migration left.
+    assert_eq!(s["applied"], serde_json::json!([SAVED]), "{s}");
+    assert_eq!(db.recorded().unwrap().len(), 2);
+    assert_eq!(db.finished(), [INIT, SAVED]);
+    assert_no_secret(&r.all(), &db.password);
+}
+
+#[test]
+#[ignore = "engine host bug: a connection cut in the engine's first statement kills the host before it answers; Prisma takes that for success and migrate reports ok with nothing applied"]
+fn a_cut_before_anything_is_applied_is_not_success() {
+    let db = DevDb::start(&[]);
+    // Every connection is cut at CUT_AT_FIRST_STATEMENT client bytes: the
+    // preflight and Prisma's connection check are through by then; each
+    // engine connection is cut in its first statement.
+    let proxy = Proxy::start(
+        db.port,
+        Fault::CloseAfterClientBytes(CUT_AT_FIRST_STATEMENT),
+    );
+    let app = app_via(&db, proxy.port);
+    let r = app.migrate_real(
+        &[
+            "--deploy",
+            "--retry-delay",
+            "0.1",
+            "--retries",
+            "1",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(db.recorded().is_none(), "nothing was applied");
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(one_json(&r)["diagnosis"]["code"], "P1017", "{}", r.all());
+    assert_eq!(app.attempts(), 2);
 }
 
 #[test]
 fn p1000_is_not_retried_and_points_at_encoding() {
     let db = DevDb::start(&[]);
-    let app = app_for(&db);
-    let r = app.migrate(
-        "P1000",
-        &["add_saved_comparables", "--retry-delay", "0.1", "--json"],
+    let wrong = "n0t-the-pa55word";
+    let app = App::new(Some(&format!(
+        "DATABASE_URL=postgresql://app:{wrong}@127.0.0.1:{}/summitly?sslmode=require\n",
+        db.port
+    )));
+    // Without the preflight, which would stop at the same password first.
+    let r = app.migrate_real(
+        &[
+            "add_saved_comparables",
+            "--no-preflight",
+            "--retry-delay",
+            "0.1",
+            "--json",
+        ],
         &[],
     );
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(app.attempts(), 1);
-    let s = last_json(&r.stdout);
+    assert!(
+        r.stderr
+            .contains("the provided database credentials for `app` are not valid"),
+        "{}",
+        r.stderr
+    );
+    let s = one_json(&r);
     assert_eq!(s["diagnosis"]["code"], "P1000");
     assert!(s["diagnosis"]["hint"]
         .as_str()
         .unwrap()
         .contains("percent-encoded"));
+    assert!(db.recorded().is_none());
+    assert_no_secret(&r.all(), wrong);
     assert_no_secret(&r.all(), &db.password);
 }
 
 #[test]
 fn p3014_hint_names_shadow_database_url() {
     let db = DevDb::start(&[]);
-    let app = app_for(&db);
-    let r = app.migrate("rpc-P3014", &["add_saved_comparables", "--json"], &[]);
+    let pw = "n0-createdb@pw";
+    let mut admin = db.admin();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE nocreatedb LOGIN NOCREATEDB PASSWORD '{pw}'"
+        ))
+        .unwrap();
+    admin
+        .batch_execute("CREATE DATABASE limited OWNER nocreatedb")
+        .unwrap();
+    let app = App::new(Some(&format!(
+        "DATABASE_URL=postgresql://nocreatedb:{}@127.0.0.1:{}/limited?sslmode=require\n",
+        encode(pw),
+        db.port
+    )));
+    let r = app.migrate_real(&["add_saved_comparables", "--json"], &[]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(app.attempts(), 1);
-    let s = last_json(&r.stdout);
+    assert!(
+        r.stderr.contains("permission denied to create database"),
+        "{}",
+        r.stderr
+    );
+    let s = one_json(&r);
     assert_eq!(s["diagnosis"]["code"], "P3014");
     assert!(s["diagnosis"]["hint"]
         .as_str()
         .unwrap()
         .contains("shadowDatabaseUrl"));
+    // Nothing written, applied or left behind.
+    assert_eq!(app.migration_dirs(), [INIT, SAVED]);
+    assert!(!db.has_table_in("limited", "User"));
+    assert!(db.shadow_databases().is_empty());
+    assert_no_secret(&r.all(), pw);
 }
 
 #[test]
@@ -173,19 +392,88 @@ fn p1002_shows_who_holds_the_lock_before_retrying() {
         .query_one("SELECT pg_backend_pid()", &[])
         .unwrap()
         .get(0);
-    let r = app.migrate(
-        "rpc-P1002,ok",
-        &["add_saved_comparables", "--retry-delay", "0.1"],
-        &[],
-    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let r = std::thread::scope(|scope| {
+        // The teammate's migration ends once Prisma has waited out its 10 s
+        // and the xtask has started its second attempt.
+        let teammate = scope.spawn(|| {
+            while app.attempts() < 2 && !done.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            holder
+                .batch_execute("SELECT pg_advisory_unlock(72707369)")
+                .unwrap();
+        });
+        let r = app.migrate_real(&["--deploy", "--retry-delay", "0.1", "--json"], &[]);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        teammate.join().unwrap();
+        r
+    });
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(app.attempts(), 2);
+    let s = one_json(&r);
+    assert_eq!(s["attempts"][0]["error_code"], "P1002", "{s}");
+    assert!(
+        s["attempts"][0]["ms"].as_u64().unwrap() >= 10_000,
+        "Prisma waited its 10 s: {s}"
+    );
     assert!(
         r.stderr
             .contains(&format!("is held by pid {pid} (teammate-migrate)")),
         "{}",
         r.stderr
     );
+    assert_eq!(db.finished(), [INIT, SAVED]);
+    assert_no_secret(&r.all(), &db.password);
+}
+
+#[test]
+fn p3018_for_a_failing_migration_then_p3009_until_resolved() {
+    let db = DevDb::start(&[]);
+    let app = app_for(&db);
+    let half = "20261201000000_half";
+    app.add_migration(half, "CREATE TABLE \"Half\" (id int);\nSELECT 1/0;\n");
+    let r = app.migrate_wasm(&["--deploy", "--retry-delay", "0.1", "--json"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let s = one_json(&r);
+    assert_eq!(s["attempts"].as_array().unwrap().len(), 1, "not retried");
+    assert_eq!(s["diagnosis"]["code"], "P3018", "{s}");
+    assert!(s["diagnosis"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("migrate resolve --rolled-back"));
+    for needle in [
+        &format!("Migration name: {half}")[..],
+        "Database error code: 22012",
+        "division by zero",
+    ] {
+        assert!(r.stderr.contains(needle), "{needle}: {}", r.stderr);
+    }
+    // The two before it applied; the failed script rolled back whole; the
+    // failure recorded with the server's words.
+    assert_eq!(db.finished(), [INIT, SAVED]);
+    assert!(!db.has_table("Half"));
+    let failed = db.recorded().unwrap().pop().unwrap();
+    assert_eq!(failed.name, half);
+    assert!(!failed.finished && !failed.rolled_back, "{failed:?}");
+    assert!(
+        failed
+            .logs
+            .as_deref()
+            .unwrap_or("")
+            .contains("division by zero"),
+        "{failed:?}"
+    );
+
+    let r = app.migrate_wasm(&["--deploy", "--retry-delay", "0.1", "--json"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let s = one_json(&r);
+    assert_eq!(s["attempts"].as_array().unwrap().len(), 1, "not retried");
+    assert_eq!(s["diagnosis"]["code"], "P3009", "{s}");
+    assert!(r
+        .stderr
+        .contains(&format!("The `{half}` migration started at")));
+    assert!(!db.has_table("Half"));
     assert_no_secret(&r.all(), &db.password);
 }
 
@@ -193,8 +481,8 @@ fn p1002_shows_who_holds_the_lock_before_retrying() {
 fn engine_download_failure_is_recognised() {
     let db = DevDb::start(&[]);
     let app = app_for(&db);
-    // No stand-in: the real CLI tries to download its engine from a mirror
-    // on a closed loopback port, so this fails the same way on any machine.
+    // No engine named: the real CLI tries to download its engine from a
+    // mirror on a closed loopback port, so this fails the same way on any machine.
     let dir = app.path().to_str().unwrap();
     let r = xtask(
         &["--project-dir", dir, "migrate", "--deploy", "--json"],
@@ -221,7 +509,7 @@ fn preflight_stops_before_prisma_when_the_database_is_down() {
         "DATABASE_URL=postgresql://app:d0wn%40pw@127.0.0.1:{}/summitly?sslmode=require\n",
         free_port()
     )));
-    let r = app.migrate("ok", &["add_saved_comparables", "--json"], &[]);
+    let r = app.migrate_real(&["add_saved_comparables", "--json"], &[]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
         r.stderr
@@ -229,7 +517,7 @@ fn preflight_stops_before_prisma_when_the_database_is_down() {
         "{}",
         r.stderr
     );
-    assert_eq!(last_json(&r.stdout)["diagnosis"]["code"], "tcp_refused");
+    assert_eq!(one_json(&r)["diagnosis"]["code"], "tcp_refused");
     assert!(app.engine_log().is_empty(), "Prisma must not have run");
     assert_no_secret(&r.all(), "d0wn@pw");
 }
@@ -240,7 +528,7 @@ fn prisma_not_installed_says_how_to_install() {
         "DATABASE_URL=postgresql://app:pw@127.0.0.1:5/summitly\n",
     ));
     std::fs::remove_file(app.path().join("node_modules")).unwrap();
-    let r = app.migrate("ok", &["add_saved_comparables", "--no-preflight"], &[]);
+    let r = app.migrate_real(&["add_saved_comparables", "--no-preflight"], &[]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
         r.stderr.contains("not installed") && r.stderr.contains("npm ci"),
@@ -253,20 +541,100 @@ fn prisma_not_installed_says_how_to_install() {
 fn deploy_and_status_modes() {
     let db = DevDb::start(&[]);
     let app = app_for(&db);
-    let r = app.migrate("ok", &["--deploy", "--json"], &[]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    let s = last_json(&r.stdout);
-    assert_eq!(s["mode"], "deploy");
-    assert_eq!(
-        s["applied"],
-        serde_json::json!([
-            "20261101000000_init",
-            "20261124000001_add_saved_comparables"
-        ])
+    // A fresh database: nothing applied yet.
+    let r = app.migrate_wasm(&["--status", "--json"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let s = one_json(&r);
+    assert_eq!(s["mode"], "status");
+    assert_eq!(s["diagnosis"]["code"], "not_applied", "{s}");
+    assert!(
+        r.stderr.contains(INIT) && r.stderr.contains(SAVED),
+        "{}",
+        r.stderr
     );
+    assert!(db.recorded().is_none(), "status changes nothing");
+
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let s = one_json(&r);
+    assert_eq!(s["mode"], "deploy");
+    assert_eq!(s["applied"], serde_json::json!([INIT, SAVED]));
     assert!(r.stderr.contains("2 migrations applied"), "{}", r.stderr);
-    let r = app.migrate("ok", &["--status", "--json"], &[]);
-    assert_eq!(last_json(&r.stdout)["mode"], "status", "{}", r.all());
+    assert_eq!(db.finished(), [INIT, SAVED]);
+    for table in ["User", "Listing", "SavedComparable"] {
+        assert!(db.has_table(table), "{table}");
+    }
+
+    // Up to date.
+    let r = app.migrate_wasm(&["--status", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let s = one_json(&r);
+    assert_eq!(
+        (s["mode"].as_str(), s["ok"].as_bool()),
+        (Some("status"), Some(true)),
+        "{s}"
+    );
+    assert!(
+        r.stderr.contains("Database schema is up to date!"),
+        "{}",
+        r.stderr
+    );
+    assert_no_secret(&r.all(), &db.password);
+}
+
+#[test]
+#[ignore = "xtask bug: codes::classify tests `have not yet been applied` before the diverged sentence, and Prisma's diverged message contains both (see the report)"]
+fn status_names_a_history_that_diverged() {
+    // The database applied add_saved_comparables under one name; the
+    // branch checked out has it under another (re-created): each side has
+    // a migration the other lacks.
+    let db = DevDb::start(&[]);
+    let app = app_for(&db);
+    deploy(&app);
+    let renamed = "20261124000002_add_saved_comparables";
+    std::fs::rename(
+        app.path().join("prisma/migrations").join(SAVED),
+        app.path().join("prisma/migrations").join(renamed),
+    )
+    .unwrap();
+    let r = app.migrate_wasm(&["--status", "--json"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "Your local migration history and the migrations table from your database are different"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        one_json(&r)["diagnosis"]["code"],
+        "history_diverged",
+        "{}",
+        r.all()
+    );
+    assert_eq!(db.finished(), [INIT, SAVED], "status changes nothing");
+}
+
+#[test]
+fn status_names_a_database_prisma_does_not_manage() {
+    // Tables made without Prisma Migrate (e.g. `db push`), no migrations yet.
+    let db = DevDb::start(&[]);
+    db.app()
+        .batch_execute("CREATE TABLE \"Listing\" (id text PRIMARY KEY)")
+        .unwrap();
+    let app = app_for(&db);
+    app.remove_migration(INIT);
+    app.remove_migration(SAVED);
+    let r = app.migrate_wasm(&["--status", "--json"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("The current database is not managed by Prisma Migrate"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(one_json(&r)["diagnosis"]["code"], "not_managed");
+    assert!(db.recorded().is_none(), "status changes nothing");
 }
 
 #[test]
@@ -280,13 +648,14 @@ fn bad_usage_exits_2() {
         (vec!["--deploy", "name"], "takes no migration name"),
         (vec!["x", "--retries", "many"], "--retries"),
     ] {
-        let r = app.migrate("ok", &args, &[]);
+        let r = app.migrate_real(&args, &[]);
         assert_eq!(r.code, 2, "{args:?}: {}", r.all());
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
     }
-    let r = app.migrate("ok", &["add_x"], &[]);
+    let r = app.migrate_real(&["add_x"], &[]);
     assert_eq!(r.code, 2, "no DATABASE_URL anywhere: {}", r.all());
     assert!(r.stderr.contains("DATABASE_URL is not set"));
+    assert!(app.engine_log().is_empty(), "Prisma never ran");
 }
 
 #[cfg(unix)]
@@ -294,35 +663,60 @@ fn bad_usage_exits_2() {
 fn ctrl_c_reaches_prisma_and_leaves_nothing_behind() {
     let db = DevDb::start(&[]);
     let app = app_for(&db);
-    let env = app.engine_env("hang");
+    deploy(&app);
+    // `migrate dev` first replays every migration on a new shadow database;
+    // this one makes that take 30 s, so Ctrl-C comes in the middle of it.
+    let slow = "20261201000000_slow";
+    app.add_migration(slow, "SELECT pg_sleep(30);\n");
     let mut cmd = std::process::Command::new(xtask_bin());
     cmd.args([
         "--project-dir",
         app.path().to_str().unwrap(),
         "migrate",
-        "add_saved_comparables",
-        "--no-preflight",
+        "add_listing_notes",
     ])
     .current_dir(app.path())
+    .env_remove("DATABASE_URL")
     .stdin(std::process::Stdio::null())
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
-    for (k, v) in &env {
+    for (k, v) in app.spied_engine_env() {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    // Wait until the engine is running (Prisma is mid-migration).
+    let mut admin = db.admin();
+    let sleeping_in_shadow = |admin: &mut postgres::Client| -> i64 {
+        admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' \
+                 AND datname LIKE 'prisma\\_migrate\\_shadow\\_db\\_%' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    // Wait until the engine is mid-migration on its shadow database.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (engine_pid, cli_pid) = loop {
-        if let Some(e) = app.engine_log().first() {
-            break (
-                e["pid"].as_i64().unwrap(),
-                e["ancestors"][0]["pid"].as_i64().unwrap(),
+    while sleeping_in_shadow(&mut admin) == 0 {
+        if let Some(s) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "migrate ended ({s}) before the slow migration ran:\n{}",
+                String::from_utf8_lossy(&out.stderr)
             );
         }
-        assert!(Instant::now() < deadline, "the engine never started");
+        assert!(Instant::now() < deadline, "the slow migration never ran");
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+    assert_eq!(db.shadow_databases().len(), 1);
+    let rpc = app
+        .engine_log()
+        .into_iter()
+        .find(|e| e["call"] == "rpc")
+        .expect("the engine's RPC run");
+    let spy_pid = rpc["pid"].as_i64().unwrap();
+    let engine_pid = rpc["engine_pid"].as_i64().unwrap();
+    let cli_pid = rpc["ancestors"][0]["pid"].as_i64().unwrap();
     unsafe { libc_kill(child.id() as i32, 2) };
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -335,21 +729,47 @@ fn ctrl_c_reaches_prisma_and_leaves_nothing_behind() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(status.code(), Some(130));
-    // The Prisma CLI and the engine it started are gone (or dead and
-    // waiting to be reaped by init, which is not "left behind").
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    // The Prisma CLI, the spy and the engine are gone (or dead and waiting
+    // to be reaped by init, which is not "left behind"), and no process
+    // names this app's schema any more.
     let running = |pid: i64| {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
             .unwrap_or(false)
     };
+    let app_dir = app.path().to_str().unwrap().to_string();
+    let ours = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
+            .filter(|pid| running(*pid))
+            .filter_map(|pid| {
+                let c = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                c.contains(&app_dir).then(|| format!("{pid}: {c}"))
+            })
+            .collect()
+    };
     let deadline = Instant::now() + Duration::from_secs(5);
-    while [cli_pid, engine_pid].iter().any(|p| running(*p)) && Instant::now() < deadline {
+    while ([cli_pid, spy_pid, engine_pid].iter().any(|p| running(*p)) || !ours().is_empty())
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
-    for pid in [cli_pid, engine_pid] {
+    for pid in [cli_pid, spy_pid, engine_pid] {
         assert!(!running(pid), "process {pid} left behind");
     }
+    assert_eq!(ours(), Vec::<String>::new(), "processes left behind");
+    // Nor anything in the database: the shadow database is dropped (and
+    // its session with it), the slow migration never reached `summitly`.
+    assert_eq!(db.shadow_databases(), Vec::<String>::new(), "{stderr}");
+    assert_eq!(sleeping_in_shadow(&mut admin), 0);
+    assert_eq!(db.finished(), [INIT, SAVED]);
+    assert_eq!(app.migration_dirs(), [INIT, SAVED, slow], "nothing created");
 }
 
 #[cfg(unix)]
@@ -363,12 +783,18 @@ fn json_is_one_object_on_stdout() {
     // Prisma's own stdout used to come first, so `... | jq .` failed.
     let db = DevDb::start(&[]);
     let app = app_for(&db);
-    let r = app.migrate("ok", &["--deploy", "--json"], &[]);
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let v: serde_json::Value = serde_json::from_str(r.stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}", r.stdout));
+    assert!(
+        r.stderr
+            .contains("All migrations have been successfully applied."),
+        "Prisma's stdout goes to stderr: {}",
+        r.stderr
+    );
+    let v = one_json(&r);
     assert_eq!(v["ok"], true);
-    assert_eq!(r.stdout.trim().lines().count(), 1, "{}", r.stdout);
+    assert_eq!(v["applied"], serde_json::json!([INIT, SAVED]));
+    assert_eq!(db.finished(), [INIT, SAVED]);
 }
 
 #[test]
@@ -378,7 +804,7 @@ fn a_monorepo_app_uses_the_hoisted_prisma_cli() {
     let db = DevDb::start(&[]);
     let app = App::monorepo(Some(&format!("DATABASE_URL={}\n", db.url)));
     let web = app.path().join("apps/web");
-    let env = app.engine_env("ok");
+    let env = app.spied_engine_env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let r = xtask(
         &[
@@ -401,26 +827,32 @@ fn a_monorepo_app_uses_the_hoisted_prisma_cli() {
         r.stderr
     );
     assert_eq!(app.attempts(), 1);
+    assert_eq!(one_json(&r)["applied"], serde_json::json!([INIT, SAVED]));
+    assert_eq!(db.finished(), [INIT, SAVED]);
+    assert!(db.has_table("SavedComparable"));
     assert_no_secret(&r.all(), &db.password);
 }
 
 #[test]
 fn prismas_own_engine_command_line_is_named_not_denied() {
     // Prisma 7.10.1 starts its schema engine with `--datasource {"url":...}`
-    // (the real CLI does this; the engine here is the stand-in, whose argv
-    // is exactly what the CLI gave it). We cannot avoid it, so migrate says
-    // so once instead of claiming the URL never reaches a command line.
+    // (the spy's argv is exactly what the real CLI gave the engine). We
+    // cannot avoid it, so migrate says so once instead of claiming the URL
+    // never reaches a command line.
     let db = DevDb::start(&[]);
     let app = app_for(&db);
-    let r = app.migrate("ok", &["--deploy"], &[]);
+    let r = app.migrate_real(&["--deploy"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     let note = "Prisma passes the URL, password included, to its schema engine on the command line";
     assert_eq!(r.stderr.matches(note).count(), 1, "{}", r.stderr);
-    let engine_argv = app.engine_call("can-connect-to-database")["argv"].to_string();
-    assert!(
-        engine_argv.contains("--datasource") && engine_argv.contains("postgresql://"),
-        "{engine_argv}"
-    );
+    for call in ["can-connect-to-database", "rpc"] {
+        let engine_argv = app.engine_call(call)["argv"].to_string();
+        assert!(
+            engine_argv.contains("--datasource") && engine_argv.contains("postgresql://"),
+            "{call}: {engine_argv}"
+        );
+    }
+    assert_eq!(db.finished(), [INIT, SAVED]);
     assert_no_secret(&r.all(), &db.password);
 }
 
@@ -429,15 +861,13 @@ fn the_name_may_be_given_as_prisma_takes_it() {
     // `migrate --name add_x`, the form the troubleshooting page and Prisma
     // use, is the same as the positional name; two different names are bad usage.
     let db = DevDb::start(&[]);
-    let app = app_for(&db);
-    let r = app.migrate("ok", &["--name", "add_saved_comparables", "--json"], &[]);
+    let app = app_before_saved_comparables(&db);
+    let r = app.migrate_wasm(&["--name", "add_saved_comparables", "--json"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let applied = last_json(&r.stdout)["applied"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(applied.ends_with("_add_saved_comparables"), "{applied}");
-    let r = app.migrate("ok", &["one", "--name", "two"], &[]);
+    let applied = one_json(&r)["applied"][0].as_str().unwrap().to_string();
+    created_saved(&app, &applied);
+    assert_eq!(db.finished(), [INIT, applied.as_str()]);
+    let r = app.migrate_wasm(&["one", "--name", "two"], &[]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("two migration names"), "{}", r.stderr);
 }

@@ -327,6 +327,106 @@ impl DevDb {
     pub fn app(&self) -> postgres::Client {
         connect(self.app_config(), self.tls)
     }
+
+    /// A superuser client on database `dbname` (independent of the app
+    /// user's password, which some tests change).
+    pub fn superuser_on(&self, dbname: &str) -> postgres::Client {
+        let mut c = postgres::Config::new();
+        c.host("127.0.0.1")
+            .port(self.port)
+            .user("postgres")
+            .password(&self.password)
+            .dbname(dbname);
+        connect(c, self.tls)
+    }
+
+    /// What `_prisma_migrations` in `summitly` records, oldest first; None
+    /// when there is no such table.
+    pub fn recorded(&self) -> Option<Vec<Recorded>> {
+        self.recorded_in("summitly")
+    }
+
+    /// What `_prisma_migrations` in database `dbname` records.
+    pub fn recorded_in(&self, dbname: &str) -> Option<Vec<Recorded>> {
+        let mut c = self.superuser_on(dbname);
+        let exists: bool = c
+            .query_one(
+                "SELECT to_regclass('public._prisma_migrations') IS NOT NULL",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if !exists {
+            return None;
+        }
+        let rows = c
+            .query(
+                "SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL, \
+                 applied_steps_count, logs FROM _prisma_migrations ORDER BY started_at",
+                &[],
+            )
+            .unwrap();
+        Some(
+            rows.iter()
+                .map(|r| Recorded {
+                    name: r.get(0),
+                    finished: r.get(1),
+                    rolled_back: r.get(2),
+                    steps: r.get(3),
+                    logs: r.get(4),
+                })
+                .collect(),
+        )
+    }
+
+    /// Names of the migrations `_prisma_migrations` records as finished.
+    pub fn finished(&self) -> Vec<String> {
+        self.recorded()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.finished && !m.rolled_back)
+            .map(|m| m.name)
+            .collect()
+    }
+
+    /// Whether table `name` exists in `summitly`'s public schema.
+    pub fn has_table(&self, name: &str) -> bool {
+        self.has_table_in("summitly", name)
+    }
+
+    /// Whether table `name` exists in database `dbname`'s public schema.
+    pub fn has_table_in(&self, dbname: &str, name: &str) -> bool {
+        self.superuser_on(dbname)
+            .query_one(
+                "SELECT to_regclass(format('public.%I', $1::text)) IS NOT NULL",
+                &[&name],
+            )
+            .unwrap()
+            .get(0)
+    }
+
+    /// Databases named as Prisma names its temporary shadow databases.
+    pub fn shadow_databases(&self) -> Vec<String> {
+        self.admin()
+            .query(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'prisma\\_migrate\\_shadow\\_db\\_%'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+}
+
+/// One row of `_prisma_migrations`.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub name: String,
+    pub finished: bool,
+    pub rolled_back: bool,
+    pub steps: i32,
+    pub logs: Option<String>,
 }
 
 pub fn connect(mut c: postgres::Config, tls: bool) -> postgres::Client {
@@ -377,8 +477,12 @@ pub fn password_of(url: &str) -> String {
 
 /// A copy of the app (prisma/, prisma.config.ts, package files) in a
 /// temporary directory, using the workspace's real node_modules (the pinned
-/// Prisma CLI), with the stand-in schema engine, because the real engine
-/// cannot be downloaded on these machines. Everything else is real.
+/// Prisma CLI). Prisma's native schema engine cannot be downloaded on these
+/// machines; runs use the real engine from its WebAssembly build through the
+/// engine host: `migrate_wasm` as people run it (`--engine wasm`),
+/// `migrate_real` behind a spy that watches the processes, `real_engine_env`
+/// and `spied_engine_env` for other commands; or, for outcomes no real
+/// server produces, the scripted stand-in (`migrate`, `engine_env`).
 pub struct App {
     pub dir: TempDir,
 }
@@ -435,6 +539,94 @@ impl App {
         app
     }
 
+    /// Environment for a run on the real schema engine: the engine host
+    /// (xtask/engine/schema-engine.mjs) named where Prisma takes an engine
+    /// binary, as `cargo xtask migrate --engine wasm` names it.
+    pub fn real_engine_env(&self) -> Vec<(String, String)> {
+        vec![(
+            "PRISMA_SCHEMA_ENGINE_BINARY".into(),
+            engine_host().display().to_string(),
+        )]
+    }
+
+    /// The same real engine behind the spy (support/spy-engine.mjs), which
+    /// writes each engine start (argv, the ancestors' command lines and
+    /// DATABASE_URL) to `engine-spy.log` and otherwise only passes things on.
+    pub fn spied_engine_env(&self) -> Vec<(String, String)> {
+        let spy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/spy-engine.mjs");
+        vec![
+            (
+                "PRISMA_SCHEMA_ENGINE_BINARY".into(),
+                spy.display().to_string(),
+            ),
+            (
+                "SPY_ENGINE_TARGET".into(),
+                engine_host().display().to_string(),
+            ),
+            (
+                "SPY_ENGINE_LOG".into(),
+                self.path().join("engine-spy.log").display().to_string(),
+            ),
+        ]
+    }
+
+    /// Runs `cargo xtask --project-dir APP migrate ARGS` on the real engine,
+    /// behind the spy (so `attempts`, `engine_call` and
+    /// `prisma_cli_process` read what really happened).
+    pub fn migrate_real(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+        self.migrate_with(&self.spied_engine_env(), args, extra_env)
+    }
+
+    /// Runs `cargo xtask --project-dir APP migrate ARGS --engine wasm`, as
+    /// people do where the native engine cannot be downloaded: the xtask
+    /// names the engine host itself (no engine variable set here).
+    pub fn migrate_wasm(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+        let mut a = args.to_vec();
+        a.extend(["--engine", "wasm"]);
+        self.migrate_with(&[], &a, extra_env)
+    }
+
+    /// Runs `cargo xtask --project-dir APP migrate ARGS` with `env` (an
+    /// engine's environment) and `extra_env`.
+    pub fn migrate_with(
+        &self,
+        env: &[(String, String)],
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Run {
+        let mut all: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.extend_from_slice(extra_env);
+        let mut a = vec!["--project-dir", self.path().to_str().unwrap(), "migrate"];
+        a.extend_from_slice(args);
+        xtask(&a, self.path(), &all, None)
+    }
+
+    /// Removes a committed migration from this copy (as if it had not been
+    /// created yet).
+    pub fn remove_migration(&self, dir: &str) {
+        std::fs::remove_dir_all(self.path().join("prisma/migrations").join(dir)).unwrap();
+    }
+
+    /// Adds a migration `dir` whose migration.sql is `sql`.
+    pub fn add_migration(&self, dir: &str, sql: &str) {
+        let d = self.path().join("prisma/migrations").join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("migration.sql"), sql).unwrap();
+    }
+
+    /// The migration directories in this copy, sorted.
+    pub fn migration_dirs(&self) -> Vec<String> {
+        let mut dirs: Vec<String> = std::fs::read_dir(self.path().join("prisma/migrations"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        dirs.sort();
+        dirs
+    }
+
     /// Environment for a run against the stand-in engine following `plan`.
     pub fn engine_env(&self, plan: &str) -> Vec<(String, String)> {
         let engine =
@@ -456,15 +648,17 @@ impl App {
         ]
     }
 
-    /// How many times Prisma started a migrate attempt (engine connection checks).
+    /// How many times Prisma started a migrate attempt: its engine
+    /// connection checks (`cli can-connect-to-database`), one per attempt,
+    /// as the stand-in or the spy wrote them down.
     pub fn attempts(&self) -> u32 {
-        std::fs::read_to_string(self.path().join("standin.state"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+        self.engine_log()
+            .iter()
+            .filter(|e| e["call"] == "can-connect-to-database")
+            .count() as u32
     }
 
-    /// The stand-in engine's log entry for the first `call` Prisma made.
+    /// The engine log's entry (stand-in or spy) for the first `call` Prisma made.
     pub fn engine_call(&self, call: &str) -> serde_json::Value {
         self.engine_log()
             .into_iter()
@@ -491,25 +685,44 @@ impl App {
             .clone()
     }
 
-    /// The stand-in's log, one JSON value per call.
+    /// The stand-in's log (one JSON value per call) followed by the spy's
+    /// (one per engine start).
     pub fn engine_log(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.path().join("standin.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+        ["standin.log", "engine-spy.log"]
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(self.path().join(f))
+                    .unwrap_or_default()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<serde_json::Value>>()
+            })
             .collect()
     }
 
     /// Runs `cargo xtask --project-dir APP migrate ARGS` with the stand-in engine.
     pub fn migrate(&self, plan: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
-        let env = self.engine_env(plan);
-        let mut all: Vec<(&str, &str)> =
-            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        all.extend_from_slice(extra_env);
-        let mut a = vec!["--project-dir", self.path().to_str().unwrap(), "migrate"];
-        a.extend_from_slice(args);
-        xtask(&a, self.path(), &all, None)
+        self.migrate_with(&self.engine_env(plan), args, extra_env)
     }
+}
+
+/// The engine host: Prisma's real schema engine, from the WebAssembly build
+/// in node_modules/prisma, behind the native engine's command line.
+pub fn engine_host() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/schema-engine.mjs")
+}
+
+/// stdout as exactly one JSON object (what `--json` promises scripts).
+pub fn one_json(r: &Run) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}):\n{}\n{}",
+            r.stdout, r.stderr
+        )
+    });
+    assert!(v.is_object(), "{v}");
+    assert_eq!(r.stdout.trim().lines().count(), 1, "{}", r.stdout);
+    v
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -553,8 +766,8 @@ impl Drop for ClusterGuard {
 
 /// Fails when any file under `dir` (links not followed) other than those
 /// named in `allowed` contains the password, raw or percent-encoded. The
-/// stand-in engine's own log (`standin.*`) is evidence kept by the test and
-/// is skipped.
+/// stand-in engine's and the spy's logs (`standin.*`, `engine-spy.log`) are
+/// evidence kept by the test and are skipped.
 pub fn assert_no_secret_in_files(dir: &Path, password: &str, allowed: &[&str]) {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
@@ -573,7 +786,10 @@ pub fn assert_no_secret_in_files(dir: &Path, password: &str, allowed: &[&str]) {
     walk(dir, &mut files);
     for f in files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        if allowed.contains(&name.as_str()) || name.starts_with("standin.") {
+        if allowed.contains(&name.as_str())
+            || name.starts_with("standin.")
+            || name == "engine-spy.log"
+        {
             continue;
         }
         let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned();

@@ -11,6 +11,26 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Where to cut the schema engine's own connection (`CloseAfterClientBytes`)
+/// in a real `migrate deploy` of the committed migrations onto a fresh
+/// database, counted in client bytes, TLS included. Measured with Prisma
+/// 7.10.1 and the engine host against the dev-db (PostgreSQL 15, TLS 1.3),
+/// the same on every run: TLS and authentication end at byte 1107; the
+/// engine's first statement (`SET search_path`) is bytes 1107-1161, then
+/// come the version query, `pg_advisory_lock` and `CREATE TABLE
+/// _prisma_migrations` (1826-2289); init is recorded, applied and marked
+/// finished by byte 4470; add_saved_comparables' INSERT into
+/// `_prisma_migrations` is bytes 4470-4822. The xtask's preflight sends 1034
+/// bytes in all and db-test's checks as many; Prisma's connection check
+/// sends `SELECT 1` as bytes 1107-1143, then its Terminate (to 1170).
+///
+/// This cut comes in the engine's first statement, after Prisma's check
+/// had its answer.
+pub const CUT_AT_FIRST_STATEMENT: usize = 1150;
+/// This one comes after init is applied and recorded as finished, as the
+/// engine starts recording add_saved_comparables.
+pub const CUT_AFTER_INIT: usize = 4600;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     Pass,
@@ -33,9 +53,8 @@ pub enum Fault {
 }
 
 struct State {
-    fault: Fault,
-    /// The fault applies to this many connections, then pass-through.
-    faulty: usize,
+    /// The fault for the n-th connection accepted (from 0).
+    fault_for: Box<dyn Fn(usize) -> Fault + Send>,
 }
 
 pub struct Proxy {
@@ -53,10 +72,24 @@ impl Proxy {
 
     /// The same, for the first `n` connections only.
     pub fn start_for(upstream: u16, fault: Fault, n: usize) -> Proxy {
+        Self::start_with(upstream, move |i| if i < n { fault } else { Fault::Pass })
+    }
+
+    /// Connection `i` (in the order accepted, from 0) gets `plan[i]`; those
+    /// after the plan pass through.
+    pub fn start_plan(upstream: u16, plan: Vec<Fault>) -> Proxy {
+        Self::start_with(upstream, move |i| {
+            plan.get(i).copied().unwrap_or(Fault::Pass)
+        })
+    }
+
+    fn start_with(upstream: u16, fault_for: impl Fn(usize) -> Fault + Send + 'static) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(Mutex::new(State { fault, faulty: n }));
+        let state = Arc::new(Mutex::new(State {
+            fault_for: Box::new(fault_for),
+        }));
         let accepted = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, a, st) = (state.clone(), accepted.clone(), stop.clone());
@@ -67,14 +100,7 @@ impl Proxy {
                     Ok((client, _)) => {
                         let _ = client.set_nonblocking(false);
                         let n = a.fetch_add(1, Ordering::SeqCst);
-                        let fault = {
-                            let g = s.lock().unwrap();
-                            if n < g.faulty {
-                                g.fault
-                            } else {
-                                Fault::Pass
-                            }
-                        };
+                        let fault = (s.lock().unwrap().fault_for)(n);
                         handle(client, upstream, fault, st.clone(), &mut held);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
