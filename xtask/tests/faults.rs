@@ -1,7 +1,8 @@
 //! Faults between the client and the server, injected by a TCP proxy in
 //! front of a real dev-db: each names the right layer and code within its
 //! time bound, for sslmode disable, require and verify-full; migrate and its
-//! preflight react as specified; nothing hangs.
+//! preflight react as specified, with Prisma on its real schema engine (the
+//! engine host, behind the spy that counts its attempts); nothing hangs.
 
 mod support;
 
@@ -190,9 +191,8 @@ fn migrate_retries_when_the_first_connection_is_dropped() {
     let db = DevDb::start(&[]);
     let proxy = Proxy::start_for(db.port, Fault::CloseOnAccept, 1);
     let app = app_via(&db, proxy.port);
-    // The stand-in engine really connects (through the proxy) for its check.
-    let r = app.migrate(
-        "probe",
+    // Without the preflight, the first connection is Prisma's own check.
+    let r = app.migrate_real(
         &[
             "--deploy",
             "--no-preflight",
@@ -203,9 +203,17 @@ fn migrate_retries_when_the_first_connection_is_dropped() {
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    let s = last_json(&r.stdout);
+    assert_eq!(app.attempts(), 2);
+    let s = one_json(&r);
     assert_eq!(s["attempts"][0]["error_code"], "P1017", "{s}");
     assert_eq!(s["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        db.finished(),
+        [
+            "20261101000000_init",
+            "20261124000001_add_saved_comparables"
+        ]
+    );
     assert_no_secret(&r.all(), &db.password);
 }
 
@@ -215,9 +223,9 @@ fn migrate_preflight_stops_when_every_connection_is_dropped() {
     let proxy = Proxy::start(db.port, Fault::CloseOnAccept);
     let app = app_via(&db, proxy.port);
     let start = Instant::now();
-    let r = app.migrate("probe", &["--deploy", "--json"], &[]);
+    let r = app.migrate_real(&["--deploy", "--json"], &[]);
     assert_eq!(r.code, 1, "{}", r.all());
-    assert_eq!(last_json(&r.stdout)["diagnosis"]["code"], "server_closed");
+    assert_eq!(one_json(&r)["diagnosis"]["code"], "server_closed");
     assert!(app.engine_log().is_empty(), "Prisma must not start");
     assert!(start.elapsed() < Duration::from_secs(20));
     assert_no_secret(&r.all(), &db.password);
@@ -228,8 +236,7 @@ fn migrate_without_preflight_gives_up_and_names_the_layer() {
     let db = DevDb::start(&[]);
     let proxy = Proxy::start(db.port, Fault::Reset);
     let app = app_via(&db, proxy.port);
-    let r = app.migrate(
-        "probe",
+    let r = app.migrate_real(
         &[
             "--deploy",
             "--no-preflight",
@@ -241,11 +248,14 @@ fn migrate_without_preflight_gives_up_and_names_the_layer() {
     );
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(app.attempts(), 3);
+    let s = one_json(&r);
+    assert_eq!(s["diagnosis"]["code"], "P1017", "{s}");
     assert!(
         r.stderr.contains("db-test: server_closed at layer tls"),
         "{}",
         r.stderr
     );
+    assert!(db.recorded().is_none(), "nothing recorded");
     assert_no_secret(&r.all(), &db.password);
 }
 
@@ -253,6 +263,7 @@ fn migrate_without_preflight_gives_up_and_names_the_layer() {
 fn prisma_messages_that_carry_the_url_are_masked() {
     let db = DevDb::start(&[]);
     let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
+    // Stand-in: no real server makes an engine print the password (the host masks URLs).
     let r = app.migrate(
         "leak",
         &["--deploy", "--no-preflight", "--retries", "0", "--json"],

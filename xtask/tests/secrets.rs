@@ -1,8 +1,9 @@
 //! Passwords from AWS (`--password-from`, `--iam`) through the real aws CLI
 //! against moto_server, into a real dev-db over TLS: the secret is written
 //! encoded and read back exactly by dotenvy and Node's dotenv; an IAM token
-//! made by the real CLI authenticates db-test and migrate; every failure
-//! path exits with its code, says what to do and writes nothing.
+//! made by the real CLI authenticates db-test and migrate, whose migrations
+//! run on Prisma's real schema engine (the engine host); every failure path
+//! exits with its code, says what to do and writes nothing.
 #![cfg(unix)]
 
 mod support;
@@ -12,7 +13,13 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 use support::moto::{clean_env, Moto, REGION};
+use support::proxy::{Fault, Proxy};
 use support::*;
+
+const MIGRATIONS: [&str; 2] = [
+    "20261101000000_init",
+    "20261124000001_add_saved_comparables",
+];
 
 /// Every character that breaks URLs and dotenv, and a space.
 const HARD: &str = "p@ss#w$rd&5%0/x:y?z=1+2'q\"b\\s pace";
@@ -190,10 +197,16 @@ fn an_iam_token_authenticates_db_test_and_migrate_through_the_environment_only()
     // call; every other call goes to the real CLI.
     let (bin, mut env) =
         m.env_with_stand_in(json!({"rds generate-db-auth-token": {"text": token}}));
+    // Through a proxy that passes db-test's connection and migrate's
+    // preflight, then closes Prisma's first connection check (P1017).
+    let proxy = Proxy::start_plan(
+        db.port,
+        vec![Fault::Pass, Fault::Pass, Fault::CloseOnAccept],
+    );
     // No password and no sslmode: --iam adds the token and sslmode=require.
     let app = App::new(Some(&format!(
         "DATABASE_URL=postgresql://app@127.0.0.1:{}/summitly\n",
-        db.port
+        proxy.port
     )));
     let before = std::fs::read_to_string(app.path().join(".env.local")).unwrap();
 
@@ -207,7 +220,7 @@ fn an_iam_token_authenticates_db_test_and_migrate_through_the_environment_only()
         .contains("sslmode=require: IAM authentication needs TLS"));
 
     // P1017 on the first attempt: the retry gets a token of its own.
-    env.extend(app.engine_env("P1017,ok"));
+    env.extend(app.spied_engine_env());
     let r = run(
         app.path(),
         &["migrate", "--iam", "--deploy", "--retry-delay", "0.1"],
@@ -215,6 +228,15 @@ fn an_iam_token_authenticates_db_test_and_migrate_through_the_environment_only()
     );
     assert_eq!(r.code, 0, "{}", r.all());
     assert_no_secret(&r.all(), &token);
+    assert!(
+        r.stderr
+            .contains("P1017 (the server closed the connection); retrying"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(app.attempts(), 2);
+    // The token authenticated Prisma's engine: the migrations are in.
+    assert_eq!(db.finished(), MIGRATIONS);
     assert!(
         r.stderr
             .contains("password from an IAM authentication token ("),
@@ -425,8 +447,6 @@ fn onboard_fills_the_example_from_a_secret() {
         format!("DATABASE_URL=\"postgresql://app:[YOUR-PASSWORD]@127.0.0.1:{}/summitly?sslmode=require\"\n", db.port),
     )
     .unwrap();
-    let mut env = m.env();
-    env.extend(app.engine_env("ok"));
     let r = run(
         app.path(),
         &[
@@ -434,13 +454,17 @@ fn onboard_fills_the_example_from_a_secret() {
             "--password-from",
             "aws-secret:dev/db",
             "--yes",
+            "--engine",
+            "wasm",
             "--json",
         ],
-        &env,
+        &m.env(),
     );
     assert_no_secret(&r.all(), HARD);
     let v = last_json(&r.stdout);
     assert_eq!(r.code, 0, "{}", r.all());
+    // Prisma's engine authenticated with the secret as written: migrated.
+    assert_eq!(db.finished(), MIGRATIONS);
     let env_step = &v["steps"][1];
     assert_eq!(
         env_step["detail"],
@@ -475,12 +499,11 @@ fn the_aws_clis_answer_is_never_quoted_in_an_error() {
 #[test]
 fn onboard_sets_a_rotated_password_in_an_existing_env_local() {
     let m = Moto::start();
-    let (bin, mut env) = m.env_with_stand_in(json!({}));
+    let (bin, env) = m.env_with_stand_in(json!({}));
     m.fixture_with_secrets(json!({}), json!({"dev/db": HARD}));
     let db = DevDb::start(&[]);
     set_app_password(&db, HARD);
     let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
-    env.extend(app.engine_env("ok"));
     let r = run(
         app.path(),
         &[
@@ -488,12 +511,16 @@ fn onboard_sets_a_rotated_password_in_an_existing_env_local() {
             "--password-from",
             "aws-secret:dev/db",
             "--yes",
+            "--engine",
+            "wasm",
             "--json",
         ],
         &env,
     );
     assert_no_secret(&r.all(), HARD);
     assert_eq!(r.code, 0, "{}", r.all());
+    // Prisma's engine authenticated with the rotated password: migrated.
+    assert_eq!(db.finished(), MIGRATIONS);
     let v = last_json(&r.stdout);
     assert!(
         v["steps"][2]["detail"]
