@@ -1,17 +1,20 @@
 //! migrate: the real pinned Prisma CLI, driven by the xtask, against a real
-//! dev-db, on Prisma's real schema engine: its WebAssembly build run by the
-//! engine host (xtask/engine/schema-engine.mjs), named through
-//! PRISMA_SCHEMA_ENGINE_BINARY because the native engine cannot be
-//! downloaded here. Migrations are really created, applied and recorded in
-//! `_prisma_migrations`; P1017 comes from a proxy cutting the engine's
-//! connection, P1002 from a session holding Prisma's advisory lock, P1000
+//! dev-db, on Prisma's real schema engine: its WebAssembly build, run by the
+//! engine host (xtask/engine/schema-engine.mjs), because the native engine
+//! cannot be downloaded here. Tests that look at results run `migrate
+//! --engine wasm`, as people do; tests that watch the processes (argv,
+//! environment, attempts, Ctrl-C) name the host in PRISMA_SCHEMA_ENGINE_BINARY
+//! behind a spy (support/spy-engine.mjs) that writes down what it sees and
+//! passes everything on. Nothing is scripted: migrations are created,
+//! applied and recorded in `_prisma_migrations`, and each test checks the
+//! database afterwards; P1017 comes from a proxy closing Prisma's
+//! connections, P1002 from a session holding Prisma's advisory lock, P1000
 //! from a wrong password, P3014 from a role without CREATEDB, P3018 and P3009
-//! from a migration whose SQL fails; each test checks the database after.
-//! Where a test watches processes (argv, environment, attempts, Ctrl-C) the
-//! engine runs behind a spy (support/spy-engine.mjs) that writes down what
-//! it sees and passes everything on. The scripted stand-in engine
-//! (support/stand-in-engine.mjs) is left for what no real server produces
-//! here; see faults.rs.
+//! from a migration whose SQL fails, the status outcomes from real histories.
+//! The ignored tests are bugs found doing so (in the engine host and in
+//! reading `migrate status`): each says which. The scripted stand-in engine
+//! (support/stand-in-engine.mjs) is no longer used here; faults.rs keeps it
+//! for the one outcome no real server produces.
 
 mod support;
 
