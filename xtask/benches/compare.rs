@@ -412,16 +412,15 @@ mod bench {
         });
 
         // 4. migrate --no-preflight against the same Prisma command run directly,
-        //    both with the stand-in schema engine (the real one cannot be downloaded here).
+        //    both with Prisma's real schema engine (the WebAssembly build, through
+        //    the engine host: the native binary cannot be downloaded here). The
+        //    committed migrations are applied by the first run; the rest are the
+        //    no-op deploy a CI job runs most of the time.
         if let Some(app) = app {
-            let engine =
+            let host = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/schema-engine.mjs");
+            let standin =
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/stand-in-engine.mjs");
             let tuned = format!("{url}&connect_timeout=30&pool_timeout=30");
-            let env = |c: &mut Command| {
-                c.env("PRISMA_SCHEMA_ENGINE_BINARY", &engine)
-                    .env("STANDIN_PLAN", "ok")
-                    .current_dir(app);
-            };
             let (a, b) = alternate(
                 16,
                 1,
@@ -433,28 +432,81 @@ mod bench {
                         "migrate",
                         "--deploy",
                         "--no-preflight",
+                        "--engine",
+                        "wasm",
                     ])
-                    .env("DATABASE_URL", &url);
-                    env(&mut c);
+                    .env("DATABASE_URL", &url)
+                    .current_dir(app);
                     run(&mut c)
                 },
                 &mut || {
                     let mut c = Command::new("npx");
                     c.args(["--no-install", "prisma", "migrate", "deploy"])
-                        .env("DATABASE_URL", &tuned);
-                    env(&mut c);
+                        .env("DATABASE_URL", &tuned)
+                        .env("PRISMA_SCHEMA_ENGINE_BINARY", &host)
+                        .current_dir(app);
                     run(&mut c)
                 },
             );
             let direct = median(ms(&b));
             let overhead = median(ms(&a)) - direct;
             rows.push(Row {
-                what: "migrate --deploy --no-preflight (stand-in engine)".into(),
+                what: "migrate --deploy --no-preflight --engine wasm (nothing to apply)".into(),
                 runs: 16,
                 samples: ms(&a),
-                reference: Some(("npx prisma migrate deploy".into(), direct)),
+                reference: Some(("npx prisma migrate deploy, same engine".into(), direct)),
                 target: "overhead <= 50 ms".into(),
                 extra: format!(" overhead {overhead:+.0} ms"),
+            });
+
+            // 5. What the WebAssembly engine costs each Prisma command: the same
+            //    deploy with an engine that starts Node and answers at once
+            //    (the stand-in) is the reference; the difference is loading and
+            //    compiling the 5 MB module, the adapter, and the engine's own work.
+            let (w, s) = alternate(
+                12,
+                1,
+                &mut || {
+                    let mut c = Command::new("npx");
+                    c.args(["--no-install", "prisma", "migrate", "deploy"])
+                        .env("DATABASE_URL", &tuned)
+                        .env("PRISMA_SCHEMA_ENGINE_BINARY", &host)
+                        .current_dir(app);
+                    run(&mut c)
+                },
+                &mut || {
+                    let mut c = Command::new("npx");
+                    c.args(["--no-install", "prisma", "migrate", "deploy"])
+                        .env("DATABASE_URL", &tuned)
+                        .env("PRISMA_SCHEMA_ENGINE_BINARY", &standin)
+                        .env("STANDIN_PLAN", "ok")
+                        .current_dir(app);
+                    run(&mut c)
+                },
+            );
+            let cost = median(ms(&w)) - median(ms(&s));
+            rows.push(Row {
+                what: "WebAssembly engine start-up, per Prisma command (npx prisma migrate deploy)"
+                    .into(),
+                runs: 12,
+                samples: ms(&w),
+                reference: Some(("same with a stand-in engine".into(), median(ms(&s)))),
+                target: "-".into(),
+                extra: format!(" engine cost {cost:+.0} ms"),
+            });
+            let (v, n) = alternate(
+                12,
+                1,
+                &mut || run(Command::new(&host).arg("--version").current_dir(app)),
+                &mut || run(Command::new("node").arg("-e").arg("0").current_dir(app)),
+            );
+            rows.push(Row {
+                what: "engine host --version (Node + compile the .wasm)".into(),
+                runs: 12,
+                samples: ms(&v),
+                reference: Some(("node -e 0".into(), median(ms(&n)))),
+                target: "-".into(),
+                extra: String::new(),
             });
         }
     }
