@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 /// This cut comes in the engine's first statement, after Prisma's check
 /// had its answer.
 pub const CUT_AT_FIRST_STATEMENT: usize = 1150;
+/// This one comes after the engine took the lock, before it records
+/// anything (in `CREATE TABLE _prisma_migrations`), on every attempt alike.
+pub const CUT_AFTER_LOCK: usize = 2000;
 /// This one comes after init is applied and recorded as finished, as the
 /// engine starts recording add_saved_comparables.
 pub const CUT_AFTER_INIT: usize = 4600;
