@@ -147,6 +147,16 @@ function isIp(h) {
  * of that type (pg_class.relkind, pg_constraint.contype) on its first call.
  */
 export class EngineClient extends pg.Client {
+  constructor(config) {
+    super(config);
+    // node-postgres both rejects the running query and emits `error` when
+    // the connection breaks; a checked-out client has no other listener,
+    // and an unheard `error` event would end the whole host.
+    this.on("error", (e) => {
+      driverErrors.last = e;
+    });
+  }
+
   query(config, values, callback) {
     if (typeof values === "function") {
       callback = values;
