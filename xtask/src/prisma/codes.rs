@@ -128,14 +128,16 @@ pub fn classify(output: &str) -> Option<Failure> {
     if text.contains("environment is non-interactive") {
         return Some(Failure::NonInteractive);
     }
-    // `migrate status`'s own sentences (prisma 7.10.1, build/cli.js).
-    if text.contains("have not yet been applied") {
-        return Some(Failure::NotApplied);
-    }
+    // `migrate status`'s own sentences (prisma 7.10.1, build/cli.js). The
+    // diverged message also lists what "has not yet been applied", so it
+    // is read first.
     if text.contains(
         "Your local migration history and the migrations table from your database are different",
     ) {
         return Some(Failure::Diverged);
+    }
+    if text.contains("have not yet been applied") {
+        return Some(Failure::NotApplied);
     }
     if text.contains("The current database is not managed by Prisma Migrate") {
         return Some(Failure::NotManaged);
