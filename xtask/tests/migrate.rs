@@ -11,8 +11,9 @@
 //! connections, P1002 from a session holding Prisma's advisory lock, P1000
 //! from a wrong password, P3014 from a role without CREATEDB, P3018 and P3009
 //! from a migration whose SQL fails, the status outcomes from real histories.
-//! The ignored tests are bugs found doing so (in the engine host and in
-//! reading `migrate status`): each says which. The scripted stand-in engine
+//! Two tests here first failed on bugs they found (a cut inside the engine's
+//! first statement read as success; a diverged history read as "not
+//! applied"), fixed since. The scripted stand-in engine
 //! (support/stand-in-engine.mjs) is no longer used here; faults.rs keeps it
 //! for the one outcome no real server produces.
 
@@ -279,7 +280,6 @@ fn p1017_mid_migration_is_retried_and_resumes() {
 }
 
 #[test]
-#[ignore = "engine host bug: a connection cut in the engine's first statement (inside SchemaEngine.new, before the host's error handlers exist) kills the host with node-postgres's unhandled 'error' event; Prisma takes that for success and migrate reports ok with nothing applied"]
 fn a_cut_before_anything_is_applied_is_not_success() {
     let db = DevDb::start(&[]);
     // Every connection is cut at CUT_AT_FIRST_STATEMENT client bytes: the
@@ -589,7 +589,6 @@ fn deploy_and_status_modes() {
 }
 
 #[test]
-#[ignore = "xtask bug: codes::classify tests `have not yet been applied` before the diverged sentence, and Prisma's diverged message contains both (see the report)"]
 fn status_names_a_history_that_diverged() {
     // The database applied add_saved_comparables under one name; the
     // branch checked out has it under another (re-created): each side has
