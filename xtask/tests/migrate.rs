@@ -777,6 +777,106 @@ fn ctrl_c_reaches_prisma_and_leaves_nothing_behind() {
     assert_eq!(app.migration_dirs(), [INIT, SAVED, slow], "nothing created");
 }
 
+/// The engine host serving the app in `dir` (its working directory), if one runs.
+fn engine_host_of(dir: &std::path::Path) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+        (cmdline.contains("schema-engine.mjs") && cmdline.contains("--datamodels") && cwd == dir)
+            .then_some(pid)
+    })
+}
+
+/// Runs `migrate ARGS --engine wasm --json` and kills its engine host with
+/// SIGKILL (the OOM killer, `kill -9`) once a session runs `sleep_sql` in
+/// `datname LIKE db_like`: nothing of the engine can clean up.
+fn kill_engine_while(app: &App, db: &DevDb, sleep_sql: &str, db_like: &str, args: &[&str]) -> Run {
+    let killer = {
+        let mut admin = db.admin();
+        let dir = app.path().to_path_buf();
+        let query = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '{sleep_sql}%' AND datname LIKE '{db_like}'"
+        );
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                let n: i64 = admin.query_one(query.as_str(), &[]).unwrap().get(0);
+                if n > 0 {
+                    let pid = engine_host_of(&dir).expect("the engine host runs");
+                    unsafe { libc_kill(pid, 9) };
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            false
+        })
+    };
+    let mut a = args.to_vec();
+    a.extend(["--retries", "0", "--json"]);
+    let r = app.migrate_wasm(&a, &[]);
+    assert!(
+        killer.join().unwrap(),
+        "the engine was killed mid-run: {}",
+        r.all()
+    );
+    r
+}
+
+fn assert_engine_ended(r: &Run) {
+    assert_eq!(r.code, 1, "{}", r.all());
+    let s = one_json(r);
+    assert_eq!(s["ok"], false, "{s}");
+    assert_eq!(s["diagnosis"]["code"], "engine_ended", "{}", r.all());
+    assert!(
+        s["diagnosis"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("cargo xtask migrate --status"),
+        "{s}"
+    );
+}
+
+#[test]
+fn an_engine_killed_mid_migration_is_diagnosed_and_leaves_no_shadow_database() {
+    let db = DevDb::start(&[]);
+    let app = app_for(&db);
+    deploy(&app);
+    // migrate dev replays the history into a shadow database first.
+    app.add_migration("20261201000000_slow", "SELECT pg_sleep(30);\n");
+    let r = kill_engine_while(
+        &app,
+        &db,
+        "SELECT pg_sleep(30)",
+        "prisma\\_migrate\\_shadow\\_db\\_%",
+        &["add_listing_notes"],
+    );
+    // Prisma says `Error in Schema engine.` and exits 1.
+    assert_engine_ended(&r);
+    assert_eq!(db.shadow_databases().len(), 1, "SIGKILL leaves it");
+    // The next run drops what the killed engine left.
+    let r = app.migrate_wasm(&["--status", "--json"], &[]);
+    assert_eq!(one_json(&r)["mode"], "status", "{}", r.all());
+    assert!(db.shadow_databases().is_empty(), "{}", r.all());
+}
+
+#[test]
+fn an_engine_killed_during_deploy_is_not_success() {
+    // Prisma 7.10.1's `migrate deploy` exits 0 without a word when its
+    // engine dies: the xtask reads the missing "applied" sentence.
+    let db = DevDb::start(&[]);
+    let app = app_for(&db);
+    deploy(&app);
+    app.add_migration("20261201000000_slow", "SELECT pg_sleep(5);\n");
+    let r = kill_engine_while(&app, &db, "SELECT pg_sleep(5)", "summitly", &["--deploy"]);
+    assert_eq!(
+        one_json(&r)["attempts"][0]["exit_code"],
+        0,
+        "Prisma said nothing"
+    );
+    assert_engine_ended(&r);
+}
+
 #[cfg(unix)]
 extern "C" {
     #[link_name = "kill"]

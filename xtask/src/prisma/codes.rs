@@ -79,6 +79,10 @@ pub enum Failure {
     Diverged,
     /// `migrate status`: tables exist but no `_prisma_migrations` (baseline).
     NotManaged,
+    /// The schema engine ended without answering (killed, out of memory,
+    /// crashed): Prisma says `Error in Schema engine`, or (`migrate
+    /// deploy`) exits 0 without saying it finished.
+    EngineEnded,
 }
 
 impl Failure {
@@ -93,6 +97,7 @@ impl Failure {
             Failure::NotApplied => "not_applied".into(),
             Failure::Diverged => "history_diverged".into(),
             Failure::NotManaged => "not_managed".into(),
+            Failure::EngineEnded => "engine_ended".into(),
         }
     }
 }
@@ -124,6 +129,10 @@ pub fn classify(output: &str) -> Option<Failure> {
         .expect("env pattern");
     if let Some(c) = env.captures(&text) {
         return Some(Failure::EnvMissing(c[1].to_string()));
+    }
+    // The CLI's words when its engine exits on a signal or panics.
+    if text.contains("Error in Schema engine") {
+        return Some(Failure::EngineEnded);
     }
     if text.contains("environment is non-interactive") {
         return Some(Failure::NonInteractive);
@@ -202,6 +211,7 @@ pub fn explain(f: &Failure, non_tty: bool, wasm_rerun: Option<&str>) -> (String,
         Failure::NotApplied => ("the database has not applied every migration in prisma/migrations (a new or never-migrated database, or one behind)", "apply them: `cargo xtask migrate --deploy` (or `cargo xtask migrate NAME` in development)".into()),
         Failure::Diverged => ("the database's migration history and prisma/migrations differ", "a migration was edited, removed or applied from another branch: in development `npx prisma migrate reset` (deletes data); in production reconcile with `npx prisma migrate resolve`".into()),
         Failure::NotManaged => ("the database has tables but no _prisma_migrations: Prisma Migrate does not manage it yet", "baseline it: `npx prisma migrate resolve --applied <first migration>` (https://pris.ly/d/migrate-baseline)".into()),
+        Failure::EngineEnded => ("Prisma's schema engine ended without answering (killed, out of memory, or a crash); nothing says the migration finished", "see what was applied with `cargo xtask migrate --status`, then run the same command again; if it ends the same way again, it is a crash: report Prisma's output above".into()),
         Failure::NonInteractive => ("`migrate dev` needed to ask a question and there is no terminal", if non_tty { "in scripts and CI use `cargo xtask migrate --deploy`, or run `migrate dev` at a terminal".into() } else { "run it at a terminal, or use --deploy".into() }),
     };
     (what.to_string(), fix)

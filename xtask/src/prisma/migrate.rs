@@ -38,6 +38,25 @@ impl Mode {
             Mode::Status => "status",
         }
     }
+
+    /// What Prisma 7.10.1 prints on stdout when the command really finished
+    /// (build/cli.js). Its exit status alone is not enough: when the schema
+    /// engine dies without an answer (killed, out of memory), the CLI exits
+    /// 0 without a word.
+    fn done_sentences(self) -> &'static [&'static str] {
+        match self {
+            Mode::Deploy => &[
+                "All migrations have been successfully applied.",
+                "No pending migrations to apply.",
+            ],
+            Mode::Dev | Mode::CreateOnly => &[
+                "Your database is now in sync with your schema.",
+                "Already in sync, no schema change or pending migration was found.",
+                "Prisma Migrate created the following migration without applying it",
+            ],
+            Mode::Status => &["Database schema is up to date!"],
+        }
+    }
 }
 
 /// Everything one migrate run needs.
@@ -175,7 +194,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         })?;
         let ms = output::ms_since(t0);
         run.record_applied(&out, recorded_before.as_deref(), stdout_inherited, &urls);
-        if let Some(summary) = run.after_attempt(&out, ms, &urls)? {
+        if let Some(summary) = run.after_attempt(&out, ms, &urls, stdout_inherited)? {
             return Ok(summary);
         }
     }
@@ -237,11 +256,23 @@ impl Run<'_> {
         out: &process::Output,
         ms: u64,
         urls: &Urls,
+        stdout_inherited: bool,
     ) -> anyhow::Result<Option<Summary>> {
         let n = self.attempts.len() + 1;
+        let said_done = || {
+            let text = codes::strip_ansi(&out.stdout);
+            self.plan
+                .mode
+                .done_sentences()
+                .iter()
+                .any(|s| text.contains(s))
+        };
         let failure = match out.status {
             _ if process::interrupted() => None,
-            Some(0) => None,
+            // At a terminal Prisma's stdout is not ours to read; `--help`
+            // passed through prints help.
+            Some(0) if stdout_inherited || self.asked_for_help() || said_done() => None,
+            Some(0) => Some(Failure::EngineEnded),
             _ => codes::classify(&format!("{}\n{}", out.stdout, out.stderr)),
         };
         self.attempts.push(Attempt {
@@ -257,7 +288,7 @@ impl Run<'_> {
             let diagnosis = (Verdict::Interrupted, "stopped by Ctrl-C".to_string());
             return Ok(Some(self.finish(Exit::Interrupted, Some(diagnosis))));
         }
-        if out.status == Some(0) {
+        if out.status == Some(0) && failure.is_none() {
             return Ok(Some(self.finish(Exit::Success, None)));
         }
         let transient = failure.as_ref().is_some_and(codes::is_transient);
@@ -272,6 +303,13 @@ impl Run<'_> {
         let exit = out.status.filter(|c| *c != 0).unwrap_or(1);
         let diagnosis = self.explain(failure, exit, urls);
         Ok(Some(self.finish(Exit::Child(exit), Some(diagnosis))))
+    }
+
+    fn asked_for_help(&self) -> bool {
+        self.plan
+            .passthrough
+            .iter()
+            .any(|a| a == "--help" || a == "-h")
     }
 
     fn wait_before_retry(&self, f: &Failure, n: usize, urls: &Urls) {
