@@ -28,7 +28,7 @@ export class Datasource {
     const params = new URLSearchParams(u.search);
     this.params = params;
     this.host = params.get("host") || decodeHost(u.hostname) || "localhost";
-    this.port = Number(u.port || params.get("port") || 5432);
+    this.port = Number(params.get("port") || u.port || 5432);
     this.user = safeDecode(u.username) || process.env.USER || "postgres";
     this.password = safeDecode(u.password);
     this.database = safeDecode(u.pathname.replace(/^\//, "")) || "postgres";
