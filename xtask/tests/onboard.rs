@@ -1,23 +1,71 @@
 //! onboard: a fresh project directory (the app's files, no .env.local, no
 //! database) all the way to a migrated database, then the failure paths.
-//! Prisma's schema engine is the stand-in (see support/stand-in-engine.mjs),
-//! except in the last tests: there the native engine's download fails and
-//! onboarding runs Prisma's WebAssembly engine, for real.
+//! Everything is real: the pinned Prisma CLI runs Prisma's real schema
+//! engine, its WebAssembly build through the engine host
+//! (xtask/engine/schema-engine.mjs), because the native engine cannot be
+//! downloaded here. Tests that migrate run `onboard --engine wasm`, as people
+//! do on such machines, except the fresh-clone test: it gives no `--engine`
+//! and lets the native engine's download fail (a mirror on a closed port,
+//! so it fails on any machine), and onboard switches to the WebAssembly
+//! engine by itself and ends with "Ready."; with `--engine native` it must
+//! not switch. Each test that migrates checks the database afterwards with
+//! its own client: the committed migrations recorded in `_prisma_migrations`
+//! as finished, with the committed files' checksums, and their tables there;
+//! a second run applies nothing and changes no file and no row. Tests where
+//! Prisma must not start watch for it through the spy
+//! (support/spy-engine.mjs) in front of the real engine. The scripted
+//! stand-in engine is not used here: every outcome these tests need, a real
+//! server produces.
 
 mod support;
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
 use support::*;
 
-fn onboard(app: &App, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-    let engine = app.engine_env("ok");
-    let mut all: Vec<(&str, &str)> = engine
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    all.extend_from_slice(env);
-    let mut a = vec!["--project-dir", app.path().to_str().unwrap(), "onboard"];
+const MIGRATIONS: [&str; 2] = [
+    "20261101000000_init",
+    "20261124000001_add_saved_comparables",
+];
+/// The tables the committed migrations create.
+const TABLES: [&str; 3] = ["User", "Listing", "SavedComparable"];
+const FALLBACK_LINE: &str = "Prisma could not download its native schema engine; using the WebAssembly engine from node_modules/prisma instead";
+
+/// `cargo xtask --project-dir DIR onboard ARGS`, run in `dir`.
+fn onboard_in(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut a = vec!["--project-dir", dir.to_str().unwrap(), "onboard"];
     a.extend_from_slice(args);
-    xtask(&a, app.path(), &all, stdin)
+    xtask(&a, dir, env, stdin)
+}
+
+/// onboard on Prisma's real schema engine, as people run it where the
+/// native one cannot be downloaded: `--engine wasm`.
+fn onboard_wasm(app: &App, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut a = args.to_vec();
+    a.extend(["--engine", "wasm"]);
+    onboard_in(app.path(), &a, &[], stdin)
+}
+
+/// onboard with the real engine behind the spy, which writes down every
+/// engine start (`app.engine_log()`): for tests where Prisma must not run.
+fn onboard_spied(app: &App, args: &[&str]) -> Run {
+    let env = app.spied_engine_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    onboard_in(app.path(), args, &env, None)
+}
+
+/// onboard with Prisma's own engine choice: the CLI tries to download its
+/// native schema engine, from a mirror on a closed port (this fails here,
+/// where Prisma's host cannot be reached, and on any machine that could
+/// reach it).
+fn onboard_offline(app: &App, args: &[&str]) -> Run {
+    let mirror = format!("http://127.0.0.1:{}", free_port());
+    let env = [
+        ("PRISMA_ENGINES_MIRROR", mirror.as_str()),
+        ("PRISMA_SCHEMA_ENGINE_BINARY", ""),
+    ];
+    onboard_in(app.path(), args, &env, None)
 }
 
 fn steps(v: &serde_json::Value) -> Vec<(String, String)> {
@@ -34,24 +82,139 @@ fn steps(v: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn local_onboarding_from_nothing_then_again_changes_nothing() {
-    let app = App::new(None);
-    let data = app.path().join("db");
-    let _guard = ClusterGuard(data.clone());
-    let d = data.to_str().unwrap();
-    let r = onboard(
-        &app,
-        &["--local", "--yes", "--data-dir", d, "--json"],
+fn last_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+}
+
+/// The dev-db's default port, held by this test process: `dev-db up`
+/// takes 55432 when it can bind it, so two onboard runs starting clusters
+/// at once may both choose it, and one then fails (a race in the xtask,
+/// reported); with it held, each start takes a free port of its own. When
+/// something else holds it, the effect is the same.
+static DEFAULT_PORT: std::sync::OnceLock<Option<std::net::TcpListener>> =
+    std::sync::OnceLock::new();
+
+/// A directory for a dev-db cluster that onboard starts (`--data-dir` is
+/// `cluster_data(&dir)`), stopped by the guard also when the test panics
+/// before `started_dev_db` takes it over.
+fn cluster_dir() -> (TempDir, ClusterGuard) {
+    DEFAULT_PORT.get_or_init(|| std::net::TcpListener::bind("127.0.0.1:55432").ok());
+    let dir = TempDir::new("onboard-db");
+    let guard = ClusterGuard(dir.path().join("cluster"));
+    (dir, guard)
+}
+
+fn cluster_data(dir: &TempDir) -> String {
+    dir.path().join("cluster").to_str().unwrap().to_string()
+}
+
+/// The cluster onboard started in `dir`, as the tests' DevDb (its URL from
+/// `dev-db url`), so its clients and checks are the same as for
+/// `DevDb::start`'s; stopped and deleted on drop. `onboard` is the run
+/// that started it, shown when there is no cluster.
+fn started_dev_db(dir: TempDir, onboard: &Run) -> DevDb {
+    let data = cluster_data(&dir);
+    let r = xtask(
+        &["dev-db", "url", "--data-dir", &data],
+        dir.path(),
         &[],
         None,
     );
-    let url = xtask(&["dev-db", "url", "--data-dir", d], app.path(), &[], None)
-        .stdout
-        .trim()
-        .to_string();
-    let password = password_of(&url);
-    assert_no_secret(&r.all(), &password);
+    assert_eq!(r.code, 0, "{}\nonboard:\n{}", r.all(), onboard.all());
+    let url = r.stdout.trim().to_string();
+    let host_port = url.rsplit_once('@').unwrap().1.split('/').next().unwrap();
+    DevDb {
+        port: host_port.rsplit_once(':').unwrap().1.parse().unwrap(),
+        tls: url.contains("sslmode=require"),
+        password: password_of(&url),
+        url,
+        dir,
+    }
+}
+
+/// `_prisma_migrations`, every column as text, oldest first (to compare
+/// before and after a run that must change nothing).
+type Rows = Vec<Vec<Option<String>>>;
+
+/// Checks, with the app user's own client, that the committed migrations
+/// are applied: one row each in `_prisma_migrations`, in order, finished,
+/// not rolled back, no logs, with the checksum of the committed file (as
+/// Prisma computes it: SHA-256 of migration.sql); and their tables exist.
+/// Returns the rows.
+fn assert_migrated(db: &DevDb) -> Rows {
+    let mut c = db.app();
+    let rows: Rows = c
+        .query(
+            "SELECT id, migration_name, checksum, started_at::text, finished_at::text, \
+             rolled_back_at::text, applied_steps_count::text, logs \
+             FROM _prisma_migrations ORDER BY started_at, migration_name",
+            &[],
+        )
+        .expect("_prisma_migrations exists")
+        .iter()
+        .map(|r| (0..8).map(|i| r.get::<_, Option<String>>(i)).collect())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r[1].as_deref().unwrap()).collect();
+    assert_eq!(names, MIGRATIONS, "{rows:?}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../prisma/migrations");
+    for (row, name) in rows.iter().zip(MIGRATIONS) {
+        assert!(row[4].is_some(), "{name} not finished: {row:?}");
+        assert!(row[5].is_none(), "{name} rolled back: {row:?}");
+        assert!(row[7].is_none(), "{name} has logs: {row:?}");
+        let sql = std::fs::read_to_string(root.join(name).join("migration.sql")).unwrap();
+        let sum: String = c
+            .query_one(
+                "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')",
+                &[&sql],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(row[2].as_deref(), Some(sum.as_str()), "{name}'s checksum");
+    }
+    for t in TABLES {
+        let exists: bool = c
+            .query_one(
+                "SELECT to_regclass(format('public.%I', $1::text)) IS NOT NULL",
+                &[&t],
+            )
+            .unwrap()
+            .get(0);
+        assert!(exists, "table {t} missing");
+    }
+    rows
+}
+
+/// Every file under `dir` with its bytes (links not followed): to see
+/// that a run wrote nothing.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                walk(&e.path(), out);
+            } else if t.is_file() {
+                out.insert(e.path(), std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, &mut out);
+    out
+}
+
+#[test]
+fn local_onboarding_from_nothing_then_again_changes_nothing() {
+    let app = App::new(None);
+    let (cluster, _guard) = cluster_dir();
+    let data = cluster_data(&cluster);
+    let args = ["--local", "--yes", "--data-dir", &data, "--json"];
+    let r = onboard_wasm(&app, &args, None);
+    let db = started_dev_db(cluster, &r);
+    assert_no_secret(&r.all(), &db.password);
     assert_eq!(r.code, 0, "{}", r.all());
     let v = last_json(&r.stdout);
     assert_eq!(v["ok"], true);
@@ -66,13 +229,12 @@ fn local_onboarding_from_nothing_then_again_changes_nothing() {
         names,
         ["tools", "environment", "env-fix", "db-test", "migrations"]
     );
-    assert!(
-        v["steps"][4]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("2 migration(s) applied"),
-        "{v}"
+    assert_eq!(
+        v["steps"][4]["detail"],
+        "prisma migrate deploy (WebAssembly engine): 2 migration(s) applied"
     );
+    assert_eq!(v["engine"]["used"], "wasm", "{v}");
+    let rows = assert_migrated(&db);
 
     // .env.local is valid: dotenvy reads a URL that authenticates.
     let env_path = app.path().join(".env.local");
@@ -81,7 +243,7 @@ fn local_onboarding_from_nothing_then_again_changes_nothing() {
         .map(|r| r.unwrap())
         .collect();
     let written = &vars.iter().find(|(k, _)| k == "DATABASE_URL").unwrap().1;
-    assert_eq!(password_of(written), password);
+    assert_eq!(password_of(written), db.password);
     let check = xtask(
         &[
             "--project-dir",
@@ -95,16 +257,12 @@ fn local_onboarding_from_nothing_then_again_changes_nothing() {
     );
     assert_eq!(check.code, 0, "{}", check.all());
 
-    // Again: nothing changes on disk, every step passes.
-    let again = onboard(
-        &app,
-        &["--local", "--yes", "--data-dir", d, "--json"],
-        &[],
-        None,
-    );
+    // Again: every step passes, nothing is applied, no file and no row changes.
+    let before = files(app.path());
+    let again = onboard_wasm(&app, &args, None);
     assert_eq!(again.code, 0, "{}", again.all());
-    assert_eq!(std::fs::read_to_string(&env_path).unwrap(), text);
     let v = last_json(&again.stdout);
+    assert!(steps(&v).iter().all(|(_, s)| s == "ok"), "{v}");
     assert!(
         v["steps"][1]["detail"]
             .as_str()
@@ -119,21 +277,21 @@ fn local_onboarding_from_nothing_then_again_changes_nothing() {
             .contains("nothing to repair"),
         "{v}"
     );
-    assert!(
-        v["steps"][4]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("nothing to apply"),
-        "{v}"
+    assert_eq!(
+        v["steps"][4]["detail"],
+        "prisma migrate deploy (WebAssembly engine): nothing to apply"
     );
+    assert_eq!(assert_migrated(&db), rows, "a row changed");
+    assert_eq!(files(app.path()), before, "a file changed");
     // The password is in .env.local (and its backup) and in the dev-db's own
     // credential file, and nowhere else the commands wrote.
     assert_no_secret_in_files(
         app.path(),
-        &password,
-        &[".env.local", ".env.local.bak.local", "state.env"],
+        &db.password,
+        &[".env.local", ".env.local.bak.local"],
     );
-    assert_no_secret(&again.all(), &password);
+    assert_no_secret_in_files(db.dir.path(), &db.password, &["state.env"]);
+    assert_no_secret(&again.all(), &db.password);
 }
 
 #[test]
@@ -146,7 +304,7 @@ fn check_on_a_broken_env_local_fails_and_writes_nothing() {
         db.port
     );
     let app = App::new(Some(&broken));
-    let r = onboard(&app, &["--check", "--yes", "--json"], &[], None);
+    let r = onboard_spied(&app, &["--check", "--yes", "--json"]);
     assert_eq!(r.code, 1, "{}", r.all());
     let v = last_json(&r.stdout);
     assert_eq!(
@@ -163,6 +321,8 @@ fn check_on_a_broken_env_local_fails_and_writes_nothing() {
         broken
     );
     assert!(!app.path().join(".env.local.bak.local").exists());
+    assert!(app.engine_log().is_empty(), "Prisma must not run");
+    assert!(db.recorded().is_none(), "nothing migrated");
     assert_no_secret(&r.all(), &db.password);
 }
 
@@ -175,22 +335,31 @@ fn env_example_needs_a_password_source_when_not_interactive() {
         format!("# copy to .env.local\nDATABASE_URL=\"postgresql://app:[YOUR-PASSWORD]@127.0.0.1:{}/summitly?sslmode=require\"\nNEXT_PUBLIC_SITE=summitly\n", db.port),
     )
     .unwrap();
-    let r = onboard(&app, &["--yes"], &[], None);
+    let r = onboard_wasm(&app, &["--yes"], None);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stdout.contains("--password-stdin"), "{}", r.stdout);
     assert!(
         !app.path().join(".env.local").exists(),
         "nothing written without a password"
     );
+    assert!(db.recorded().is_none(), "nothing migrated");
 
-    let r = onboard(
+    let r = onboard_wasm(
         &app,
-        &["--yes", "--password-stdin", "--json"],
-        &[],
+        &["--yes", "--password-stdin"],
         Some(&format!("{}\n", db.password)),
     );
     assert_eq!(r.code, 0, "{}", r.all());
     assert_no_secret(&r.all(), &db.password);
+    assert!(
+        r.stdout
+            .contains("prisma migrate deploy (WebAssembly engine): 2 migration(s) applied"),
+        "{}",
+        r.stdout
+    );
+    assert!(last_line(&r.stdout).starts_with("Ready."), "{}", r.stdout);
+    // Prisma's engine authenticated with the password as written: migrated.
+    assert_migrated(&db);
     let text = std::fs::read_to_string(app.path().join(".env.local")).unwrap();
     assert!(
         text.starts_with("# copy to .env.local\n") && text.ends_with("NEXT_PUBLIC_SITE=summitly\n"),
@@ -202,7 +371,7 @@ fn env_example_needs_a_password_source_when_not_interactive() {
 #[test]
 fn a_failing_database_stops_at_db_test_with_the_diagnosis() {
     let app = App::new(Some(&format!("DATABASE_URL=postgresql://app:n0pe%40x@127.0.0.1:{}/summitly?sslmode=require&connect_timeout=30&pool_timeout=30\n", free_port())));
-    let r = onboard(&app, &["--yes", "--json"], &[], None);
+    let r = onboard_spied(&app, &["--yes", "--json"]);
     assert_eq!(r.code, 1, "{}", r.all());
     let v = last_json(&r.stdout);
     assert_eq!(steps(&v)[3], ("db-test".to_string(), "fail".to_string()));
@@ -268,35 +437,41 @@ fn a_monorepo_app_is_onboarded_without_reinstalling() {
     // in a loop, when the packages were hoisted to the monorepo's root.
     let app = App::monorepo(None);
     let web = app.path().join("apps/web");
-    let data = app.path().join("db");
-    let _guard = ClusterGuard(data.clone());
-    let env = app.engine_env("ok");
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = xtask(
+    let (cluster, _guard) = cluster_dir();
+    let data = cluster_data(&cluster);
+    let r = onboard_in(
+        &web,
         &[
-            "--project-dir",
-            web.to_str().unwrap(),
-            "onboard",
             "--local",
             "--yes",
             "--json",
             "--data-dir",
-            data.to_str().unwrap(),
+            &data,
+            "--engine",
+            "wasm",
         ],
-        &web,
-        &env,
+        &[],
         None,
     );
+    let db = started_dev_db(cluster, &r);
     assert_eq!(r.code, 0, "{}", r.all());
     let v = last_json(&r.stdout);
+    assert!(steps(&v).iter().all(|(_, s)| s == "ok"), "{v}");
     let tools = &v["steps"][0];
-    assert_eq!(tools["status"], "ok", "{v}");
     assert!(
         !tools["detail"].as_str().unwrap().contains("ran npm ci"),
         "{v}"
     );
+    // The WebAssembly engine came from the root's hoisted prisma package and
+    // migrated the app's database with apps/web's migrations.
+    assert_eq!(
+        v["steps"][4]["detail"],
+        "prisma migrate deploy (WebAssembly engine): 2 migration(s) applied"
+    );
+    assert_migrated(&db);
     assert!(web.join(".env.local").exists());
     assert!(!app.path().join(".env.local").exists());
+    assert_no_secret(&r.all(), &db.password);
 }
 
 #[test]
@@ -306,19 +481,20 @@ fn bad_input_in_a_step_is_exit_2_as_everywhere() {
     let app = App::new(Some(
         "DATABASE_URL=postgresql://app:[YOUR-PASSWORD]@127.0.0.1:1/app\n",
     ));
-    let r = onboard(&app, &["--yes", "--no-migrate", "--json"], &[], None);
+    let r = onboard_spied(&app, &["--yes", "--no-migrate", "--json"]);
     assert_eq!(r.code, 2, "{}", r.all());
     let v = last_json(&r.stdout);
     assert_eq!(v["ok"], false);
+    assert!(app.engine_log().is_empty(), "Prisma must not run");
 }
 
 #[test]
 fn a_relative_project_dir_in_a_monorepo_still_finds_the_root() {
     // `--project-dir .` from apps/web: the walk up to the lockfile and the
-    // hoisted node_modules starts from the absolute path.
-    let app = App::monorepo(Some(
-        "DATABASE_URL=postgresql://app:pw-x1@127.0.0.1:1/app\n",
-    ));
+    // hoisted node_modules starts from the absolute path, for the tools step
+    // and for the engine the migrations run on.
+    let db = DevDb::start(&[]);
+    let app = App::monorepo(Some(&format!("DATABASE_URL={}\n", db.url)));
     let web = app.path().join("apps/web");
     let r = xtask(
         &[
@@ -326,64 +502,46 @@ fn a_relative_project_dir_in_a_monorepo_still_finds_the_root() {
             ".",
             "onboard",
             "--yes",
-            "--no-migrate",
+            "--engine",
+            "wasm",
             "--json",
         ],
         &web,
         &[],
         None,
     );
+    assert_eq!(r.code, 0, "{}", r.all());
     let v = last_json(&r.stdout);
     assert_eq!(v["steps"][0]["name"], "tools");
-    assert_eq!(v["steps"][0]["status"], "ok", "{v}");
-}
-
-/// onboard with Prisma's own engine choice: no stand-in, so the CLI tries
-/// to download its native schema engine, from a mirror on a closed port
-/// (this fails here, where Prisma's host cannot be reached, and on any
-/// machine that could reach it).
-fn onboard_without_stand_in(app: &App, args: &[&str]) -> Run {
-    let mirror = format!("http://127.0.0.1:{}", free_port());
-    let env = [
-        ("PRISMA_ENGINES_MIRROR", mirror.as_str()),
-        ("PRISMA_SCHEMA_ENGINE_BINARY", ""),
-    ];
-    let mut a = vec!["--project-dir", app.path().to_str().unwrap(), "onboard"];
-    a.extend_from_slice(args);
-    xtask(&a, app.path(), &env, None)
-}
-
-/// How many migrations `_prisma_migrations` records as finished (0 when
-/// the table does not exist).
-fn finished_migrations(db: &DevDb) -> i64 {
-    let mut c = db.app();
-    let exists: bool = c
-        .query_one(
-            "SELECT to_regclass('public._prisma_migrations') IS NOT NULL",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    if !exists {
-        return 0;
-    }
-    c.query_one(
-        "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL",
-        &[],
-    )
-    .unwrap()
-    .get(0)
+    assert!(steps(&v).iter().all(|(_, s)| s == "ok"), "{v}");
+    assert_eq!(
+        v["steps"][4]["detail"],
+        "prisma migrate deploy (WebAssembly engine): 2 migration(s) applied"
+    );
+    assert_migrated(&db);
+    assert_no_secret(&r.all(), &db.password);
 }
 
 #[test]
-fn when_the_native_engine_cannot_be_downloaded_onboarding_uses_the_wasm_one() {
-    let db = DevDb::start(&[]);
-    let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
-    let r = onboard_without_stand_in(&app, &["--yes"]);
+fn a_fresh_clone_is_ready_on_the_wasm_engine_when_the_native_one_cannot_be_downloaded() {
+    // The README's run: no .env.local, no .env.example, no database, no
+    // flag but the cluster's place; the native engine's download fails.
+    let app = App::new(None);
+    let (cluster, _guard) = cluster_dir();
+    let data = cluster_data(&cluster);
+    let r = onboard_offline(&app, &["--data-dir", &data]);
+    let db = started_dev_db(cluster, &r);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_no_secret(&r.all(), &db.password);
-    let line = "Prisma could not download its native schema engine; using the WebAssembly engine from node_modules/prisma instead";
-    assert_eq!(r.stderr.matches(line).count(), 1, "{}", r.stderr);
+    assert_eq!(r.stderr.matches(FALLBACK_LINE).count(), 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "no DATABASE_URL and no .env.example: local dev-db started on port {}, URL written to .env.local",
+            db.port
+        )),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("prisma migrate deploy (WebAssembly engine): 2 migration(s) applied"),
@@ -396,17 +554,12 @@ fn when_the_native_engine_cannot_be_downloaded_onboarding_uses_the_wasm_one() {
         "{}",
         r.stdout
     );
-    let last = r
-        .stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap();
-    assert!(last.starts_with("Ready."), "{}", r.stdout);
-    assert_eq!(finished_migrations(&db), 2);
+    assert!(last_line(&r.stdout).starts_with("Ready."), "{}", r.stdout);
+    let rows = assert_migrated(&db);
 
-    // Again, as a script: the same fallback, nothing to apply.
-    let again = onboard_without_stand_in(&app, &["--yes", "--json"]);
+    // Again, as a script: the same fallback, nothing applied, nothing changed.
+    let before = files(app.path());
+    let again = onboard_offline(&app, &["--data-dir", &data, "--json"]);
     assert_eq!(again.code, 0, "{}", again.all());
     let v = last_json(&again.stdout);
     assert!(steps(&v).iter().all(|(_, s)| s == "ok"), "{v}");
@@ -416,14 +569,22 @@ fn when_the_native_engine_cannot_be_downloaded_onboarding_uses_the_wasm_one() {
     );
     assert_eq!(v["engine"]["used"], "wasm", "{v}");
     assert_eq!(v["engine"]["source"], "not_downloaded", "{v}");
-    assert_eq!(again.stderr.matches(line).count(), 1, "{}", again.stderr);
+    assert_eq!(
+        again.stderr.matches(FALLBACK_LINE).count(),
+        1,
+        "{}",
+        again.stderr
+    );
+    assert_eq!(assert_migrated(&db), rows, "a row changed");
+    assert_eq!(files(app.path()), before, "a file changed");
+    assert_no_secret(&again.all(), &db.password);
 }
 
 #[test]
 fn onboarding_with_engine_native_does_not_fall_back_and_names_the_flag() {
     let db = DevDb::start(&[]);
     let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
-    let r = onboard_without_stand_in(&app, &["--yes", "--engine", "native", "--json"]);
+    let r = onboard_offline(&app, &["--yes", "--engine", "native", "--json"]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
         !r.stderr.contains("using the WebAssembly engine"),
@@ -445,7 +606,7 @@ fn onboarding_with_engine_native_does_not_fall_back_and_names_the_flag() {
         "{hint}"
     );
     assert_eq!(v["engine"]["used"], "native", "{v}");
-    assert_eq!(finished_migrations(&db), 0);
+    assert!(db.recorded().is_none(), "nothing migrated");
 }
 
 #[test]
@@ -469,7 +630,7 @@ fn onboarding_with_engine_wasm_and_no_wasm_file_is_bad_input() {
     )
     .unwrap();
     std::fs::remove_file(app.path().join("package-lock.json")).unwrap();
-    let r = onboard_without_stand_in(&app, &["--yes", "--engine", "wasm", "--json"]);
+    let r = onboard_offline(&app, &["--yes", "--engine", "wasm", "--json"]);
     assert_eq!(r.code, 2, "{}", r.all());
     let v = last_json(&r.stdout);
     assert_eq!(
@@ -491,5 +652,5 @@ fn onboarding_with_engine_wasm_and_no_wasm_file_is_bad_input() {
             .contains("--engine native"),
         "{v}"
     );
-    assert_eq!(finished_migrations(&db), 0);
+    assert!(db.recorded().is_none(), "nothing migrated");
 }
