@@ -161,13 +161,13 @@ pub(super) fn rows(url: &str, dir: &Path, app: Option<&Path>, rows: &mut Vec<Row
 }
 
 /// migrate --deploy with and without its preflight vs Prisma run directly,
-/// all through the proxy, with the stand-in schema engine.
+/// all through the proxy, with Prisma's real schema engine (the WebAssembly
+/// build through the engine host: the native one cannot be downloaded here).
 fn migrate_rows(slow: &str, app: &Path, rows: &mut Vec<Row>) {
-    let engine = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/stand-in-engine.mjs");
+    let engine = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/schema-engine.mjs");
     let tuned = format!("{slow}&connect_timeout=30&pool_timeout=30");
     let env = |c: &mut Command| {
         c.env("PRISMA_SCHEMA_ENGINE_BINARY", &engine)
-            .env("STANDIN_PLAN", "ok")
             .current_dir(app);
     };
     let migrate = |preflight: bool| {
