@@ -250,8 +250,15 @@ fn migrate_without_preflight_gives_up_and_names_the_layer() {
     assert_eq!(app.attempts(), 3);
     let s = one_json(&r);
     assert_eq!(s["diagnosis"]["code"], "P1017", "{s}");
+    // A reset lands at tls when the proxy's RST comes after connect()
+    // returned, at tcp when it comes first (a loaded machine): both are the
+    // layer where the connection is cut, and the same verdict.
     assert!(
-        r.stderr.contains("db-test: server_closed at layer tls"),
+        r.stderr.contains("db-test: server_closed at layer tls")
+            || r.stderr
+                .contains("db-test: server_closed at layer tcp: 127.0.0.1")
+                && r.stderr
+                    .contains("accepted the connection and reset it at once"),
         "{}",
         r.stderr
     );
