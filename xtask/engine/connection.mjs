@@ -42,6 +42,11 @@ export class Datasource {
     this.connectTimeoutMs = Number.isFinite(t) && t > 0 ? t * 1000 : 0;
   }
 
+  /** Whether `other` names the same database and schema on the same server. */
+  sameDatabase(other) {
+    return this.host === other.host && this.port === other.port && this.database === other.database && this.schema === other.schema;
+  }
+
   /** The same server and credentials, another database. */
   withDatabase(name) {
     const other = Object.create(Datasource.prototype);
@@ -65,20 +70,31 @@ export class Datasource {
       options: this.params.get("options") || undefined,
       keepAlive: true,
     };
-    if (tls) config.ssl = this.tlsOptions();
+    // Explicit, so node-postgres never fills it from PGSSLMODE.
+    config.ssl = tls ? this.tlsOptions() : false;
     return config;
   }
 
-  /** Node TLS options with libpq's meaning of sslmode and sslrootcert. */
+  /**
+   * Node TLS options. sslmode and sslrootcert have libpq's meaning (as the
+   * native engine reads sslmode); `sslcert`, `sslidentity` and `sslpassword`
+   * have Prisma's: sslcert is the server's root certificate, sslidentity a
+   * PKCS#12 client identity. libpq's client pair (sslcert with sslkey) is
+   * read as libpq reads it.
+   */
   tlsOptions() {
-    const rootcert = this.params.get("sslrootcert");
-    const acceptInvalid = this.params.get("sslaccept") === "accept_invalid_certs";
-    // libpq: `require` with a root certificate file verifies as verify-ca.
+    const p = this.params;
+    const acceptInvalid = p.get("sslaccept") === "accept_invalid_certs";
+    const clientPair = p.get("sslcert") && p.get("sslkey");
+    const rootcert = p.get("sslrootcert") || (clientPair ? null : p.get("sslcert"));
     let mode = this.sslmode;
-    if ((mode === "require" || mode === "no-verify") && rootcert && rootcert !== "system") mode = "verify-ca";
+    // libpq: `system` roots mean verify-full; a root certificate file turns
+    // `require` into verify-ca. Prisma: a server certificate means verify.
+    if (rootcert === "system") mode = "verify-full";
+    else if (rootcert && (mode === "require" || mode === "no-verify")) mode = p.get("sslrootcert") ? "verify-ca" : "verify-full";
     const opts = {};
     if (mode === "verify-ca" || mode === "verify-full") {
-      if (rootcert && rootcert !== "system") opts.ca = readFile("sslrootcert", rootcert);
+      if (rootcert && rootcert !== "system") opts.ca = readFile(p.get("sslrootcert") ? "sslrootcert" : "sslcert", rootcert);
       opts.rejectUnauthorized = !acceptInvalid;
       // verify-ca checks the chain, not the name.
       if (mode === "verify-ca") opts.checkServerIdentity = () => undefined;
@@ -86,10 +102,14 @@ export class Datasource {
       // require / prefer / allow: encrypted, the certificate not checked.
       opts.rejectUnauthorized = false;
     }
-    const cert = this.params.get("sslcert");
-    const key = this.params.get("sslkey");
-    if (cert) opts.cert = readFile("sslcert", cert);
-    if (key) opts.key = readFile("sslkey", key);
+    if (clientPair) {
+      opts.cert = readFile("sslcert", p.get("sslcert"));
+      opts.key = readFile("sslkey", p.get("sslkey"));
+    }
+    if (p.get("sslidentity")) {
+      opts.pfx = readFile("sslidentity", p.get("sslidentity"));
+      if (p.get("sslpassword")) opts.passphrase = p.get("sslpassword");
+    }
     if (!isIp(this.host) && !this.host.startsWith("/")) opts.servername = this.host;
     return opts;
   }
@@ -110,6 +130,13 @@ export class Datasource {
 }
 
 export class UrlError extends Error {}
+
+// node-postgres fills what a config leaves out from PGHOST, PGPASSWORD,
+// PGSSLMODE, PGAPPNAME, PGOPTIONS, ~/.pgpass...; the native engine reads
+// only the URL. So does this host.
+for (const name of Object.keys(process.env)) {
+  if (name.startsWith("PG")) delete process.env[name];
+}
 
 /** A file named by a URL parameter, relative to the project (the engine's cwd). */
 function readFile(param, p) {
@@ -244,7 +271,7 @@ export class OneConnection extends pg.Pool {
         client.release();
         return res;
       } catch (e) {
-        client.release(e && e.severity === "ERROR" ? undefined : e);
+        client.release(broken(e) ? e : undefined);
         throw e;
       }
     });
@@ -321,6 +348,14 @@ export async function open(ds, setup) {
     }
   }
   throw lastError;
+}
+
+/** Whether the connection itself failed (not a statement on it). */
+function broken(e) {
+  if (!e) return false;
+  if (e.severity === "FATAL" || e.severity === "PANIC") return true;
+  if (typeof e.severity === "string") return false;
+  return typeof e.syscall === "string" || /^(ECONN|EPIPE|ETIMEDOUT)/.test(e.code || "") || /^Connection terminated|^Client has encountered a connection error|^Connection ended/.test(e.message || "");
 }
 
 function fallbackWorthy(e, triedTls) {

@@ -80,14 +80,16 @@ export function fromDriver(e, ds) {
   if (kind && e.originalCode) return fromSqlState(e.originalCode, e.originalMessage, ds);
 
   const code = e.code;
-  if (typeof code === "string" && TLS_CODES.has(code)) return tls(e.message);
+  if (typeof code === "string" && (TLS_CODES.has(code) || /^ERR_(SSL|TLS)_/.test(code))) return tls(e.message);
   if (e.message === "The server does not support SSL connections") return tls(e.message);
   if (typeof code === "string" && UNREACHABLE.has(code)) return notReachable(ds);
   if (typeof code === "string" && CLOSED.has(code)) return connectionClosed();
+  // A connect timeout first: pg-pool words it "Connection terminated due to
+  // connection timeout", and the native engine reports it as P1001.
+  if (/timeout expired|Connection terminated due to connection timeout/.test(e.message || "")) return notReachable(ds);
   if (/^Connection terminated|^Client has encountered a connection error|^Connection ended/.test(e.message || "")) {
     return connectionClosed();
   }
-  if (/timeout expired|Connection terminated due to connection timeout/.test(e.message || "")) return notReachable(ds);
   if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return fromSqlState(code, e.message, ds);
   return null;
 }
@@ -146,7 +148,7 @@ export function shadowCreation(driverError) {
 
 /** P3018: a migration script failed; `e` is node-postgres's error from the server. */
 export function migrationFailed(name, e) {
-  const code = e.code || "N/A";
+  const code = e.code || "none";
   // As tokio-postgres prints a server error, which the native engine quotes.
   const text = `${e.severity}: ${e.message}${e.detail ? `\nDETAIL: ${e.detail}` : ""}${e.hint ? `\nHINT: ${e.hint}` : ""}`;
   return new KnownError(

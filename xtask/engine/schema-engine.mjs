@@ -46,34 +46,58 @@ async function version() {
     process.stdout.write(`schema-engine-cli ${glue.version()}\n`);
   } catch (e) {
     logError(e.message);
-    process.exit(1);
+    exit(1);
   }
 }
 
-/** The datasource the CLI passed, or an exit with P1013 in the native words. */
+/**
+ * Ends the process once stdout and stderr are written: on macOS writes to
+ * pipes are asynchronous, and a line the CLI parses must not be lost.
+ */
+function exit(code) {
+  process.exitCode = code;
+  let pending = 2;
+  const done = () => --pending === 0 && process.exit(code);
+  process.stdout.write("", done);
+  process.stderr.write("", done);
+}
+
+/** The datasources the CLI passed; throws P1013 and friends in the native words. */
 function datasources() {
   let parsed;
   try {
     parsed = JSON.parse(args.datasource || "{}");
   } catch {
-    fail(new KnownError("P1013", "The provided database string is invalid. --datasource is not JSON"));
+    throw new KnownError("P1013", "The provided database string is invalid. --datasource is not JSON");
   }
-  if (!parsed.url) fail(new KnownError("P1012", "The datasource has no url: set `datasource.url` in prisma.config.ts"));
+  if (!parsed.url) throw new KnownError("P1012", "The datasource has no url: set `datasource.url` in prisma.config.ts");
   const read = (url) => {
     try {
       return new Datasource(url);
     } catch (e) {
-      if (e instanceof UrlError) fail(new KnownError("P1013", `The provided database string is invalid. ${e.message}`));
+      if (e instanceof UrlError) throw new KnownError("P1013", `The provided database string is invalid. ${e.message}`);
       throw e;
     }
   };
-  return { main: read(parsed.url), shadow: parsed.shadowDatabaseUrl ? read(parsed.shadowDatabaseUrl) : null };
+  const main = read(parsed.url);
+  const shadow = parsed.shadowDatabaseUrl ? read(parsed.shadowDatabaseUrl) : null;
+  // The native engine refuses this too; here it matters more: the shadow
+  // database is emptied before use, and that would be the main database.
+  if (shadow && (parsed.shadowDatabaseUrl === parsed.url || shadow.sameDatabase(main))) {
+    throw new Error("The shadow database you configured appears to be the same as the main database. Please specify another shadow database (shadowDatabaseUrl in prisma.config.ts, SHADOW_DATABASE_URL).");
+  }
+  return { main, shadow };
 }
 
 // ---- cli mode: one short run, answered by exit status and stderr ----
 
 async function cliMode(command) {
-  const { main } = datasources();
+  let main;
+  try {
+    ({ main } = datasources());
+  } catch (e) {
+    fail(e);
+  }
   process.stderr.write(`Starting schema engine CLI (WebAssembly engine, ${command})\n`);
   try {
     if (command === "can-connect-to-database") {
@@ -88,8 +112,9 @@ async function cliMode(command) {
     } else {
       fail(new Error(`unknown cli command \`${command}\`: this engine knows can-connect-to-database, create-database and drop-database`));
     }
-    process.exit(0);
+    exit(0);
   } catch (e) {
+    if (e instanceof Exiting) throw e;
     fail(fromDriver(e, main) || new Error(redacted(e)));
   }
 }
@@ -111,27 +136,27 @@ const cleanup = { pools: new Set(), shadowDbs: new Map(), mainDs: null };
 let shadowFailure = null;
 
 async function rpcMode() {
-  const { main, shadow } = datasources();
-  cleanup.mainDs = main;
-  let glue;
-  try {
-    glue = await loadEngine(wasmPath());
-  } catch (e) {
-    logError(e.message);
-    process.exit(1);
-  }
-  await leftovers.dropOn(main);
-  const datamodels = args.datamodels.map((p) => [p, fs.readFileSync(p, "utf8")]);
-  const factory = bindMigrationAwareSqlAdapterFactory(adapterFactory(main, shadow));
-  // The engine connects as it starts; the native one connects on the first
-  // request. A connection that fails here is the first request's answer
-  // (with its P-code), not an early exit: the CLI, not yet waiting on a
-  // request, would take an early exit for success.
+  // Whatever stops the engine from starting (a bad datasource, no .wasm, a
+  // connection that fails: the engine connects as it starts, the native
+  // one on the first request) is the first request's answer, with its
+  // P-code. An early exit would reach the CLI, not yet waiting on a
+  // request, as success.
+  let main = null;
+  let factory = null;
   let engine;
   try {
+    const ds = datasources();
+    main = ds.main;
+    cleanup.mainDs = main;
+    const glue = await loadEngine(wasmPath());
+    await leftovers.dropOn(main);
+    const datamodels = args.datamodels.map((p) => [p, fs.readFileSync(p, "utf8")]);
+    factory = bindMigrationAwareSqlAdapterFactory(adapterFactory(main, ds.shadow));
     engine = await glue.SchemaEngine.new({ datamodels: datamodels.length ? datamodels : undefined }, onEngineLog, factory);
   } catch (e) {
-    engine = unusable(describe(lookup(factory, e), main));
+    const err = main ? describe(lookup(factory, e), main) : e;
+    logError(err.message);
+    engine = unusable(err);
   }
 
   process.on("SIGTERM", () => shutdown(0));
@@ -140,14 +165,24 @@ async function rpcMode() {
   // read, a panic) outside the promise of the call. After that the engine
   // is not safe to call again: answer the request, clean up, and end as
   // the native engine ends after a panic.
+  // Between requests, nobody waits for an answer: the next request gets
+  // the error (an exit now would reach the CLI as success).
   const crash = (e) => {
     const err = describe(e, main);
-    if (inFlight !== null) send({ jsonrpc: "2.0", id: inFlight, error: rpcError(err) });
     logError(err.message);
+    if (inFlight === null) {
+      engine = unusable(err);
+      return;
+    }
+    const id = inFlight;
+    inFlight = null;
+    send({ jsonrpc: "2.0", id, error: rpcError(err) });
     shutdown(1);
   };
   process.on("uncaughtException", crash);
   process.on("unhandledRejection", crash);
+  // The CLI went away: nobody to answer, nothing to write.
+  process.stdout.on("error", () => shutdown(1));
 
   // Requests are handled one at a time, in order, as the native engine does.
   let queue = Promise.resolve();
@@ -167,7 +202,7 @@ async function rpcMode() {
       pendingPrints.delete(msg.id);
       return;
     }
-    queue = queue.then(() => handle(engine, factory, main, msg, pendingPrints));
+    queue = queue.then(() => handle(engine, factory, main, msg, pendingPrints)).catch(crash);
   });
   rl.on("close", () => queue.then(() => shutdown(0)));
 }
@@ -241,6 +276,7 @@ function print(content, pendingPrints) {
 
 /** The error the adapter recorded behind a `GenericJs` id, when there is one. */
 function lookup(factory, e) {
+  if (!factory) return e;
   const m = /GenericJs.*?"id":\s*(\d+)|GenericJs\(\s*(\d+)\s*\)/.exec(String(e?.message ?? ""));
   const id = e?.cause?.id ?? e?.id ?? (m ? Number(m[1] ?? m[2]) : undefined);
   if (id !== undefined) {
@@ -346,7 +382,9 @@ async function createShadowDb(main) {
   } catch (e) {
     leftovers.remove(name);
     await admin?.end().catch(() => {});
-    shadowFailure = e;
+    // P3014 is the server refusing CREATE DATABASE; a connection that
+    // fails on the way keeps its own code (P1017, P1001, ...).
+    if (typeof e.severity === "string") shadowFailure = e;
     throw e;
   }
   cleanup.shadowDbs.set(name, admin);
@@ -362,14 +400,23 @@ async function createShadowDb(main) {
 async function dropShadowDb(name) {
   const admin = cleanup.shadowDbs.get(name);
   cleanup.shadowDbs.delete(name);
+  await dropDatabase(admin, name);
+  await admin.end().catch(() => {});
+}
+
+/**
+ * DROP DATABASE for a shadow database of ours: WITH (FORCE) (PostgreSQL
+ * 13+) because a killed or interrupted statement may still run in it, plain
+ * where FORCE does not exist. Forgets it once it is gone.
+ */
+async function dropDatabase(admin, name) {
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
-    leftovers.remove(name);
-  } catch {
-    // PostgreSQL < 13 has no FORCE; nobody else uses the shadow database.
-    await admin.query(`DROP DATABASE IF EXISTS ${ident(name)}`).then(() => leftovers.remove(name), () => {});
+  } catch (e) {
+    if (e.code !== "42601") throw e;
+    await admin.query(`DROP DATABASE IF EXISTS ${ident(name)}`);
   }
-  await admin.end().catch(() => {});
+  leftovers.remove(name);
 }
 
 /**
@@ -413,8 +460,7 @@ const leftovers = {
     try {
       admin = await open(ds);
       for (const e of mine) {
-        await admin.query(`DROP DATABASE IF EXISTS ${ident(e.database)} WITH (FORCE)`);
-        this.remove(e.database);
+        await dropDatabase(admin, e.database);
         logInfo(`dropped ${e.database}, a shadow database left by an earlier run that was killed`);
       }
     } catch {
@@ -433,11 +479,28 @@ async function resetSchema(adapter, schema) {
 function alive(pid) {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return e.code === "EPERM";
   }
+  // A killed host whose parent has not reaped it yet is a zombie: gone.
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true;
+  }
 }
+
+/** Drops each of `names`; the ones that could not be dropped. */
+async function dropAll(admin, names) {
+  const left = [];
+  for (const name of names) {
+    await dropDatabase(admin, name).catch(() => left.push(name));
+  }
+  return left;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
 let shuttingDown = false;
 
@@ -445,30 +508,41 @@ let shuttingDown = false;
 async function shutdown(code) {
   if (shuttingDown) return;
   shuttingDown = true;
+  process.exitCode = code;
   const timer = setTimeout(() => process.exit(code), 5000);
   timer.unref();
-  for (const name of [...cleanup.shadowDbs.keys()]) {
-    // The admin connection may be busy or gone: drop from a fresh one.
-    const busy = cleanup.shadowDbs.get(name);
-    await busy.end().catch(() => {});
-    try {
-      const admin = await open(cleanup.mainDs);
-      await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).then(() => leftovers.remove(name), () => {});
-      await admin.end();
-    } catch {
-      // the server is gone; nothing to drop it on
+  // The shadow databases from a fresh connection (the admin one may be
+  // busy): FORCE ends a statement still running in them. Without FORCE
+  // (PostgreSQL 12 and older) our connections must go first.
+  const names = [...cleanup.shadowDbs.keys()];
+  const endPools = () =>
+    Promise.race([Promise.all([...cleanup.pools, ...cleanup.shadowDbs.values()].map((p) => p.end().catch(() => {}))), sleep(2000)]);
+  let left = names;
+  try {
+    const admin = await open(cleanup.mainDs);
+    left = await dropAll(admin, names);
+    if (left.length) {
+      await endPools();
+      left = await dropAll(admin, left);
     }
-    cleanup.shadowDbs.delete(name);
+    await admin.end();
+  } catch {
+    // the server is gone: the record in .xtask/ lets the next run drop them
   }
-  for (const pool of cleanup.pools) await pool.end().catch(() => {});
-  process.exit(code);
+  await endPools();
+  exit(code);
 }
 
 // ---- output ----
 
 /** XTASK_ENGINE_TRACE=FILE: what the engine and the driver really raised, for bug reports. */
 function trace(what, fields) {
-  if (process.env.XTASK_ENGINE_TRACE) fs.appendFileSync(process.env.XTASK_ENGINE_TRACE, JSON.stringify({ what, ...fields }) + "\n");
+  if (!process.env.XTASK_ENGINE_TRACE) return;
+  try {
+    fs.appendFileSync(process.env.XTASK_ENGINE_TRACE, redactUrls(JSON.stringify({ what, ...fields })) + "\n");
+  } catch {
+    // a trace that cannot be written must not change the outcome
+  }
 }
 
 function send(obj) {
@@ -483,7 +557,7 @@ function onEngineLog(line) {
   } catch {
     parsed = null;
   }
-  if (parsed && parsed.fields) process.stderr.write(JSON.stringify(parsed) + "\n");
+  if (parsed && parsed.fields) process.stderr.write(redactUrls(JSON.stringify(parsed)) + "\n");
   else logInfo(String(line));
 }
 
@@ -496,10 +570,14 @@ const logInfo = (m) => logLine("INFO", m);
 const logError = (m) => logLine("ERROR", m);
 
 /** Ends a cli-mode run the way the CLI reads it: an ERROR line with the code. */
-function fail(err, status = 1) {
+function fail(err) {
   logLine("ERROR", err.message, err.errorCode ? { error_code: err.errorCode } : {});
-  process.exit(status);
+  exit(1);
+  // Nothing after a failure runs while the output drains.
+  throw new Exiting();
 }
+
+class Exiting extends Error {}
 
 function ident(name) {
   return `"${String(name).replace(/"/g, '""')}"`;
@@ -507,7 +585,8 @@ function ident(name) {
 
 /** A message with any connection URL's password masked. */
 function redactUrls(text) {
-  return String(text).replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/g, "$1****@");
+  // Up to the last `@` before the host: a raw `@` may stand in a password.
+  return String(text).replace(/(postgres(?:ql)?:\/\/[^:/@\s"]*:)[^\s"]*@/g, "$1****@");
 }
 
 function redacted(e) {
@@ -518,10 +597,10 @@ function redacted(e) {
 
 const args = parseArgs(process.argv.slice(2));
 
-if (args.version) {
-  await version();
-} else if (args.cli) {
-  await cliMode(args.cli);
-} else {
-  await rpcMode();
+try {
+  if (args.version) await version();
+  else if (args.cli) await cliMode(args.cli);
+  else await rpcMode();
+} catch (e) {
+  if (!(e instanceof Exiting)) throw e;
 }

@@ -26,10 +26,23 @@ fn host() -> PathBuf {
 
 /// The host in `cli` mode, as the CLI runs it before every migrate command.
 fn can_connect(url: &str, cwd: &Path) -> Run {
-    run(Command::new(host())
+    run(clean(&mut Command::new(host()))
         .args(["--datasource", &datasource(url, None), "cli"])
         .arg("can-connect-to-database")
         .current_dir(cwd))
+}
+
+/// A command for the host or the CLI with none of the caller's variables
+/// that would change what they do.
+fn clean(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("PG") || k.starts_with("PRISMA_") || k.starts_with("XTASK_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("SHADOW_DATABASE_URL")
 }
 
 fn datasource(url: &str, shadow: Option<&str>) -> String {
@@ -60,6 +73,7 @@ fn prisma(app: &Path, args: &[&str], url: &str, env: &[(&str, &str)]) -> Run {
 
 fn prisma_command(app: &Path, args: &[&str], url: &str, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new("node");
+    clean(&mut cmd);
     cmd.arg(root().join("node_modules/prisma/build/index.js"))
         .args(args)
         .current_dir(app)
@@ -194,7 +208,81 @@ fn tls_modes_mean_what_libpq_means() {
         ),
         dir.path(),
     );
+    assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stderr.contains("missing.crt"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("\"error_code\":\"P1011\""),
+        "{}",
+        r.stderr
+    );
+    // Prisma's own `sslcert` is the server's root certificate: with it,
+    // require verifies (against the wrong CA: refused; the right one: ok).
+    fails(
+        &format!("sslmode=require&sslcert={}", wrong.display()),
+        "P1011",
+    );
+    ok(&format!("sslmode=require&sslcert={ca}"));
+    // libpq's `sslrootcert=system` means verify-full against the system roots.
+    fails("sslmode=require&sslrootcert=system", "P1011");
+    // The caller's PG* variables are not the URL: node-postgres would read
+    // them; the native engine reads only the URL, and so does the host.
+    let r = run(clean(&mut Command::new(host()))
+        .args(["--datasource", &datasource(&db.url, None), "cli"])
+        .arg("can-connect-to-database")
+        .env("PGSSLMODE", "verify-full")
+        .env("PGSSLROOTCERT", wrong.to_str().unwrap())
+        .current_dir(dir.path()));
+    assert_eq!(r.code, 0, "PGSSLMODE changed the connection: {}", r.all());
+}
+
+#[test]
+fn a_connect_timeout_is_p1001_as_the_native_engine_says() {
+    // A listener that never answers (a security group dropping packets).
+    let db = DevDb::start(&[]);
+    let dir = TempDir::new("host");
+    let proxy = proxy::Proxy::start(db.port, proxy::Fault::Stall);
+    let url = db
+        .url
+        .replace(&db.port.to_string(), &proxy.port.to_string())
+        + "&connect_timeout=2";
+    let r = can_connect(&url, dir.path());
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("\"error_code\":\"P1001\""),
+        "{}",
+        r.stderr
+    );
+    assert_no_secret(&r.all(), &db.password);
+}
+
+#[test]
+fn a_shadow_database_that_is_the_main_one_is_refused_and_nothing_is_dropped() {
+    // The shadow database is emptied before use: the main one must never be it.
+    let db = DevDb::start(&[]);
+    let app = app();
+    let r = prisma(app.path(), &["migrate", "deploy"], &db.url, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    change_schema(&app, "score");
+    for shadow in [
+        db.url.clone(),
+        db.url
+            .replace("sslmode=require", "sslmode=require&connect_timeout=9"),
+    ] {
+        let r = prisma(
+            app.path(),
+            &["migrate", "dev", "--name", "add_score"],
+            &db.url,
+            &[("SHADOW_DATABASE_URL", &shadow)],
+        );
+        assert_ne!(r.code, 0, "{}", r.all());
+        assert!(
+            r.all()
+                .contains("appears to be the same as the main database"),
+            "{}",
+            r.all()
+        );
+        assert_eq!(applied(&db).len(), 2, "the main database keeps its history");
+    }
 }
 
 /// The CLI's output for each code, next to what the native engine made it
@@ -461,6 +549,7 @@ fn a_failed_script_is_rolled_back_whole_and_reported_with_its_sqlstate() {
         .get(0);
     assert_eq!(half, 0);
     let r = prisma(app.path(), &["migrate", "deploy"], &db.url, &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stderr.contains("Error: P3009"), "{}", r.stderr);
     assert!(
         r.stderr.contains("`20261201000000_bad` migration"),
@@ -477,7 +566,7 @@ struct Rpc {
 
 impl Rpc {
     fn start(app: &App, url: &str) -> Rpc {
-        let mut child = Command::new(host())
+        let mut child = clean(&mut Command::new(host()))
             .arg("--datamodels")
             .arg(app.path().join("prisma/schema.prisma"))
             .args(["--datasource", &datasource(url, None)])
@@ -704,7 +793,6 @@ fn a_killed_hosts_shadow_database_is_dropped_by_the_next_run() {
     let _ = cli.kill();
     let _ = cli.wait();
     // Our own connection to the shadow database may linger a moment.
-    std::thread::sleep(Duration::from_millis(500));
     let left = shadow_databases(&db);
     assert_eq!(left.len(), 1, "SIGKILL leaves it behind");
     std::fs::remove_dir_all(app.path().join("prisma/migrations/20261201000000_slow")).unwrap();

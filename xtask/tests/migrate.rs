@@ -862,18 +862,18 @@ fn an_engine_killed_mid_migration_is_diagnosed_and_leaves_no_shadow_database() {
 
 #[test]
 fn an_engine_killed_during_deploy_is_not_success() {
-    // Prisma 7.10.1's `migrate deploy` exits 0 without a word when its
+    // Prisma 7.10.1's `migrate deploy` may exit 0 without a word when its
     // engine dies: the xtask reads the missing "applied" sentence.
     let db = DevDb::start(&[]);
     let app = app_for(&db);
     deploy(&app);
-    app.add_migration("20261201000000_slow", "SELECT pg_sleep(5);\n");
-    let r = kill_engine_while(&app, &db, "SELECT pg_sleep(5)", "summitly", &["--deploy"]);
-    assert_eq!(
-        one_json(&r)["attempts"][0]["exit_code"],
-        0,
-        "Prisma said nothing"
-    );
+    app.add_migration("20261201000000_slow", "SELECT pg_sleep(30);\n");
+    let r = kill_engine_while(&app, &db, "SELECT pg_sleep(30)", "summitly", &["--deploy"]);
+    // Prisma 7.10.1 exits 0 without a word or 1 with "Error in Schema
+    // engine", depending on whether the engine's exit comes before its
+    // request is registered: both must read as the engine ending.
+    let code = one_json(&r)["attempts"][0]["exit_code"].as_i64();
+    assert!(matches!(code, Some(0 | 1)), "{}", r.all());
     assert_engine_ended(&r);
 }
 

@@ -39,10 +39,13 @@ impl Mode {
         }
     }
 
-    /// What Prisma 7.10.1 prints on stdout when the command really finished
-    /// (build/cli.js). Its exit status alone is not enough: when the schema
-    /// engine dies without an answer (killed, out of memory), the CLI exits
-    /// 0 without a word.
+    /// Whether Prisma 7.10.1 said the command finished (build/cli.js): when
+    /// its engine dies unanswered, the CLI may exit 0 without a word.
+    fn finished(self, stdout: &str) -> bool {
+        let text = codes::strip_ansi(stdout);
+        self.done_sentences().iter().any(|s| text.contains(s))
+    }
+
     fn done_sentences(self) -> &'static [&'static str] {
         match self {
             Mode::Deploy => &[
@@ -259,14 +262,7 @@ impl Run<'_> {
         stdout_inherited: bool,
     ) -> anyhow::Result<Option<Summary>> {
         let n = self.attempts.len() + 1;
-        let said_done = || {
-            let text = codes::strip_ansi(&out.stdout);
-            self.plan
-                .mode
-                .done_sentences()
-                .iter()
-                .any(|s| text.contains(s))
-        };
+        let said_done = || self.plan.mode.finished(&out.stdout);
         let failure = match out.status {
             _ if process::interrupted() => None,
             // At a terminal Prisma's stdout is not ours to read; `--help`
@@ -483,5 +479,22 @@ fn show_lock_holder(ctx: &Ctx, urls: &Urls, style: Style) {
             None => output::err("  lock: nobody holds advisory lock 72707369 now (a pooler or RDS Proxy in the path can also cause P1002)"),
         },
         None => output::err("  lock: could not connect to see who holds advisory lock 72707369"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mode;
+
+    #[test]
+    fn a_run_is_finished_only_when_prisma_says_so() {
+        // Prisma 7.10.1's stdout for a deploy whose engine was killed.
+        let silent = "Datasource \"db\": PostgreSQL database \"summitly\"\n\n3 migrations found in prisma/migrations\n\n";
+        assert!(!Mode::Deploy.finished(silent));
+        assert!(Mode::Deploy.finished(&format!("{silent}No pending migrations to apply.\n")));
+        assert!(Mode::Deploy
+            .finished("\u{1b}[32mAll migrations have been successfully applied.\u{1b}[39m"));
+        assert!(Mode::Dev.finished("Your database is now in sync with your schema.\n"));
+        assert!(!Mode::Status.finished(silent));
     }
 }
