@@ -5,6 +5,10 @@
 //! difference from the native engine that the host handles (engine.md) has a
 //! test that fails without its handling.
 
+// The host needs /proc, signals and a Unix shebang: Prisma cannot start it
+// on Windows, where `--engine wasm` is refused.
+#![cfg(unix)]
+
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -561,7 +565,9 @@ fn a_failed_script_is_rolled_back_whole_and_reported_with_its_sqlstate() {
 /// The host in RPC mode, spoken to directly.
 struct Rpc {
     child: Child,
-    out: BufReader<std::process::ChildStdout>,
+    /// Lines from the host's stdout, read on a thread so that a host that
+    /// never answers fails the test instead of hanging it.
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Rpc {
@@ -577,7 +583,15 @@ impl Rpc {
             .spawn()
             .unwrap();
         let out = BufReader::new(child.stdout.take().unwrap());
-        Rpc { child, out }
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Rpc { child, lines }
     }
 
     fn send(&mut self, text: &str) {
@@ -590,8 +604,10 @@ impl Rpc {
     }
 
     fn answer(&mut self) -> serde_json::Value {
-        let mut line = String::new();
-        self.out.read_line(&mut line).unwrap();
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the host answers within 60 s");
         serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
     }
 
@@ -606,6 +622,14 @@ impl Rpc {
         }
         let _ = self.child.kill();
         None
+    }
+}
+
+impl Drop for Rpc {
+    /// A failed test leaves no host behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

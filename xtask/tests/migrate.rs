@@ -777,6 +777,7 @@ fn ctrl_c_reaches_prisma_and_leaves_nothing_behind() {
     assert_eq!(app.migration_dirs(), [INIT, SAVED, slow], "nothing created");
 }
 
+#[cfg(unix)]
 /// The engine host serving the app in `dir` (its working directory), if one runs.
 fn engine_host_of(dir: &std::path::Path) -> Option<i32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
@@ -788,6 +789,7 @@ fn engine_host_of(dir: &std::path::Path) -> Option<i32> {
     })
 }
 
+#[cfg(unix)]
 /// Runs `migrate ARGS --engine wasm --json` and kills its engine host with
 /// SIGKILL (the OOM killer, `kill -9`) once a session runs `sleep_sql` in
 /// `datname LIKE db_like`: nothing of the engine can clean up.
@@ -823,6 +825,7 @@ fn kill_engine_while(app: &App, db: &DevDb, sleep_sql: &str, db_like: &str, args
     r
 }
 
+#[cfg(unix)]
 fn assert_engine_ended(r: &Run) {
     assert_eq!(r.code, 1, "{}", r.all());
     let s = one_json(r);
@@ -837,6 +840,7 @@ fn assert_engine_ended(r: &Run) {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn an_engine_killed_mid_migration_is_diagnosed_and_leaves_no_shadow_database() {
     let db = DevDb::start(&[]);
@@ -860,6 +864,7 @@ fn an_engine_killed_mid_migration_is_diagnosed_and_leaves_no_shadow_database() {
     assert!(db.shadow_databases().is_empty(), "{}", r.all());
 }
 
+#[cfg(unix)]
 #[test]
 fn an_engine_killed_during_deploy_is_not_success() {
     // Prisma 7.10.1's `migrate deploy` may exit 0 without a word when its

@@ -207,6 +207,19 @@ impl Wasm {
                 ),
             });
         }
+        // A checkout with core.fileMode=false, or a zip download, loses the
+        // executable bit; Prisma would then fail with EACCES.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&host).map(|m| m.permissions().mode());
+            if mode.is_ok_and(|m| m & 0o111 == 0) {
+                return Err(Unavailable {
+                    detail: format!("--engine wasm: {} is not executable", host.display()),
+                    fix: format!("run `chmod +x {}`", host.display()),
+                });
+            }
+        }
         Ok(Wasm {
             host,
             shown: install.shown(&wasm),
@@ -340,6 +353,8 @@ mod tests {
         );
     }
 
+    // On Windows the WebAssembly engine is refused before anything is looked at.
+    #[cfg(unix)]
     #[test]
     fn the_wasm_engine_needs_the_file_and_the_hosts_packages() {
         let dir = std::env::temp_dir().join(format!("xtask-engine-unit-{}", std::process::id()));
