@@ -382,6 +382,11 @@ mod tests {
             std::fs::create_dir_all(&p).unwrap();
             std::fs::write(p.join("package.json"), b"{}").unwrap();
         }
+        let e = Wasm::find(&install, &workspace).unwrap_err();
+        assert!(e.fix.starts_with("run `chmod +x "), "{}", e.fix);
+        use std::os::unix::fs::PermissionsExt;
+        let exec = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(workspace.join(HOST), exec).unwrap();
         let w = Wasm::find(&install, &workspace).unwrap();
         assert_eq!(w.shown, "node_modules/prisma/build/schema_engine_bg.wasm");
         assert_eq!(w.host, workspace.join(HOST));
