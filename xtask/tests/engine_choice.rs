@@ -17,24 +17,7 @@ fn closed_mirror() -> String {
 /// The migrations `_prisma_migrations` records as finished, or None
 /// when the table does not exist.
 fn finished_migrations(db: &DevDb) -> Option<Vec<String>> {
-    let mut c = db.app();
-    let exists: bool = c
-        .query_one(
-            "SELECT to_regclass('public._prisma_migrations') IS NOT NULL",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    exists.then(|| {
-        c.query(
-            "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-    })
+    db.recorded().map(|_| db.finished())
 }
 
 fn migrate(app: &App, args: &[&str], env: &[(&str, &str)]) -> Run {

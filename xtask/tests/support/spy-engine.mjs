@@ -16,28 +16,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { ancestors } from "./ancestors.mjs";
 
 const argv = process.argv.slice(2);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const target = process.env.SPY_ENGINE_TARGET || path.resolve(here, "../../engine/schema-engine.mjs");
-
-function ancestors() {
-  const out = [];
-  let pid = process.ppid;
-  for (let depth = 0; depth < 8 && pid > 1; depth++) {
-    try {
-      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-      const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
-      const url = environ.find((e) => e.startsWith("DATABASE_URL="));
-      out.push({ pid, cmdline, DATABASE_URL: url ? url.slice("DATABASE_URL=".length) : null });
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      break;
-    }
-  }
-  return out;
-}
 
 const cli = argv.indexOf("cli");
 const call = argv.includes("--version") ? "version" : cli >= 0 ? argv[cli + 1] : "rpc";

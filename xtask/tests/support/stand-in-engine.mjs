@@ -21,6 +21,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import readline from "node:readline";
+import { ancestors } from "./ancestors.mjs";
 
 const argv = process.argv.slice(2);
 const plan = (process.env.STANDIN_PLAN || "ok").split(",");
@@ -35,24 +36,6 @@ function datasourceUrl() {
   } catch {
     return null;
   }
-}
-
-function ancestors() {
-  const out = [];
-  let pid = process.ppid;
-  for (let depth = 0; depth < 8 && pid > 1; depth++) {
-    try {
-      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-      const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
-      const url = environ.find((e) => e.startsWith("DATABASE_URL="));
-      out.push({ pid, cmdline, DATABASE_URL: url ? url.slice("DATABASE_URL=".length) : null });
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      break;
-    }
-  }
-  return out;
 }
 
 function log(entry) {
