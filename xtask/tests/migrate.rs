@@ -981,3 +981,38 @@ fn the_name_may_be_given_as_prisma_takes_it() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("two migration names"), "{}", r.stderr);
 }
+
+#[test]
+fn drift_under_migrate_dev_is_named_and_the_named_reset_fixes_it() {
+    // A column added outside the migrations: `migrate dev` wants a reset,
+    // and with no terminal to ask on, Prisma exits 130.
+    let db = DevDb::start(&[]);
+    let app = app_for(&db);
+    deploy(&app);
+    db.app()
+        .batch_execute("ALTER TABLE \"Listing\" ADD COLUMN hand_made text")
+        .unwrap();
+    let r = app.migrate_wasm(&["add_listing_notes", "--json"], &[]);
+    assert_eq!(r.code, 1, "130 is ours for Ctrl-C only: {}", r.all());
+    let s = one_json(&r);
+    assert_eq!(s["diagnosis"]["code"], "reset_needed", "{}", r.all());
+    let hint = s["diagnosis"]["hint"].as_str().unwrap();
+    assert!(hint.contains("npx prisma migrate reset --force"), "{hint}");
+    // The fix, as the hint names it, on Prisma's real engine, against this
+    // test's own throwaway database.
+    let reset = std::process::Command::new("npx")
+        .args(["--no-install", "prisma", "migrate", "reset", "--force"])
+        .current_dir(app.path())
+        .env("DATABASE_URL", &db.url)
+        .env("PRISMA_SCHEMA_ENGINE_BINARY", engine_host())
+        .output()
+        .unwrap();
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    let r = app.migrate_wasm(&["add_listing_notes", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(db.finished(), [INIT, SAVED]);
+}

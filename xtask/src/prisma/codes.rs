@@ -83,6 +83,9 @@ pub enum Failure {
     /// crashed): Prisma says `Error in Schema engine`, or (`migrate
     /// deploy`) exits 0 without saying it finished.
     EngineEnded,
+    /// `migrate dev`: the database drifted from the migration history and
+    /// Prisma wants to reset it (it exits 130 without a terminal).
+    ResetNeeded,
 }
 
 impl Failure {
@@ -98,6 +101,7 @@ impl Failure {
             Failure::Diverged => "history_diverged".into(),
             Failure::NotManaged => "not_managed".into(),
             Failure::EngineEnded => "engine_ended".into(),
+            Failure::ResetNeeded => "reset_needed".into(),
         }
     }
 }
@@ -133,6 +137,9 @@ pub fn classify(output: &str) -> Option<Failure> {
     // The CLI's words when its engine exits on a signal or panics.
     if text.contains("Error in Schema engine") {
         return Some(Failure::EngineEnded);
+    }
+    if text.contains("We need to reset the") {
+        return Some(Failure::ResetNeeded);
     }
     if text.contains("environment is non-interactive") {
         return Some(Failure::NonInteractive);
@@ -211,6 +218,7 @@ pub fn explain(f: &Failure, non_tty: bool, wasm_rerun: Option<&str>) -> (String,
         Failure::NotApplied => ("the database has not applied every migration in prisma/migrations (a new or never-migrated database, or one behind)", "apply them: `cargo xtask migrate --deploy` (or `cargo xtask migrate NAME` in development)".into()),
         Failure::Diverged => ("the database's migration history and prisma/migrations differ", "a migration was edited, removed or applied from another branch: in development `npx prisma migrate reset` (deletes data); in production reconcile with `npx prisma migrate resolve`".into()),
         Failure::NotManaged => ("the database has tables but no _prisma_migrations: Prisma Migrate does not manage it yet", "baseline it: `npx prisma migrate resolve --applied <first migration>` (https://pris.ly/d/migrate-baseline)".into()),
+        Failure::ResetNeeded => ("the database drifted from the migration history (changed outside migrations, or a migration file was edited): `migrate dev` wants to reset it", "on a development database: `npx prisma migrate reset --force` (all its data is lost), then run the same command again; on a shared one, see `cargo xtask migrate --status` first".into()),
         Failure::EngineEnded => ("Prisma's schema engine ended without answering (killed, out of memory, or a crash); nothing says the migration finished", "see what was applied with `cargo xtask migrate --status`, then run the same command again; if it ends the same way again, it is a crash: report Prisma's output above".into()),
         Failure::NonInteractive => ("`migrate dev` needed to ask a question and there is no terminal", if non_tty { "in scripts and CI use `cargo xtask migrate --deploy`, or run `migrate dev` at a terminal".into() } else { "run it at a terminal, or use --deploy".into() }),
     };

@@ -39,8 +39,7 @@ impl Mode {
         }
     }
 
-    /// Whether Prisma 7.10.1 said the command finished (build/cli.js): when
-    /// its engine dies unanswered, the CLI may exit 0 without a word.
+    /// Whether Prisma 7.10.1 said it finished (build/cli.js): when its engine dies, it may exit 0.
     fn finished(self, stdout: &str) -> bool {
         let text = codes::strip_ansi(stdout);
         self.done_sentences().iter().any(|s| text.contains(s))
@@ -296,7 +295,8 @@ impl Run<'_> {
         if let Some(note) = urls.token_at.and_then(iam::expired_note) {
             output::err(format!("{} {note}", self.style.red("migrate:")));
         }
-        let exit = out.status.filter(|c| *c != 0).unwrap_or(1);
+        // 130 is ours for Ctrl-C; Prisma also uses it when it could not ask.
+        let exit = out.status.filter(|c| *c != 0 && *c != 130).unwrap_or(1);
         let diagnosis = self.explain(failure, exit, urls);
         Ok(Some(self.finish(Exit::Child(exit), Some(diagnosis))))
     }
