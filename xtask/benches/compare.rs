@@ -421,6 +421,16 @@ mod bench {
             let standin =
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/stand-in-engine.mjs");
             let tuned = format!("{url}&connect_timeout=30&pool_timeout=30");
+            // `npx prisma migrate deploy` run directly, on `engine`.
+            let npx_deploy = |engine: &Path, env: &[(&str, &str)]| {
+                let mut c = Command::new("npx");
+                c.args(["--no-install", "prisma", "migrate", "deploy"])
+                    .env("DATABASE_URL", &tuned)
+                    .env("PRISMA_SCHEMA_ENGINE_BINARY", engine)
+                    .envs(env.iter().copied())
+                    .current_dir(app);
+                run(&mut c)
+            };
             let (a, b) = alternate(
                 16,
                 1,
@@ -439,14 +449,7 @@ mod bench {
                     .current_dir(app);
                     run(&mut c)
                 },
-                &mut || {
-                    let mut c = Command::new("npx");
-                    c.args(["--no-install", "prisma", "migrate", "deploy"])
-                        .env("DATABASE_URL", &tuned)
-                        .env("PRISMA_SCHEMA_ENGINE_BINARY", &host)
-                        .current_dir(app);
-                    run(&mut c)
-                },
+                &mut || npx_deploy(&host, &[]),
             );
             let direct = median(ms(&b));
             let overhead = median(ms(&a)) - direct;
@@ -463,27 +466,9 @@ mod bench {
             //    deploy with an engine that starts Node and answers at once
             //    (the stand-in) is the reference; the difference is loading and
             //    compiling the 5 MB module, the adapter, and the engine's own work.
-            let (w, s) = alternate(
-                12,
-                1,
-                &mut || {
-                    let mut c = Command::new("npx");
-                    c.args(["--no-install", "prisma", "migrate", "deploy"])
-                        .env("DATABASE_URL", &tuned)
-                        .env("PRISMA_SCHEMA_ENGINE_BINARY", &host)
-                        .current_dir(app);
-                    run(&mut c)
-                },
-                &mut || {
-                    let mut c = Command::new("npx");
-                    c.args(["--no-install", "prisma", "migrate", "deploy"])
-                        .env("DATABASE_URL", &tuned)
-                        .env("PRISMA_SCHEMA_ENGINE_BINARY", &standin)
-                        .env("STANDIN_PLAN", "ok")
-                        .current_dir(app);
-                    run(&mut c)
-                },
-            );
+            let (w, s) = alternate(12, 1, &mut || npx_deploy(&host, &[]), &mut || {
+                npx_deploy(&standin, &[("STANDIN_PLAN", "ok")])
+            });
             let cost = median(ms(&w)) - median(ms(&s));
             rows.push(Row {
                 what: "WebAssembly engine start-up, per Prisma command (npx prisma migrate deploy)"

@@ -24,13 +24,9 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn host() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/schema-engine.mjs")
-}
-
 /// The host in `cli` mode, as the CLI runs it before every migrate command.
 fn can_connect(url: &str, cwd: &Path) -> Run {
-    run(clean(&mut Command::new(host()))
+    run(clean(&mut Command::new(engine_host()))
         .args(["--datasource", &datasource(url, None), "cli"])
         .arg("can-connect-to-database")
         .current_dir(cwd))
@@ -81,7 +77,7 @@ fn prisma_command(app: &Path, args: &[&str], url: &str, env: &[(&str, &str)]) ->
     cmd.arg(root().join("node_modules/prisma/build/index.js"))
         .args(args)
         .current_dir(app)
-        .env("PRISMA_SCHEMA_ENGINE_BINARY", host())
+        .env("PRISMA_SCHEMA_ENGINE_BINARY", engine_host())
         .env("DATABASE_URL", url)
         .env_remove("SHADOW_DATABASE_URL")
         .env("NO_COLOR", "1")
@@ -110,34 +106,10 @@ fn change_schema(app: &App, field: &str) {
     std::fs::write(path, changed).unwrap();
 }
 
-fn shadow_databases(db: &DevDb) -> Vec<String> {
-    db.admin()
-        .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'prisma_migrate_shadow_db_%'",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
-fn applied(db: &DevDb) -> Vec<String> {
-    db.app()
-        .query(
-            "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 #[test]
 fn version_is_the_pinned_clis_engines_hash() {
     let dir = TempDir::new("host");
-    let r = run(Command::new(host())
+    let r = run(Command::new(engine_host())
         .arg("--version")
         .current_dir(dir.path()));
     assert_eq!(r.code, 0, "{}", r.all());
@@ -230,7 +202,7 @@ fn tls_modes_mean_what_libpq_means() {
     fails("sslmode=require&sslrootcert=system", "P1011");
     // The caller's PG* variables are not the URL: node-postgres would read
     // them; the native engine reads only the URL, and so does the host.
-    let r = run(clean(&mut Command::new(host()))
+    let r = run(clean(&mut Command::new(engine_host()))
         .args(["--datasource", &datasource(&db.url, None), "cli"])
         .arg("can-connect-to-database")
         .env("PGSSLMODE", "verify-full")
@@ -285,7 +257,11 @@ fn a_shadow_database_that_is_the_main_one_is_refused_and_nothing_is_dropped() {
             "{}",
             r.all()
         );
-        assert_eq!(applied(&db).len(), 2, "the main database keeps its history");
+        assert_eq!(
+            db.finished().len(),
+            2,
+            "the main database keeps its history"
+        );
     }
 }
 
@@ -379,7 +355,7 @@ fn error_codes_render_as_the_native_engines() {
         .replace(&db.password_encoded(), "nocreate-pw-1");
     let r = prisma(app.path(), &dev, &limited, &[]);
     check("migrate-dev-rpc-P3014", &r, Some("   0: schema_core"));
-    assert!(shadow_databases(&db).is_empty());
+    assert!(db.shadow_databases().is_empty());
 }
 
 #[test]
@@ -388,7 +364,7 @@ fn migrate_dev_creates_applies_and_drops_its_shadow_database() {
     let app = app();
     let r = prisma(app.path(), &["migrate", "deploy"], &db.url, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(applied(&db).len(), 2, "{}", r.all());
+    assert_eq!(db.finished().len(), 2, "{}", r.all());
     // The engine reads catalog columns of PostgreSQL's one-byte "char" type
     // (relkind, contype) on every migrate dev; adapter-pg alone fails them
     // with "Column type 'char' could not be deserialized".
@@ -400,7 +376,7 @@ fn migrate_dev_creates_applies_and_drops_its_shadow_database() {
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    let names = applied(&db);
+    let names = db.finished();
     let created = names.iter().find(|n| n.ends_with("_add_score")).unwrap();
     let sql = std::fs::read_to_string(
         app.path()
@@ -419,7 +395,7 @@ fn migrate_dev_creates_applies_and_drops_its_shadow_database() {
         .unwrap()
         .get(0);
     assert_eq!(col, 1);
-    assert!(shadow_databases(&db).is_empty(), "shadow database dropped");
+    assert!(db.shadow_databases().is_empty(), "shadow database dropped");
     let r = prisma(app.path(), &["migrate", "status"], &db.url, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
@@ -461,7 +437,7 @@ fn a_named_shadow_database_is_emptied_first_and_kept() {
         .get(0);
     assert_eq!(left, 0, "the named shadow database was reset before use");
     assert!(
-        shadow_databases(&db).is_empty(),
+        db.shadow_databases().is_empty(),
         "no database of our own was made"
     );
 }
@@ -572,7 +548,7 @@ struct Rpc {
 
 impl Rpc {
     fn start(app: &App, url: &str) -> Rpc {
-        let mut child = clean(&mut Command::new(host()))
+        let mut child = clean(&mut Command::new(engine_host()))
             .arg("--datamodels")
             .arg(app.path().join("prisma/schema.prisma"))
             .args(["--datasource", &datasource(url, None)])
@@ -702,31 +678,9 @@ fn params_the_engine_cannot_read_get_an_answer_not_a_crash() {
     assert_eq!(our_sessions(&db), 0);
 }
 
-/// The engine host among `parent`'s children (the CLI starts it).
-fn engine_child_of(parent: u32) -> Option<u32> {
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.split(' ').nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if ppid == Some(parent)
-            && cmdline.contains("schema-engine.mjs")
-            && cmdline.contains("--datamodels")
-        {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 /// `migrate dev` stopped while its shadow database is in use: the CLI and
 /// the engine host it started.
-fn dev_with_the_shadow_database_in_use(db: &DevDb, app: &App) -> (Child, u32) {
+fn dev_with_the_shadow_database_in_use(db: &DevDb, app: &App) -> (Child, i32) {
     let r = prisma(app.path(), &["migrate", "deploy"], &db.url, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     // migrate dev first replays the history into a shadow database (its
@@ -767,12 +721,12 @@ fn dev_with_the_shadow_database_in_use(db: &DevDb, app: &App) -> (Child, u32) {
             std::fs::read_to_string(app.path().join("cli.err")).unwrap()
         );
     }
-    assert_eq!(shadow_databases(db).len(), 1);
-    let engine = engine_child_of(cli.id()).expect("the engine host runs");
+    assert_eq!(db.shadow_databases().len(), 1);
+    let engine = engine_host_of(app.path()).expect("the engine host runs");
     (cli, engine)
 }
 
-fn wait_gone(pid: u32) -> bool {
+fn wait_gone(pid: i32) -> bool {
     let t0 = Instant::now();
     let alive = || {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -798,11 +752,11 @@ fn sigterm_while_the_shadow_database_is_in_use_drops_it() {
     let db = DevDb::start(&[]);
     let app = app();
     let (mut cli, engine) = dev_with_the_shadow_database_in_use(&db, &app);
-    unsafe_kill(engine, "TERM");
+    signal(engine, "TERM");
     assert!(wait_gone(engine), "the host ended");
     let _ = cli.kill();
     let _ = cli.wait();
-    assert!(shadow_databases(&db).is_empty(), "no shadow database left");
+    assert!(db.shadow_databases().is_empty(), "no shadow database left");
     wait_no_sessions(&db);
 }
 
@@ -812,12 +766,12 @@ fn a_killed_hosts_shadow_database_is_dropped_by_the_next_run() {
     let app = app();
     let (mut cli, engine) = dev_with_the_shadow_database_in_use(&db, &app);
     // SIGKILL: nothing can clean up; the server ends the session itself.
-    unsafe_kill(engine, "KILL");
+    signal(engine, "KILL");
     assert!(wait_gone(engine));
     let _ = cli.kill();
     let _ = cli.wait();
     // Our own connection to the shadow database may linger a moment.
-    let left = shadow_databases(&db);
+    let left = db.shadow_databases();
     assert_eq!(left.len(), 1, "SIGKILL leaves it behind");
     std::fs::remove_dir_all(app.path().join("prisma/migrations/20261201000000_slow")).unwrap();
     let r = prisma(app.path(), &["migrate", "status"], &db.url, &[]);
@@ -827,7 +781,7 @@ fn a_killed_hosts_shadow_database_is_dropped_by_the_next_run() {
         r.all()
     );
     assert!(
-        shadow_databases(&db).is_empty(),
+        db.shadow_databases().is_empty(),
         "the next run dropped {left:?}"
     );
     assert!(!app
@@ -840,12 +794,12 @@ fn a_killed_hosts_shadow_database_is_dropped_by_the_next_run() {
         .unwrap();
     let r = prisma(app.path(), &["migrate", "status"], &db.url, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(shadow_databases(&db).len(), 1);
+    assert_eq!(db.shadow_databases().len(), 1);
 }
 
-fn unsafe_kill(pid: u32, signal: &str) {
+fn signal(pid: i32, name: &str) {
     let ok = Command::new("kill")
-        .arg(format!("-{signal}"))
+        .arg(format!("-{name}"))
         .arg(pid.to_string())
         .status()
         .unwrap();
@@ -855,7 +809,7 @@ fn unsafe_kill(pid: u32, signal: &str) {
 #[test]
 fn a_missing_wasm_is_named_with_what_to_do() {
     let dir = TempDir::new("host");
-    let r = run(Command::new(host())
+    let r = run(Command::new(engine_host())
         .arg("--version")
         .current_dir(dir.path())
         .env("XTASK_SCHEMA_ENGINE_WASM", dir.path().join("nope.wasm")));
@@ -898,7 +852,7 @@ fn prisma_schema_disable_advisory_lock_is_honoured() {
         &[("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK", "1")],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(applied(&db).len(), 2);
+    assert_eq!(db.finished().len(), 2);
     drop(holder);
 }
 

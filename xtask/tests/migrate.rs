@@ -778,18 +778,6 @@ fn ctrl_c_reaches_prisma_and_leaves_nothing_behind() {
 }
 
 #[cfg(unix)]
-/// The engine host serving the app in `dir` (its working directory), if one runs.
-fn engine_host_of(dir: &std::path::Path) -> Option<i32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
-        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
-        (cmdline.contains("schema-engine.mjs") && cmdline.contains("--datamodels") && cwd == dir)
-            .then_some(pid)
-    })
-}
-
-#[cfg(unix)]
 /// Runs `migrate ARGS --engine wasm --json` and kills its engine host with
 /// SIGKILL (the OOM killer, `kill -9`) once a session runs `sleep_sql` in
 /// `datname LIKE db_like`: nothing of the engine can clean up.

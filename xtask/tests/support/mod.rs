@@ -712,6 +712,19 @@ pub fn engine_host() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/schema-engine.mjs")
 }
 
+/// The engine host serving the app in `dir` (its working directory: the CLI
+/// starts the engine there), if one runs (Linux /proc).
+#[cfg(unix)]
+pub fn engine_host_of(dir: &Path) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+        (cmdline.contains("schema-engine.mjs") && cmdline.contains("--datamodels") && cwd == dir)
+            .then_some(pid)
+    })
+}
+
 /// stdout as exactly one JSON object (what `--json` promises scripts).
 pub fn one_json(r: &Run) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| {
