@@ -14,6 +14,7 @@ mod input;
 mod link;
 mod onboarding;
 mod output;
+mod percent;
 mod pg;
 mod pgurl;
 mod prisma;

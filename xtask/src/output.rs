@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn json_strings_are_escaped_and_masked() {
-        crate::secret::remember("s3cr3t\"x");
+        crate::secret::Secret::new("s3cr3t\"x");
         let j = Json::obj([
             ("a", Json::str("line\nnext \"q\" s3cr3t\"x")),
             ("n", Json::num(12)),

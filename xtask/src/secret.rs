@@ -33,6 +33,21 @@ impl Secret {
         remember(&text);
         Secret(text)
     }
+    /// A URL's password, registered once with everything `redact` needs:
+    /// the text it was written as (which may be partly encoded) and the
+    /// URL's public words (user, hosts, database), so that a password equal
+    /// to one of them never masks that word in free text.
+    pub fn in_url(value: &str, written: Option<&str>, public: &[String]) -> Secret {
+        let mut k = known();
+        k.remember(value);
+        if let Some(written) = written {
+            k.remember(written);
+        }
+        for word in public {
+            k.remember_public(word);
+        }
+        Secret(value.to_string())
+    }
     /// The secret itself: for drivers, child environments and env files only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -82,7 +97,7 @@ fn known() -> MutexGuard<'static, Known> {
 
 /// Every way a library or Prisma may print `secret`.
 pub fn spellings(secret: &str) -> Vec<String> {
-    use crate::pgurl::{encode_component, QUERY_VALUE, USERINFO};
+    use crate::percent::{encode_component, QUERY_VALUE, USERINFO};
     let upper = encode_component(secret, USERINFO);
     let lower = lower_hex(&upper);
     // encodeURIComponent keeps `!'()*` bare; `url` keeps a few more.
@@ -101,33 +116,34 @@ pub fn spellings(secret: &str) -> Vec<String> {
     forms
 }
 
-/// Remembers a secret so that `redact` masks it in foreign text.
-pub fn remember(secret: &str) {
-    if secret.is_empty() {
-        return;
+impl Known {
+    /// Remembers a secret so that `redact` masks it in foreign text.
+    fn remember(&mut self, secret: &str) {
+        if secret.is_empty() || self.remembered.iter().any(|r| r == secret) {
+            return;
+        }
+        self.remembered.push(secret.to_string());
+        for form in spellings(secret) {
+            if !self.spellings.contains(&form) {
+                self.spellings.push(form);
+            }
+        }
+        // Longest first, so a secret that contains another is masked whole.
+        self.spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
-    let mut k = known();
-    // `PgUrl::password()` wraps the same password again on every call.
-    if k.remembered.iter().any(|r| r == secret) {
-        return;
-    }
-    k.remembered.push(secret.to_string());
-    for form in spellings(secret) {
-        if !k.spellings.contains(&form) {
-            k.spellings.push(form);
+
+    /// A word that is public (a user, database or host name): a secret
+    /// equal to it does not mask it in free text.
+    fn remember_public(&mut self, word: &str) {
+        if !word.is_empty() && !self.public.iter().any(|w| w == word) {
+            self.public.push(word.to_string());
         }
     }
-    // Longest first, so a secret that contains another is masked whole.
-    k.spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
-/// Remembers a word that is public (a user, database or host name), so that
-/// a secret equal to it does not mask it in free text.
-pub fn remember_public(word: &str) {
-    let mut k = known();
-    if !word.is_empty() && !k.public.iter().any(|w| w == word) {
-        k.public.push(word.to_string());
-    }
+/// Remembers a secret so that `redact` masks it in foreign text.
+fn remember(secret: &str) {
+    known().remember(secret);
 }
 
 /// `%2F` → `%2f`, leaving the other characters alone.
@@ -262,6 +278,10 @@ fn mask_free_text(text: &str, k: &Known) -> String {
 mod tests {
     use super::*;
 
+    fn remember_public(word: &str) {
+        known().remember_public(word);
+    }
+
     #[test]
     fn a_secret_prints_as_the_mask() {
         let s = Secret::new("hunter2-x");
@@ -360,7 +380,7 @@ mod tests {
                 let mut url = PgUrl::build(&user, &Secret::new(pw.clone()), &host, 5432, &db);
                 url.set_param("sslmode", mode);
                 let rendered = url.render();
-                let encoded = crate::pgurl::encode_component(&pw, crate::pgurl::USERINFO);
+                let encoded = crate::percent::encode_component(&pw, crate::percent::USERINFO);
                 let expected = rendered.replacen(&format!(":{encoded}@"), &format!(":{MASK}@"), 1);
                 prop_assert_eq!(url.masked(), expected.clone());
                 prop_assert_eq!(redact(&rendered), expected.clone());

@@ -22,7 +22,7 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use encode::{decode, encode_component, Param, QUERY_VALUE, USERINFO};
+pub use encode::{decode, Param, QUERY_VALUE, USERINFO};
 pub use hosts::HostPort;
 pub use reader::{host_list_note, known_to_any, understands, Reader};
 
@@ -64,7 +64,7 @@ impl std::error::Error for UrlError {}
 pub struct PgUrl {
     scheme: String,
     user: Option<Part>,
-    password: Option<Part>,
+    password: Option<Password>,
     pub hosts: Vec<HostPort>,
     database: Option<Part>,
     /// A `/` was written after the hosts: kept on rendering even with no
@@ -98,50 +98,40 @@ impl PgUrl {
         let (user, password) = match userinfo {
             None => (None, None),
             Some(ui) => match ui.split_once(':') {
-                Some((u, p)) => (Some(Part::parsed(u)), Some(Part::parsed(p))),
+                Some((u, p)) => (Some(Part::parsed(u)), Some(p)),
                 None => (Some(Part::parsed(ui)), None),
             },
         };
-        // Foreign text (Prisma's and the driver's messages) may quote any
-        // of these; see `secret::redact`.
-        if let Some(p) = &password {
-            secret::remember(&p.value);
-            if let Some(raw) = &p.raw {
-                secret::remember(raw);
-            }
-        }
-        if let Some(u) = &user {
-            secret::remember_public(&u.value);
-        }
         let host_end = after.find(['/', '?']).unwrap_or(after.len());
         let hosts = parse_hosts(&after[..host_end])?;
-        for h in &hosts {
-            secret::remember_public(&h.host());
-        }
         let mut tail = &after[host_end..];
         let mut database = None;
         let slash = tail.starts_with('/');
         if let Some(path) = tail.strip_prefix('/') {
             let end = path.find('?').unwrap_or(path.len());
             if end > 0 {
-                let db = Part::parsed(&path[..end]);
-                secret::remember_public(&db.value);
-                database = Some(db);
+                database = Some(Part::parsed(&path[..end]));
             }
             tail = &path[end..];
         }
         let raw_query = tail.strip_prefix('?').map(str::to_string);
         let params = raw_query.as_deref().map(parse_query).unwrap_or_default();
-        let url = PgUrl {
+        let mut url = PgUrl {
             scheme: scheme.to_string(),
             user,
-            password,
+            password: None,
             hosts,
             database,
             slash,
             params,
             raw_query,
         };
+        // The one place a parsed password becomes a `Secret`: foreign text
+        // (Prisma's and the driver's messages) may quote it; see `secret::redact`.
+        url.password = password.map(|raw| Password {
+            value: Secret::in_url(&decode(raw), Some(raw), &url.public_words()),
+            written: Some(raw.to_string()),
+        });
         // Hosts, ports and hostaddrs must pair up as libpq pairs them.
         url.endpoints()?;
         Ok(url)
@@ -149,19 +139,26 @@ impl PgUrl {
 
     /// A URL from its parts, for URLs the xtask makes itself (the dev-db's).
     pub fn build(user: &str, password: &Secret, host: &str, port: u16, database: &str) -> PgUrl {
-        secret::remember_public(user);
-        secret::remember_public(host);
-        secret::remember_public(database);
-        PgUrl {
+        let mut url = PgUrl {
             scheme: "postgresql".into(),
             user: Some(Part::new(user)),
-            password: Some(Part::new(password.expose())),
+            password: None,
             hosts: vec![HostPort::new(host, port)],
             database: Some(Part::new(database)),
             slash: true,
             params: Vec::new(),
             raw_query: None,
-        }
+        };
+        url.set_password(password);
+        url
+    }
+
+    /// The names `redact` must never mask: user, hosts, database.
+    fn public_words(&self) -> Vec<String> {
+        let mut words: Vec<String> = self.user.iter().map(|u| u.value.clone()).collect();
+        words.extend(self.hosts.iter().map(|h| h.host()));
+        words.extend(self.database.iter().map(|d| d.value.clone()));
+        words
     }
 
     /// The user libpq logs in as: a `user=` parameter wins over the URL's.
@@ -174,7 +171,7 @@ impl PgUrl {
             .filter(|u| !u.is_empty()))
     }
     pub fn password(&self) -> Option<Secret> {
-        self.password.as_ref().map(|p| Secret::new(p.value.clone()))
+        self.password.as_ref().map(|p| p.value.clone())
     }
     /// The database libpq connects to: a `dbname=` parameter wins over the path.
     pub fn database(&self) -> Option<&str> {
@@ -235,18 +232,23 @@ impl PgUrl {
     }
 
     pub fn set_password(&mut self, password: &Secret) {
-        self.password = Some(Part::new(password.expose()));
         if self.user.is_none() {
             self.user = Some(Part::new("postgres"));
         }
+        self.password = Some(Password {
+            value: Secret::in_url(password.expose(), None, &self.public_words()),
+            written: None,
+        });
     }
 
     /// Characters in the user name or password that a URL must not carry
     /// bare: the reason Prisma reads a different password than was set.
     pub fn unencoded_userinfo(&self) -> Vec<(&'static str, Vec<char>)> {
         let mut found = Vec::new();
-        for (name, part) in [("user", &self.user), ("password", &self.password)] {
-            if let Some(Part { raw: Some(raw), .. }) = part {
+        let password = self.password.as_ref().and_then(|p| p.written.as_deref());
+        let user = self.user.as_ref().and_then(|u| u.raw.as_deref());
+        for (name, raw) in [("user", user), ("password", password)] {
+            if let Some(raw) = raw {
                 let mut bad: Vec<char> = Vec::new();
                 let bytes = raw.as_bytes();
                 for (i, c) in raw.char_indices() {
@@ -350,7 +352,7 @@ impl PgUrl {
                 if mask {
                     s.push_str(secret::MASK);
                 } else {
-                    s.push_str(&pw.render(USERINFO));
+                    s.push_str(&pw.render());
                 }
             }
             s.push('@');
@@ -385,6 +387,31 @@ impl PgUrl {
     }
 }
 
+/// A URL's password: one `Secret`, and the text it was written as (kept so
+/// that an unrepaired URL renders back byte for byte). Its `Debug` is the
+/// mask, like the `Secret`'s.
+#[derive(Clone, PartialEq, Eq)]
+struct Password {
+    value: Secret,
+    written: Option<String>,
+}
+
+impl Password {
+    fn render(&self) -> String {
+        let part = Part {
+            value: self.value.expose().to_string(),
+            raw: self.written.clone(),
+        };
+        part.render(USERINFO)
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(secret::MASK)
+    }
+}
+
 /// The `key=value` pairs of a query string, in the order written.
 fn parse_query(query: &str) -> Vec<Param> {
     let mut params = Vec::new();
@@ -393,7 +420,8 @@ fn parse_query(query: &str) -> Vec<Param> {
         let key = decode(k);
         let value = decode(v);
         if key == "password" {
-            secret::remember(&value);
+            // Registered for `redact`; the parameter itself stays a value.
+            Secret::new(value.clone());
         }
         params.push(Param {
             key,

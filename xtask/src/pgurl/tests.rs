@@ -263,7 +263,10 @@ fn ipv6_zone_parses() {
 #[test]
 fn decode_keeps_invalid_escapes_literal() {
     assert_eq!(decode("a%2Fb%zz%4"), "a/b%zz%4");
-    assert_eq!(encode_component("a@b c", USERINFO), "a%40b%20c");
+    assert_eq!(
+        crate::percent::encode_component("a@b c", USERINFO),
+        "a%40b%20c"
+    );
 }
 
 mod properties {
@@ -298,4 +301,29 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn debug_output_never_shows_the_password() {
+    let u = PgUrl::parse("postgresql://app:s3cret-pw%21@db.example.com/app").unwrap();
+    let debug = format!("{u:?}");
+    assert!(!debug.contains("s3cret-pw"), "{debug}");
+    assert!(debug.contains("db.example.com"), "{debug}");
+}
+
+#[test]
+fn parsing_registers_every_spelling_of_the_password_once() {
+    let u = PgUrl::parse("postgresql://app:Zq7%2Dpw%40x@h/app").unwrap();
+    assert_eq!(
+        crate::secret::redact("login Zq7-pw@x failed; Zq7%2Dpw%40x too"),
+        "login **** failed; **** too"
+    );
+    // Taking the password out again is the same Secret, not a new one.
+    assert_eq!(u.password(), u.password());
+}
+
+#[test]
+fn a_password_equal_to_the_user_never_masks_the_user_in_free_text() {
+    PgUrl::parse("postgresql://appuser:appuser@h/app").unwrap();
+    assert_eq!(crate::secret::redact("role appuser"), "role appuser");
 }
