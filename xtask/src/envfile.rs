@@ -74,16 +74,7 @@ pub fn fix_file(
     let mut backup = None;
     if changed && write != Write::No {
         if write == Write::WithBackup {
-            let b = backup_path(path);
-            // Written atomically too: a full disk must not leave half a
-            // backup behind, nor replace a good older one with it.
-            util::atomic_write_as(&b, text.as_bytes(), path).with_context(|| {
-                format!(
-                    "cannot write the backup {}; nothing was written",
-                    b.display()
-                )
-            })?;
-            backup = Some(b);
+            backup = Some(back_up(path, &text)?);
         }
         util::atomic_write(path, new_text.as_bytes()).with_context(|| {
             format!(
@@ -139,7 +130,7 @@ pub fn files_defining(dir: &Path, var: &str) -> Vec<String> {
     let mut names: Vec<String> = rd
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".env") && !n.ends_with(".bak.local"))
+        .filter(|n| n.starts_with(".env") && !is_backup_name(n))
         .filter(|n| {
             fs::read_to_string(dir.join(n))
                 .ok()
@@ -152,10 +143,43 @@ pub fn files_defining(dir: &Path, var: &str) -> Vec<String> {
     names
 }
 
-/// `backup_path`, or `.env.local.bak.2.local`, `.bak.3.local`, ... when that
-/// one exists: a URL set aside for the user is never overwritten by a later
-/// backup (still under the `.env*.local` ignore pattern).
-fn unused_backup_path(path: &Path) -> PathBuf {
+/// The one backup policy of every writer (env-fix, `dev-db --write-env`,
+/// onboard): the file's current text goes to `backup_path`, or to
+/// `.env.local.bak.2.local`, `.bak.3.local`, ... when that one exists, so
+/// an original is never overwritten by a later backup (all still under the
+/// `.env*.local` ignore pattern). When one of those backups already holds
+/// exactly this text, it is the backup: no second copy is made.
+pub fn back_up(path: &Path, text: &str) -> anyhow::Result<PathBuf> {
+    let candidates = backup_candidates(path);
+    for existing in candidates.clone().take_while(|p| p.exists()) {
+        if fs::read(&existing).is_ok_and(|b| b == text.as_bytes()) {
+            return Ok(existing);
+        }
+    }
+    // Written atomically and under a name no one holds: a full disk must not
+    // leave half a backup behind, nor replace an older one.
+    util::write_new_as(candidates.take(10_000), text.as_bytes(), path).with_context(|| {
+        format!(
+            "cannot write a backup of {} beside it; nothing was written",
+            path.display()
+        )
+    })
+}
+
+/// `NAME.bak.local` or `NAME.bak.N.local`: one of our backups.
+fn is_backup_name(name: &str) -> bool {
+    let Some(rest) = name.strip_suffix(".local") else {
+        return false;
+    };
+    let unnumbered = rest
+        .rsplit_once('.')
+        .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(r, _)| r);
+    unnumbered.unwrap_or(rest).ends_with(".bak")
+}
+
+/// `backup_path`, then `.bak.2.local`, `.bak.3.local`, ...
+fn backup_candidates(path: &Path) -> impl Iterator<Item = PathBuf> + Clone {
     let first = backup_path(path);
     let name = first
         .file_name()
@@ -164,9 +188,7 @@ fn unused_backup_path(path: &Path) -> PathBuf {
         .into_owned();
     let stem = name.strip_suffix(".local").unwrap_or(&name).to_string();
     std::iter::once(first.clone())
-        .chain((2..).map(|n| first.with_file_name(format!("{stem}.{n}.local"))))
-        .find(|p| !p.exists())
-        .unwrap_or(first)
+        .chain((2..).map(move |n| first.with_file_name(format!("{stem}.{n}.local"))))
 }
 
 /// `.env.local` → `.env.local.bak.local`: still matched by the `.env*.local`
@@ -222,13 +244,7 @@ pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<UrlWritten> 
         Some(one) => {
             let old = doc.literal(one);
             if !same_local_database(&old, &url) {
-                let backup = unused_backup_path(&path);
-                util::atomic_write_as(&backup, text.as_bytes(), &path).with_context(|| {
-                    format!(
-                        "cannot write the backup {}; nothing was written",
-                        backup.display()
-                    )
-                })?;
+                let backup = back_up(&path, &text)?;
                 let shown = PgUrl::parse(&old)
                     .map(|u| u.masked())
                     .unwrap_or_else(|_| "a value that is not a URL".into());
@@ -255,6 +271,46 @@ fn same_local_database(old: &str, new: &PgUrl) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_later_backup_never_overwrites_the_original() {
+        let dir = std::env::temp_dir().join(format!("xtask-backup-{}", util::random_u64()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(".env.local");
+        let first = back_up(&file, "ORIGINAL=1\n").unwrap();
+        let second = back_up(&file, "REPAIRED=1\n").unwrap();
+        let again = back_up(&file, "ORIGINAL=1\n").unwrap();
+        assert_eq!(first, dir.join(".env.local.bak.local"));
+        assert_eq!(second, dir.join(".env.local.bak.2.local"));
+        assert_eq!(again, first, "the same text is not copied twice");
+        assert_eq!(fs::read_to_string(&first).unwrap(), "ORIGINAL=1\n");
+        assert_eq!(fs::read_to_string(&second).unwrap(), "REPAIRED=1\n");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            2,
+            "no temporary file left"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn backups_are_not_env_files() {
+        for name in [
+            ".env.local.bak.local",
+            ".env.local.bak.2.local",
+            ".env.bak.17.local",
+        ] {
+            assert!(is_backup_name(name), "{name}");
+        }
+        for name in [
+            ".env.local",
+            ".env.development.local",
+            ".env.bak",
+            ".env.2.local",
+        ] {
+            assert!(!is_backup_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn backup_name_is_ignored_by_the_nextjs_pattern() {

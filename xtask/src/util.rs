@@ -84,6 +84,52 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// `atomic_write`, with the permissions of `like` (a backup of a 0600 file
 /// holding a password must be 0600 too); 0600 when `like` does not exist.
 pub fn atomic_write_as(path: &Path, bytes: &[u8], like: &Path) -> anyhow::Result<()> {
+    let tmp = write_temp(path, bytes, like)?;
+    fs::rename(&tmp, path)
+        .with_context(|| format!("cannot replace {}", path.display()))
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+}
+
+/// Writes `bytes` to the first of `candidates` that does not exist yet, as
+/// one complete file with `like`'s permissions, and returns it. The name is
+/// claimed with a hard link, which fails when it exists, so two writers at
+/// once never overwrite each other's file. Where the file system has no
+/// hard links, it checks and renames instead (a race there is not covered).
+pub fn write_new_as(
+    candidates: impl IntoIterator<Item = PathBuf>,
+    bytes: &[u8],
+    like: &Path,
+) -> anyhow::Result<PathBuf> {
+    let mut candidates = candidates.into_iter().peekable();
+    let first = candidates
+        .peek()
+        .cloned()
+        .context("no file name to write")?;
+    let tmp = write_temp(&first, bytes, like)?;
+    let result = (|| {
+        for path in candidates {
+            match fs::hard_link(&tmp, &path) {
+                Ok(()) => return Ok(path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(_) if !path.exists() => {
+                    fs::rename(&tmp, &path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    return Ok(path);
+                }
+                Err(_) => continue,
+            }
+        }
+        anyhow::bail!("no free name beside {}", first.display())
+    })();
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+/// A synced temporary file beside `path` holding `bytes`, with `like`'s
+/// permissions (0600 when `like` does not exist). Removed on failure.
+fn write_temp(path: &Path, bytes: &[u8], like: &Path) -> anyhow::Result<PathBuf> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -117,13 +163,15 @@ pub fn atomic_write_as(path: &Path, bytes: &[u8], like: &Path) -> anyhow::Result
         f.write_all(bytes)
             .and_then(|_| f.sync_all())
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
         Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
 }
 
 /// Random bits from the operating system (getrandom is already in the

@@ -127,6 +127,28 @@ fn rewrites_in_place_with_an_ignored_backup() {
 }
 
 #[test]
+fn a_second_repair_keeps_the_first_backup_the_original() {
+    // One backup policy for every writer: env-fix used to overwrite
+    // `.env.local.bak.local` on each run, so after two repairs the
+    // original was gone.
+    let dir = project(BROKEN);
+    let first = env_fix(dir.path(), &[], &[], None);
+    assert_eq!(first.code, 0, "{}", first.all());
+    let repaired = fs::read_to_string(dir.path().join(".env.local")).unwrap();
+    let second = env_fix(dir.path(), &["--statement-timeout", "60000"], &[], None);
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert!(
+        second.all().contains(".env.local.bak.2.local"),
+        "the second backup is named: {}",
+        second.all()
+    );
+    let backup = |name: &str| fs::read_to_string(dir.path().join(name)).unwrap();
+    assert_eq!(backup(".env.local.bak.local"), BROKEN);
+    assert_eq!(backup(".env.local.bak.2.local"), repaired);
+    assert_no_secret(&second.all(), PW);
+}
+
+#[test]
 fn check_and_dry_run_write_nothing() {
     let dir = project(BROKEN);
     let r = env_fix(dir.path(), &["--check"], &[], None);
