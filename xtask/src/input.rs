@@ -1,7 +1,7 @@
 //! Secrets from the user: a password piped on standard input, or typed at
 //! a terminal prompt without echo. Both come back as a `Secret`. And where
 //! a password comes from instead (`--password-from`, `--iam`): the
-//! `PasswordSource` every command shares; `aws::password` fetches it.
+//! `PasswordSource` every command shares; `passwords` fetches it.
 
 use anyhow::Context;
 

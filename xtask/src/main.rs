@@ -14,11 +14,13 @@ mod input;
 mod link;
 mod onboarding;
 mod output;
+mod passwords;
 mod percent;
 mod pg;
 mod pgurl;
 mod prisma;
 mod process;
+mod rds;
 mod repair;
 mod secret;
 #[cfg(target_os = "linux")]

@@ -5,16 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::aws::{self, password, AwsOptions};
 use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
 use crate::envload::{self, EnvFile, Found};
 use crate::flags::{bad_input, Args, Exit, Flag, Help};
 use crate::input::PasswordSource;
 use crate::output::{self, Columns, Json, Mark, Style};
+use crate::passwords;
 use crate::pg;
 use crate::pgurl::PgUrl;
 use crate::prisma::engine::Native;
 use crate::prisma::Install;
+use crate::rds::{self, AwsOptions};
 use crate::repair::DEFAULT_VARS;
 use crate::util::Ctx;
 
@@ -141,7 +142,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     }
     let ok = results
         .iter()
-        .all(|(r, a)| r.ok() && a.as_ref().is_none_or(aws::Report::ok));
+        .all(|(r, a)| r.ok() && a.as_ref().is_none_or(rds::Report::ok));
     let engine = engine_report(ctx, json);
     if json {
         print_json(&results, ok, engine);
@@ -168,7 +169,7 @@ fn engine_report(ctx: &Ctx, json: bool) -> Json {
 }
 
 /// `--json`: one object, each target with rds-check's report when run.
-fn print_json(results: &[(Report, Option<aws::Report>)], ok: bool, engine: Json) {
+fn print_json(results: &[(Report, Option<rds::Report>)], ok: bool, engine: Json) {
     let targets = results.iter().map(|(r, a)| {
         let mut j = report_json(r);
         if let (Json::Obj(pairs), Some(a)) = (&mut j, a) {
@@ -199,7 +200,7 @@ fn password_for(
         *first = url.clone();
     }
     let same = match (&url, first.as_ref()) {
-        (Some(u), Some(f)) => password::same_server(u, f),
+        (Some(u), Some(f)) => passwords::same_server(u, f),
         _ => false,
     };
     match is_first || same {
@@ -221,7 +222,7 @@ fn with_password(
     };
     let mut url =
         PgUrl::parse(&f.value).map_err(|e| bad_input(format!("{var} ({}): {e}", f.source)))?;
-    password::into_url(source, &mut url, profile, "db-test:")?;
+    passwords::into_url(source, &mut url, profile, "db-test:")?;
     Ok(Some(Found {
         value: url.render(),
         written: None,
@@ -237,7 +238,7 @@ fn test_one(
     settings: &Settings,
     aws: Option<&AwsOptions>,
     json: bool,
-) -> (Report, Option<aws::Report>) {
+) -> (Report, Option<rds::Report>) {
     let style = Style::stdout();
     let report = diagnose::diagnose(var, found, settings, &|c: &Check| {
         if !json {
@@ -248,8 +249,8 @@ fn test_one(
         print_verdict(&report, style);
     }
     let aws_report = match (aws, &report.url) {
-        (Some(opts), Some(url)) if aws::is_rds_host(&url.host()) => {
-            let a = aws::run_checks(url, opts);
+        (Some(opts), Some(url)) if rds::is_rds_host(&url.host()) => {
+            let a = rds::run_checks(url, opts);
             if !json {
                 output::out(format!("  rds-check for {}:", url.host()));
                 a.print(style);

@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
-use crate::aws::password;
 use crate::dotenv::Document;
 use crate::envfile::{self, FileOutcome, Write};
 use crate::flags::{bad_input, Args, Exit, Flag, Help, Usage};
 use crate::input::{self, PasswordSource};
 use crate::output::{self, Json};
+use crate::passwords;
 use crate::pgurl::PgUrl;
 use crate::prisma;
 use crate::repair::{self, Finding, Options};
@@ -192,10 +192,10 @@ fn password_from_aws(
         return Err(bad_input("env-fix --iam: an IAM token expires 15 minutes after it is made, so it never belongs in .env.local. Nothing was written. Keep the URL without a password and run `cargo xtask db-test --iam` or `cargo xtask migrate --iam`, which make a fresh token each run and pass it in the environment only"));
     }
     let url = current_url(path, opts)?;
-    let r = password::resolve(source, &url, profile)?;
+    let r = passwords::resolve(source, &url, profile)?;
     let style = output::Style::stderr();
     output::err(format!("{} {}", style.dim("env-fix:"), r.note()));
-    if let Some(w) = password::user_warning(&r, &url) {
+    if let Some(w) = passwords::user_warning(&r, &url) {
         output::err(format!("{} {w}", style.yellow("warning:")));
     }
     Ok((r.password, r.what))

@@ -4,13 +4,13 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::aws::AwsOptions;
 use crate::flags::{bad_input, Args, Exit, Flag, Help};
 use crate::input::PasswordSource;
 use crate::onboarding::{self, Opts, Step, StepStatus};
 use crate::output::{self, Columns, Json, Mark, Style};
 use crate::prisma::engine::Native;
 use crate::prisma::{Engine, Install};
+use crate::rds::AwsOptions;
 use crate::util::Ctx;
 
 pub const HELP: Help = Help {

@@ -1,14 +1,14 @@
 //! `cargo xtask rds-check`: the AWS side of the troubleshooting page for a
 //! URL whose host is RDS or Aurora. Finds the URL like db-test, runs
-//! `aws::run_checks` and prints the checklist or one JSON object.
+//! `rds::run_checks` and prints the checklist or one JSON object.
 
 use std::path::PathBuf;
 
-use crate::aws::{self, AwsOptions};
 use crate::envload;
 use crate::flags::{bad_input, Args, Exit, Flag, Help};
 use crate::output::{self, Style};
 use crate::pgurl::PgUrl;
+use crate::rds::{self, AwsOptions};
 use crate::util::Ctx;
 
 pub const HELP: Help = Help {
@@ -73,7 +73,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         profile: args.value("--profile")?,
         region: args.value("--region")?,
         my_ip: args.parsed("--my-ip", "an IP address")?,
-        lookup_my_ip: lookup.then(|| my_ip_url.unwrap_or_else(|| aws::myip::DEFAULT_URL.into())),
+        lookup_my_ip: lookup.then(|| my_ip_url.unwrap_or_else(|| rds::myip::DEFAULT_URL.into())),
         logs: args.flag("--logs"),
         sequential: args.flag("--sequential"),
     };
@@ -91,7 +91,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     if !json {
         output::out(format!("{var} from {}: {}", found.source, url.masked()));
     }
-    let report = aws::run_checks(&url, &opts);
+    let report = rds::run_checks(&url, &opts);
     if json {
         output::json(&report.to_json());
     } else {

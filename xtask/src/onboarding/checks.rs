@@ -6,17 +6,18 @@
 use std::time::Duration;
 
 use super::{Opts, StepResult};
-use crate::aws::{self, password, AwsOptions};
 use crate::diagnose::{self, Layer, Settings, Status};
 use crate::envfile::{self, Write};
 use crate::envload;
 use crate::input::PasswordSource;
 use crate::output;
+use crate::passwords;
 use crate::pgurl::PgUrl;
 use crate::prisma::codes::Failure;
 use crate::prisma::engine::{self, Wasm};
 use crate::prisma::migrate::{self, Mode, Plan, Summary, Verdict};
 use crate::prisma::{Engine, Install};
+use crate::rds::{self, AwsOptions};
 use crate::repair;
 use crate::util::Ctx;
 
@@ -82,8 +83,8 @@ pub(super) fn fetch(
     o: &Opts,
     source: &PasswordSource,
     url: &PgUrl,
-) -> Result<password::Resolved, (String, String)> {
-    password::resolve(source, url, o.aws_profile.as_deref()).map_err(|e| {
+) -> Result<passwords::Resolved, (String, String)> {
+    passwords::resolve(source, url, o.aws_profile.as_deref()).map_err(|e| {
         if crate::flags::Exit::of_error(&e) == crate::flags::Exit::BadInput {
             o.bad_input.set(true);
         }
@@ -230,13 +231,13 @@ pub(super) fn rds_check(ctx: &Ctx, opts: &AwsOptions) -> StepResult {
     };
     let url = PgUrl::parse(&found.value)
         .map_err(|e| (format!("DATABASE_URL: {e}"), "fix the URL".into()))?;
-    if !aws::is_rds_host(&url.host()) {
+    if !rds::is_rds_host(&url.host()) {
         return Ok(format!(
             "{} is not an RDS endpoint: nothing to check in AWS",
             url.host()
         ));
     }
-    let report = aws::run_checks(&url, opts);
+    let report = rds::run_checks(&url, opts);
     let d = &report.diagnosis;
     match d.check {
         Some(check) if !report.ok() => Err((

@@ -11,10 +11,10 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::aws::AwsOptions;
 use crate::input::PasswordSource;
 use crate::output;
 use crate::prisma::{Engine, Install};
+use crate::rds::AwsOptions;
 use crate::util::Ctx;
 
 /// How a step ended.

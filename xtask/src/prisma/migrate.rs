@@ -12,12 +12,12 @@ use super::codes::{self, ErrorCode, Failure};
 use super::engine::{Engine, Setup};
 use super::urls::Urls;
 use super::{table, Install};
-use crate::aws::iam;
 use crate::diagnose::{self, Layer, Report, Status};
 use crate::flags::Exit;
 use crate::input::PasswordSource;
 use crate::link::Session;
 use crate::output::{self, Style};
+use crate::passwords::iam;
 use crate::process;
 use crate::util::Ctx;
 

@@ -6,12 +6,12 @@
 use std::time::{Duration, Instant};
 
 use super::migrate::Plan;
-use crate::aws::password;
 use crate::diagnose::{self, Layer, Report, Settings};
 use crate::envload::{self, Found};
 use crate::flags::bad_input;
 use crate::link::{self, Session};
 use crate::output::{self, Style};
+use crate::passwords;
 use crate::pg;
 use crate::pgurl::{PgUrl, Reader};
 use crate::repair;
@@ -91,7 +91,7 @@ impl Urls {
         };
         let reader = plan.tune.then_some(Reader::Prisma);
         let profile = plan.aws_profile.as_deref();
-        let child = password::for_child(
+        let child = passwords::for_child(
             source,
             &mut self.url,
             self.shadow_url.as_deref(),

@@ -185,7 +185,7 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
         .map(|(_, idx)| doc.loaded_value(*idx))
         .collect();
     for ((var, idx), as_loaded) in targets.into_iter().zip(as_loaded) {
-        let target = Target {
+        let target = UrlVar {
             var: &var,
             idx,
             as_loaded,
@@ -202,7 +202,7 @@ pub fn repair(mut doc: Document, opts: &Options) -> Result<Outcome, String> {
 }
 
 /// One variable to repair: where it stands and how loaders read it.
-struct Target<'a> {
+struct UrlVar<'a> {
     var: &'a str,
     idx: usize,
     as_loaded: String,
@@ -212,7 +212,7 @@ struct Target<'a> {
 
 fn repair_var(
     doc: &mut Document,
-    t: &Target,
+    t: &UrlVar,
     opts: &Options,
     changes: &mut Vec<Finding>,
     warnings: &mut Vec<Finding>,

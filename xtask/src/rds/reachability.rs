@@ -8,10 +8,10 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::cli::Answer;
 use super::report::{Check, Code};
-use super::status::Target;
+use super::status::DbResource;
 use super::{denied_or_error, MyIp};
+use crate::aws::cli::Answer;
 
 /// Client ports the OS picks (Linux 32768-60999, macOS and Windows
 /// 49152-65535): replies must be allowed out to each of these.
@@ -59,7 +59,7 @@ fn over_internet(my_ip: Option<&MyIp>) -> bool {
     !matches!(my_ip, Some(m) if is_private(m.ip))
 }
 
-pub fn public_access(t: &Target, my_ip: Option<&MyIp>) -> Check {
+pub fn public_access(t: &DbResource, my_ip: Option<&MyIp>) -> Check {
     const NAME: &str = "public_access";
     if !over_internet(my_ip) {
         let ip = my_ip.map(|m| m.ip.to_string()).unwrap_or_default();
@@ -165,7 +165,7 @@ fn inbound_rules(groups: &Value, port: u16, ip: Option<IpAddr>) -> Rules {
     r
 }
 
-pub fn security_group(t: &Target, port: u16, my_ip: Option<&MyIp>, a: &Answer) -> Check {
+pub fn security_group(t: &DbResource, port: u16, my_ip: Option<&MyIp>, a: &Answer) -> Check {
     const NAME: &str = "security_group";
     let groups = match &a.result {
         Ok(v) => v,
@@ -286,7 +286,7 @@ fn acl_for<'a>(acls: &'a [Value], subnet: &str) -> Option<&'a Value> {
         .or_else(|| acls.iter().find(|a| a["IsDefault"] == true))
 }
 
-pub fn network_acl(t: &Target, port: u16, my_ip: Option<&MyIp>, a: &Answer) -> Check {
+pub fn network_acl(t: &DbResource, port: u16, my_ip: Option<&MyIp>, a: &Answer) -> Check {
     const NAME: &str = "network_acl";
     let v = match &a.result {
         Ok(v) => v,
@@ -368,7 +368,7 @@ fn igw_route(table: &Value, ip: Option<IpAddr>) -> bool {
     })
 }
 
-pub fn route_table(t: &Target, my_ip: Option<&MyIp>, a: &Answer) -> Check {
+pub fn route_table(t: &DbResource, my_ip: Option<&MyIp>, a: &Answer) -> Check {
     const NAME: &str = "route_table";
     if !over_internet(my_ip) || !t.public {
         return Check::skip(

@@ -6,9 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::cli::{Answer, Call};
 use super::denied_or_error;
 use super::report::{Check, Code};
+use crate::aws::cli::{Answer, Call};
 
 const NAME: &str = "events";
 const DAY_SECS: i64 = 24 * 3600;

@@ -1,17 +1,17 @@
 //! Checks 1 and 2: find the instance (or cluster, or proxy) behind the URL's
 //! host, compare its real endpoint with the URL, and read its status.
-//! Everything later checks work from the `Target` found here.
+//! Everything later checks work from the `DbResource` found here.
 
 use serde_json::Value;
 
-use super::cli::{Answer, Aws, AwsError, Call};
-use super::endpoint::{Endpoint, Kind};
 use super::report::{Check, Code};
 use super::{denied_or_error, strs};
+use crate::aws::cli::{Answer, Aws, AwsError, Call};
+use crate::aws::endpoint::{Endpoint, Kind};
 
 /// What the describe calls said about the database behind the host.
 #[derive(Debug, Clone, Default)]
-pub struct Target {
+pub struct DbResource {
     pub identifier: String,
     pub status: String,
     pub address: String,
@@ -58,7 +58,7 @@ pub fn endpoint_check(
     answer: Answer,
     host: &str,
     port: u16,
-) -> (Check, Option<Target>) {
+) -> (Check, Option<DbResource>) {
     const NAME: &str = "endpoint";
     let value = match answer.result {
         Ok(v) => v,
@@ -67,14 +67,14 @@ pub fn endpoint_check(
         }
         Err(e) => return (denied_or_error(NAME, &e).ms(answer.ms), None),
     };
-    let target = match ep.kind {
-        Kind::Instance => value["DBInstances"].get(0).map(instance_target),
-        Kind::Proxy => value["DBProxies"].get(0).map(proxy_target),
+    let resource = match ep.kind {
+        Kind::Instance => value["DBInstances"].get(0).map(instance_resource),
+        Kind::Proxy => value["DBProxies"].get(0).map(proxy_resource),
         _ => value["DBClusters"]
             .get(0)
-            .map(|c| cluster_target(aws, ep, c)),
+            .map(|c| cluster_resource(aws, ep, c)),
     };
-    let Some(t) = target else {
+    let Some(t) = resource else {
         return (not_found(aws, ep).ms(answer.ms), None);
     };
     let what = format!("{} {}", ep.kind.as_str(), ep.identifier);
@@ -139,9 +139,9 @@ fn not_found(aws: &Aws, ep: &Endpoint) -> Check {
     .hint("check the host in DATABASE_URL, and the profile (--profile) and region (--region): the instance may belong to another account")
 }
 
-fn instance_target(i: &Value) -> Target {
+fn instance_resource(i: &Value) -> DbResource {
     let groups = i["DBParameterGroups"].get(0);
-    Target {
+    DbResource {
         identifier: i["DBInstanceIdentifier"].as_str().unwrap_or("").into(),
         status: i["DBInstanceStatus"].as_str().unwrap_or("").into(),
         address: i["Endpoint"]["Address"].as_str().unwrap_or("").into(),
@@ -161,8 +161,8 @@ fn instance_target(i: &Value) -> Target {
     }
 }
 
-fn proxy_target(p: &Value) -> Target {
-    Target {
+fn proxy_resource(p: &Value) -> DbResource {
+    DbResource {
         identifier: p["DBProxyName"].as_str().unwrap_or("").into(),
         status: p["Status"].as_str().unwrap_or("").into(),
         address: p["Endpoint"].as_str().unwrap_or("").into(),
@@ -179,7 +179,7 @@ fn proxy_target(p: &Value) -> Target {
 
 /// A cluster's endpoint and status, with the network settings of its writer
 /// (the instance a failover would replace: the same subnet group).
-fn cluster_target(aws: &Aws, ep: &Endpoint, c: &Value) -> Target {
+fn cluster_resource(aws: &Aws, ep: &Endpoint, c: &Value) -> DbResource {
     let writer = c["DBClusterMembers"]
         .as_array()
         .and_then(|m| {
@@ -199,7 +199,7 @@ fn cluster_target(aws: &Aws, ep: &Endpoint, c: &Value) -> Target {
             );
             aws.call(&call).result.ok()
         })
-        .and_then(|v| v["DBInstances"].get(0).map(instance_target))
+        .and_then(|v| v["DBInstances"].get(0).map(instance_resource))
         .unwrap_or_default();
     let address_key = match ep.kind {
         Kind::ClusterReader => "ReaderEndpoint",
@@ -214,7 +214,7 @@ fn cluster_target(aws: &Aws, ep: &Endpoint, c: &Value) -> Target {
 }
 
 /// Check 2: is the database in a state that accepts connections?
-pub fn status_check(t: &Target) -> Check {
+pub fn status_check(t: &DbResource) -> Check {
     const NAME: &str = "status";
     let id = &t.identifier;
     let s = t.status.as_str();

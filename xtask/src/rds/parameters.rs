@@ -5,10 +5,10 @@
 
 use serde_json::Value;
 
-use super::cli::Answer;
 use super::report::{Check, CheckStatus, Code};
-use super::status::Target;
+use super::status::DbResource;
 use super::{denied_or_error, UrlTls};
+use crate::aws::cli::Answer;
 
 const NAME: &str = "parameters";
 
@@ -31,8 +31,8 @@ const LOW_MS: [(&str, u64); 3] = [
 ];
 
 /// The describe call (the CLI follows the pages itself).
-pub fn call(group: &str) -> super::cli::Call {
-    super::cli::Call::new(
+pub fn call(group: &str) -> crate::aws::cli::Call {
+    crate::aws::cli::Call::new(
         "rds",
         "describe-db-parameters",
         &["--db-parameter-group-name", group],
@@ -55,7 +55,7 @@ fn values(v: &Value) -> Vec<(String, String)> {
     out
 }
 
-pub fn check(t: &Target, tls: UrlTls, a: &Answer) -> Check {
+pub fn check(t: &DbResource, tls: UrlTls, a: &Answer) -> Check {
     let Some((group, apply)) = &t.param_group else {
         return Check::skip(
             NAME,

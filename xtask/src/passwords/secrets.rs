@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use super::cli::{Aws, AwsError, Call};
-use super::endpoint::{Endpoint, Kind};
+use crate::aws::cli::{Aws, AwsError, Call};
+use crate::aws::endpoint::{Endpoint, Kind};
 use crate::flags::bad_input;
 use crate::secret::Secret;
 

@@ -8,9 +8,9 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde_json::Value;
 
-use super::cli::{Answer, Call};
 use super::denied_or_error;
 use super::report::{Check, Code};
+use crate::aws::cli::{Answer, Call};
 
 const NAME: &str = "logs";
 /// How many of the newest files, and lines from the end of each.

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::cli::{Aws, Call};
-use super::endpoint::Endpoint;
 use super::secrets;
+use crate::aws::cli::{Aws, Call};
+use crate::aws::endpoint::Endpoint;
 use crate::flags::bad_input;
 use crate::pgurl::PgUrl;
 use crate::secret::Secret;
@@ -21,7 +21,7 @@ pub const TOKEN_LIFETIME_SECS: u64 = 900;
 pub fn check_enabled(ep: &Endpoint, described: &Value) -> anyhow::Result<()> {
     if described["IAMDatabaseAuthenticationEnabled"].as_bool() == Some(false) {
         let modify = match ep.kind {
-            super::endpoint::Kind::Instance => format!(
+            crate::aws::endpoint::Kind::Instance => format!(
                 "aws rds modify-db-instance --db-instance-identifier {} --enable-iam-database-authentication --apply-immediately",
                 ep.identifier
             ),

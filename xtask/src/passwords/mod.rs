@@ -1,12 +1,15 @@
-//! `--password-from` and `--iam` for every command: finds the aws CLI and
-//! the region (the endpoint's, else the CLI's own), fetches the secret or
-//! generates the token, checks it fits the URL, and puts it in the URL.
-//! Commands call `resolve` just before they connect or write.
+//! Passwords from AWS for every command, over the shared `aws` CLI layer:
+//! `--password-from` (Secrets Manager, `secrets`) and `--iam` (tokens,
+//! `iam`). Finds the region (the endpoint's, else the CLI's own), fetches
+//! the secret or makes the token, checks it fits the URL, and puts it in
+//! the URL. Commands call `resolve` just before they connect or write.
 
 use std::time::Instant;
 
-use super::cli::Aws;
-use super::{endpoint, iam, secrets};
+use crate::aws::cli::Aws;
+use crate::aws::endpoint;
+pub mod iam;
+pub mod secrets;
 use crate::flags::bad_input;
 use crate::input::PasswordSource;
 use crate::output;
