@@ -3,11 +3,7 @@
 //! same values as dotenvy.
 #![no_main]
 
-// The modules are included from the xtask's own source (it is a binary
-// crate, so there is no library to depend on).
-#[path = "../../xtask/src/dotenv/mod.rs"]
-#[allow(dead_code)]
-mod dotenv;
+use xtask::dotenv;
 
 use libfuzzer_sys::fuzz_target;
 

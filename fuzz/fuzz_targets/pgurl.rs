@@ -3,12 +3,7 @@
 //! the masked form carries the mask in the password's place.
 #![no_main]
 
-#[path = "../../xtask/src/secret.rs"]
-#[allow(dead_code)]
-mod secret;
-#[path = "../../xtask/src/pgurl/mod.rs"]
-#[allow(dead_code)]
-mod pgurl;
+use xtask::pgurl;
 
 use libfuzzer_sys::fuzz_target;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::dotenv::Document;
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 use crate::pgurl::{PgUrl, Reader};
 use crate::repair::{self, Finding, Options};
 use crate::util::{self, Ctx};

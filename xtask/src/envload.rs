@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::dotenv::Document;
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 
 /// The files Next.js reads in development, in order of precedence.
 pub const NEXT_FILES: [&str; 4] = [

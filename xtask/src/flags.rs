@@ -1,88 +1,17 @@
 //! Command-line flags: each command declares its options once (`Flag`), the
 //! parser accepts exactly those and its `--help` is rendered from the same
-//! list, so the two cannot drift; and the exit-code convention (0 success,
-//! 1 something failed, 2 bad usage or input).
+//! list, so the two cannot drift. The arguments are read in one pass, in
+//! order: a flag that takes a value takes the next argument, before any
+//! command asks for its positionals (`dev-db --data-dir DIR status`).
 //!
 //! Hand-written rather than `clap` or `lexopt`: the parser was already here
 //! and tested, its messages are the ones the README and tests quote, and a
 //! declared list gives what they would (help from the definitions, no silent
-//! typos) at no build cost.
+//! typos, a suggestion for one) at no build cost.
 
-use std::fmt;
 use std::str::FromStr;
 
-/// What a command's exit status means: one table for every command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Done, every check passed (warnings allowed).
-    Success,
-    /// The command ran and something failed: a check, a migration, a step.
-    Failed,
-    /// Bad usage or bad input: an unknown flag, a file that cannot be read or
-    /// parsed, an invalid URL or parameter, a missing URL, a placeholder password.
-    BadInput,
-    /// Stopped by Ctrl-C.
-    Interrupted,
-    /// A child's own status, passed on (`migrate` passes Prisma's).
-    Child(i32),
-}
-
-impl Exit {
-    pub fn code(self) -> i32 {
-        match self {
-            Exit::Success => 0,
-            Exit::Failed => 1,
-            Exit::BadInput => 2,
-            Exit::Interrupted => 130,
-            Exit::Child(c) => c,
-        }
-    }
-
-    /// The status of an error that ended a command.
-    pub fn of_error(e: &anyhow::Error) -> Exit {
-        if e.downcast_ref::<Usage>().is_some() || e.downcast_ref::<BadInput>().is_some() {
-            Exit::BadInput
-        } else {
-            Exit::Failed
-        }
-    }
-
-    /// Success when `ok`, else Failed.
-    pub fn ok_if(ok: bool) -> Exit {
-        if ok {
-            Exit::Success
-        } else {
-            Exit::Failed
-        }
-    }
-}
-
-/// Bad usage: unknown flag, missing or malformed value. Exit 2.
-#[derive(Debug)]
-pub struct Usage(pub String);
-
-/// Bad input: a file that cannot be parsed, an invalid URL, a missing file.
-/// Exit 2.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl fmt::Display for Usage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl fmt::Display for BadInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Usage {}
-impl std::error::Error for BadInput {}
-
-/// Returns an exit-2 error for bad input.
-pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
-    BadInput(msg.into()).into()
-}
+use crate::exit::Usage;
 
 /// One option: `--name VALUE` (when `value` is given) or a bare `--name`.
 pub struct Flag {
@@ -117,13 +46,30 @@ impl Help {
     }
 }
 
-/// The arguments of one subcommand, consumed flag by flag; whatever is left
-/// at `finish` is an error, so a typo never passes silently.
+/// One argument as the single pass read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    /// A declared bare flag.
+    Flag(&'static str),
+    /// A declared flag with its value (`--name VALUE` or `--name=VALUE`).
+    Value(&'static str, String),
+    /// A declared flag that takes a value, with none after it.
+    Missing(&'static str),
+    /// `--name=VALUE` for a declared flag that takes none.
+    Unwanted(&'static str),
+    /// An option no one declared.
+    Unknown(String),
+    Positional(String),
+}
+
+/// The arguments of one subcommand, read in one pass into declared flags
+/// and positionals, then consumed by the command; whatever is left at
+/// `finish` is an error, so a typo never passes silently.
 pub struct Args {
     cmd: &'static str,
     /// The options the command declared; asking for another is a bug.
     declared: &'static [Flag],
-    items: Vec<Option<String>>,
+    items: Vec<Option<Item>>,
     /// Arguments after `--`, passed through untouched.
     pub passthrough: Vec<String>,
 }
@@ -131,20 +77,35 @@ pub struct Args {
 impl Args {
     pub fn new(cmd: &'static str, declared: &'static [Flag], args: Vec<String>) -> Args {
         let mut items = Vec::new();
-        let mut passthrough = Vec::new();
         let mut it = args.into_iter();
-        for a in it.by_ref() {
+        while let Some(a) = it.next() {
             if a == "--" {
                 break;
             }
-            items.push(Some(a));
+            let (name, inline) = match a.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+                _ => (a.as_str(), None),
+            };
+            let flag = declared.iter().find(|f| f.name == name);
+            let item = match (flag, inline) {
+                (Some(f), Some(v)) if f.value.is_some() => Item::Value(f.name, v),
+                (Some(f), Some(_)) => Item::Unwanted(f.name),
+                (Some(f), None) if f.value.is_none() => Item::Flag(f.name),
+                // A value is the next argument, unless that is an option.
+                (Some(f), None) => match it.as_slice().first() {
+                    Some(v) if !v.starts_with("--") => Item::Value(f.name, it.next().unwrap()),
+                    _ => Item::Missing(f.name),
+                },
+                (None, _) if a.starts_with('-') && a != "-" => Item::Unknown(a),
+                (None, _) => Item::Positional(a),
+            };
+            items.push(Some(item));
         }
-        passthrough.extend(it);
         Args {
             cmd,
             declared,
             items,
-            passthrough,
+            passthrough: it.collect(),
         }
     }
 
@@ -169,7 +130,7 @@ impl Args {
         self.check_declared(name);
         let mut found = false;
         for item in self.items.iter_mut() {
-            if item.as_deref() == Some(name) {
+            if matches!(item, Some(Item::Flag(n)) if *n == name) {
                 *item = None;
                 found = true;
             }
@@ -180,30 +141,21 @@ impl Args {
     /// Every value of `--name VALUE` or `--name=VALUE`, in order.
     pub fn values(&mut self, name: &str) -> anyhow::Result<Vec<String>> {
         self.check_declared(name);
+        if self
+            .items
+            .iter()
+            .any(|i| matches!(i, Some(Item::Missing(n)) if *n == name))
+        {
+            return Err(self.usage(format!("{name} needs a value")));
+        }
         let mut out = Vec::new();
-        let mut i = 0;
-        while i < self.items.len() {
-            let Some(item) = self.items[i].clone() else {
-                i += 1;
-                continue;
-            };
-            if item == name {
-                let value = self.items.get(i + 1).cloned().flatten();
-                match value {
-                    Some(v) if !v.starts_with("--") => {
-                        out.push(v);
-                        self.items[i] = None;
-                        self.items[i + 1] = None;
-                        i += 2;
-                        continue;
-                    }
-                    _ => return Err(self.usage(format!("{name} needs a value"))),
+        for item in self.items.iter_mut() {
+            if let Some(Item::Value(n, v)) = item {
+                if *n == name {
+                    out.push(std::mem::take(v));
+                    *item = None;
                 }
-            } else if let Some(v) = item.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-                out.push(v.to_string());
-                self.items[i] = None;
             }
-            i += 1;
         }
         Ok(out)
     }
@@ -224,16 +176,16 @@ impl Args {
         }
     }
 
-    /// The next argument that is not a flag.
+    /// The next argument that is not an option or an option's value.
     pub fn positional(&mut self) -> Option<String> {
-        for item in self.items.iter_mut() {
-            if let Some(v) = item {
-                if !v.starts_with('-') || v == "-" {
-                    return item.take();
-                }
-            }
+        let at = self
+            .items
+            .iter()
+            .position(|i| matches!(i, Some(Item::Positional(_))))?;
+        match self.items[at].take() {
+            Some(Item::Positional(v)) => Some(v),
+            _ => None,
         }
-        None
     }
 
     /// Fails on anything not consumed, including arguments after `--` that
@@ -242,17 +194,59 @@ impl Args {
         if let Some(first) = self.passthrough.first() {
             return Err(self.usage(format!("unexpected argument `{first}` after `--`")));
         }
-        let left: Vec<String> = self.items.iter().flatten().cloned().collect();
-        if let Some(first) = left.first() {
-            let msg = if first.starts_with('-') {
-                format!("unknown option `{first}` for `{}`", self.cmd)
-            } else {
-                format!("unexpected argument `{first}` for `{}`", self.cmd)
-            };
-            return Err(self.usage(msg));
-        }
-        Ok(())
+        let Some(left) = self.items.iter().flatten().next() else {
+            return Ok(());
+        };
+        let msg = match left {
+            Item::Unknown(a) => {
+                let name = a.split('=').next().unwrap_or(a);
+                match self.suggestion(name) {
+                    Some(s) => format!(
+                        "unknown option `{a}` for `{}`; did you mean `{s}`?",
+                        self.cmd
+                    ),
+                    None => format!("unknown option `{a}` for `{}`", self.cmd),
+                }
+            }
+            Item::Missing(n) => format!("{n} needs a value"),
+            Item::Unwanted(n) => format!("{n} takes no value"),
+            Item::Positional(a) => format!("unexpected argument `{a}` for `{}`", self.cmd),
+            // A declared flag the command did not read: it does not apply
+            // on this path (e.g. a subcommand that ignores it).
+            Item::Flag(n) | Item::Value(n, _) => {
+                format!("option `{n}` does not apply here for `{}`", self.cmd)
+            }
+        };
+        Err(self.usage(msg))
     }
+
+    /// The declared flag a mistyped one most likely meant: at most two
+    /// edits away, and closer than any other.
+    fn suggestion(&self, typed: &str) -> Option<&'static str> {
+        self.declared
+            .iter()
+            .filter(|f| !f.help.is_empty())
+            .map(|f| (edit_distance(typed, f.name), f.name))
+            .filter(|(d, _)| *d <= 2)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, n)| n)
+    }
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -320,5 +314,45 @@ mod tests {
         assert!(a.value("--port").is_err());
         let mut a = args(&["--port", "x"]);
         assert!(a.parsed::<u16>("--port", "a port number").is_err());
+    }
+
+    #[test]
+    fn a_value_is_paired_with_its_flag_before_positionals_are_read() {
+        // `dev-db --data-dir DIR status` once read DIR as the subcommand.
+        let mut a = args(&["--var", "DIR", "status"]);
+        assert_eq!(a.positional().as_deref(), Some("status"));
+        assert_eq!(a.value("--var").unwrap().as_deref(), Some("DIR"));
+        a.finish().unwrap();
+        let mut b = args(&["status", "--var", "DIR"]);
+        assert_eq!(b.positional().as_deref(), Some("status"));
+        assert_eq!(b.value("--var").unwrap().as_deref(), Some("DIR"));
+        assert_eq!(b.positional(), None);
+        b.finish().unwrap();
+    }
+
+    #[test]
+    fn a_typo_gets_the_closest_declared_flag() {
+        let e = args(&["--jsno"]).finish().unwrap_err().to_string();
+        assert!(
+            e.contains("unknown option `--jsno` for `t`; did you mean `--json`?"),
+            "{e}"
+        );
+        let e = args(&["--prot=5"]).finish().unwrap_err().to_string();
+        assert!(e.contains("did you mean `--port`?"), "{e}");
+        let e = args(&["--completely-else"])
+            .finish()
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("did you mean"), "{e}");
+        assert_eq!(edit_distance("--data-dri", "--data-dir"), 2);
+        assert_eq!(edit_distance("", "ab"), 2);
+    }
+
+    #[test]
+    fn a_bare_flag_with_a_value_and_a_value_flag_without_one_are_named() {
+        let e = args(&["--json=yes"]).finish().unwrap_err().to_string();
+        assert!(e.contains("--json takes no value"), "{e}");
+        let e = args(&["--var", "--json"]).finish().unwrap_err().to_string();
+        assert!(e.contains("--var needs a value"), "{e}");
     }
 }

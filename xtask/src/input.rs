@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 use crate::secret::Secret;
 
 /// Where a command takes the database password from, instead of the URL.
@@ -32,7 +32,7 @@ impl PasswordSource {
         iam: bool,
     ) -> anyhow::Result<Option<PasswordSource>> {
         let usage = |msg: String| -> anyhow::Error {
-            crate::flags::Usage(format!("{msg}\nhint: run `cargo xtask {cmd} --help`")).into()
+            crate::exit::Usage(format!("{msg}\nhint: run `cargo xtask {cmd} --help`")).into()
         };
         let from = match password_from.as_deref() {
             None => None,

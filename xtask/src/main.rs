@@ -2,35 +2,12 @@
 //! so that `P1017 Server has closed the connection` gets a cause and a fix.
 //! This file only dispatches; each subcommand lives in its own module.
 
-mod aws;
-mod cmd;
-mod devdb;
-mod diagnose;
-mod dotenv;
-mod envfile;
-mod envload;
-mod flags;
-mod input;
-mod link;
-mod onboarding;
-mod output;
-mod passwords;
-mod percent;
-mod pg;
-mod pgurl;
-mod prisma;
-mod process;
-mod rds;
-mod repair;
-mod secret;
-#[cfg(target_os = "linux")]
-mod tls_openssl;
-mod util;
-
 use std::path::PathBuf;
 
-use cmd::COMMANDS;
-use flags::{Args, Exit, Usage};
+use xtask::cmd::COMMANDS;
+use xtask::exit::{Exit, Usage};
+use xtask::flags::Args;
+use xtask::{output, secret, util};
 
 fn overview() -> String {
     let mut s = String::from(

@@ -102,7 +102,6 @@ pub struct Columns {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
     Pass,
-    Ok,
     Warn,
     Fail,
     Skip,
@@ -114,7 +113,6 @@ impl Style {
     fn mark(&self, m: Mark) -> String {
         match m {
             Mark::Pass => self.green("pass"),
-            Mark::Ok => self.green("ok  "),
             Mark::Warn => self.yellow("warn"),
             Mark::Fail => self.red("FAIL"),
             Mark::Skip => self.dim("skip"),

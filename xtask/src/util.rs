@@ -30,7 +30,7 @@ impl Ctx {
         let project_dir = match project_dir {
             Some(dir) => {
                 if !dir.is_dir() {
-                    return Err(crate::flags::bad_input(format!(
+                    return Err(crate::exit::bad_input(format!(
                         "--project-dir {}: no such directory",
                         dir.display()
                     )));

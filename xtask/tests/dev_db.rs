@@ -27,6 +27,12 @@ fn lifecycle_up_twice_status_down_purge() {
     );
     assert_no_secret(&status.all(), &db.password);
 
+    // Flags before the subcommand: `--data-dir DIR status` once read DIR as
+    // the subcommand ("--data-dir needs a value").
+    let before = xtask(&["dev-db", "--data-dir", &d, "status"], cwd, &[], None);
+    assert_eq!(before.code, 0, "{}", before.all());
+    assert_eq!(before.stdout, status.stdout);
+
     let json = xtask(
         &["dev-db", "status", "--json", "--data-dir", &d],
         cwd,
@@ -169,6 +175,24 @@ fn bad_usage_exits_2_with_a_hint() {
     assert!(r.stderr.contains("at least 5"), "{}", r.stderr);
     let r = xtask(&["dev-db", "up", "--bogus"], dir.path(), &[], None);
     assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("unknown option `--bogus` for `dev-db`"),
+        "{}",
+        r.stderr
+    );
+    let r = xtask(
+        &["dev-db", "status", "--data-dri", "x"],
+        dir.path(),
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("unknown option `--data-dri` for `dev-db`; did you mean `--data-dir`?"),
+        "{}",
+        r.stderr
+    );
     let r = xtask(&["nonsense"], dir.path(), &[], None);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown command `nonsense`"));

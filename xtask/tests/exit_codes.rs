@@ -43,32 +43,43 @@ fn an_unknown_option_is_2_everywhere() {
     }
     let r = run(&dir, &["no-such-command"], &[]);
     assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("unknown command `no-such-command`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn bad_urls_are_2_in_every_command_that_reads_them() {
-    for (what, line) in [
+    // (case, line, what every command's message says about it)
+    for (what, line, says) in [
         (
             "invalid port",
             "DATABASE_URL=postgresql://app:hunter2-x@db.example.com:99999/app\n",
+            "port `99999` of host `db.example.com` is not a number from 1 to 65535",
         ),
         (
             "placeholder password",
             "DATABASE_URL=postgresql://app:[YOUR-PASSWORD]@db.example.com/app\n",
+            "has a placeholder instead of a password",
         ),
         (
             "not postgres",
             "DATABASE_URL=mysql://app:hunter2-x@db.example.com/app\n",
+            "`mysql://` is not a PostgreSQL URL",
         ),
         (
             "unparsable file",
             "DATABASE_URL=\"postgresql://app:hunter2-x@db.example.com/app\n",
+            "line 1: a quote opened here is never closed",
         ),
     ] {
         for cmd in READERS {
             let dir = project_with(line);
             let r = run(&dir, cmd, &[]);
             assert_eq!(r.code, 2, "{what}, {cmd:?}: {}", r.all());
+            assert!(r.all().contains(says), "{what}, {cmd:?}: {}", r.all());
             assert_eq!(
                 fs::read_to_string(dir.path().join(".env.local")).unwrap(),
                 line,
@@ -85,6 +96,22 @@ fn a_missing_url_is_2_in_every_command_that_reads_it() {
         let dir = project_with("OTHER=1\n");
         let r = run(&dir, cmd, &[]);
         assert_eq!(r.code, 2, "{cmd:?}: {}", r.all());
+        // Each says which variable is missing and where to put it.
+        let all = r.all();
+        assert!(
+            all.contains("DATABASE_URL") && all.contains(".env.local"),
+            "{cmd:?}: {all}"
+        );
+        assert!(
+            [
+                "is not defined in this file",
+                "url_missing",
+                "is not set in the environment"
+            ]
+            .iter()
+            .any(|p| all.contains(p)),
+            "{cmd:?}: {all}"
+        );
     }
 }
 

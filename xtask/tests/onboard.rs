@@ -221,7 +221,7 @@ fn local_onboarding_from_nothing_then_again_changes_nothing() {
     let names: Vec<String> = steps(&v)
         .into_iter()
         .map(|(n, s)| {
-            assert_eq!(s, "ok", "{n}: {v}");
+            assert_eq!(s, "pass", "{n}: {v}");
             n
         })
         .collect();
@@ -262,7 +262,7 @@ fn local_onboarding_from_nothing_then_again_changes_nothing() {
     let again = onboard_wasm(&app, &args, None);
     assert_eq!(again.code, 0, "{}", again.all());
     let v = last_json(&again.stdout);
-    assert!(steps(&v).iter().all(|(_, s)| s == "ok"), "{v}");
+    assert!(steps(&v).iter().all(|(_, s)| s == "pass"), "{v}");
     assert!(
         v["steps"][1]["detail"]
             .as_str()
@@ -456,7 +456,7 @@ fn a_monorepo_app_is_onboarded_without_reinstalling() {
     let db = started_dev_db(cluster, &r);
     assert_eq!(r.code, 0, "{}", r.all());
     let v = last_json(&r.stdout);
-    assert!(steps(&v).iter().all(|(_, s)| s == "ok"), "{v}");
+    assert!(steps(&v).iter().all(|(_, s)| s == "pass"), "{v}");
     let tools = &v["steps"][0];
     assert!(
         !tools["detail"].as_str().unwrap().contains("ran npm ci"),
@@ -513,7 +513,7 @@ fn a_relative_project_dir_in_a_monorepo_still_finds_the_root() {
     assert_eq!(r.code, 0, "{}", r.all());
     let v = last_json(&r.stdout);
     assert_eq!(v["steps"][0]["name"], "tools");
-    assert!(steps(&v).iter().all(|(_, s)| s == "ok"), "{v}");
+    assert!(steps(&v).iter().all(|(_, s)| s == "pass"), "{v}");
     assert_eq!(
         v["steps"][4]["detail"],
         "prisma migrate deploy (WebAssembly engine): 2 migration(s) applied"
@@ -562,7 +562,7 @@ fn a_fresh_clone_is_ready_on_the_wasm_engine_when_the_native_one_cannot_be_downl
     let again = onboard_offline(&app, &["--data-dir", &data, "--json"]);
     assert_eq!(again.code, 0, "{}", again.all());
     let v = last_json(&again.stdout);
-    assert!(steps(&v).iter().all(|(_, s)| s == "ok"), "{v}");
+    assert!(steps(&v).iter().all(|(_, s)| s == "pass"), "{v}");
     assert_eq!(
         v["steps"][4]["detail"],
         "prisma migrate deploy (WebAssembly engine): nothing to apply"

@@ -181,3 +181,147 @@ fn codes_are_enums_not_strings() {
         }
     }
 }
+
+/// The top-level module a source file belongs to (`diagnose/tls.rs` ->
+/// `diagnose`, `pg.rs` -> `pg`).
+fn module_of(rel: &str) -> String {
+    let first = rel.split('/').next().unwrap();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// The other top-level modules a file's non-test code names through
+/// `crate::`, including grouped imports (`use crate::{a, b::c}`).
+fn crate_references(text: &str) -> Vec<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap();
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // Top-level names of the group: split at commas outside braces.
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.push(std::mem::take(&mut item));
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
+            }
+            out.push(item);
+        } else {
+            out.push(rest.to_string());
+        }
+    }
+    out.iter()
+        .map(|s| {
+            s.trim()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty() && s.chars().next().is_some_and(|c| c.is_lowercase()))
+        .collect()
+}
+
+/// Groups of modules that reach each other (strongly connected, more than
+/// one module), each sorted, from `edges` (from, to).
+// Floyd-Warshall reads best with indices into the matrix.
+#[allow(clippy::needless_range_loop)]
+fn cycles(edges: &[(String, String)]) -> Vec<Vec<String>> {
+    let mut nodes: Vec<&String> = edges.iter().flat_map(|(a, b)| [a, b]).collect();
+    nodes.sort();
+    nodes.dedup();
+    let n = nodes.len();
+    let at = |s: &String| nodes.iter().position(|x| *x == s).unwrap();
+    let mut reach = vec![vec![false; n]; n];
+    for (a, b) in edges {
+        reach[at(a)][at(b)] = true;
+    }
+    for k in 0..n {
+        for i in 0..n {
+            for j in 0..n {
+                if reach[i][k] && reach[k][j] {
+                    reach[i][j] = true;
+                }
+            }
+        }
+    }
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for i in 0..n {
+        let group: Vec<String> = (0..n)
+            .filter(|&j| j == i || (reach[i][j] && reach[j][i]))
+            .map(|j| nodes[j].clone())
+            .collect();
+        if group.len() > 1 && !out.contains(&group) {
+            out.push(group);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_cycle_finder_finds_cycles() {
+    let e = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        cycles(&[
+            e("a", "b"),
+            e("b", "c"),
+            e("c", "a"),
+            e("c", "d"),
+            e("e", "d")
+        ]),
+        [vec!["a".to_string(), "b".to_string(), "c".to_string()]]
+    );
+    assert!(cycles(&[e("a", "b"), e("b", "c"), e("a", "c")]).is_empty());
+    assert_eq!(
+        crate_references("use crate::{pgurl::PgUrl, secret};\nlet x = crate::util::f();\n#[cfg(test)]\nuse crate::dotenv;"),
+        ["pgurl", "secret", "util"]
+    );
+}
+
+/// The core is layered: no module reaches another that reaches it back, so
+/// each can be read (and changed) knowing only the modules below it. Files
+/// named `tests.rs` and `#[cfg(test)]` code may reach anywhere.
+#[test]
+fn the_core_modules_form_layers_without_cycles() {
+    let mut edges = Vec::new();
+    for p in sources() {
+        let r = rel(&p);
+        if r == "main.rs" || r == "lib.rs" || r.ends_with("/tests.rs") {
+            continue;
+        }
+        let from = module_of(&r);
+        for to in crate_references(&fs::read_to_string(&p).unwrap()) {
+            let known =
+                src_dir().join(&to).is_dir() || src_dir().join(format!("{to}.rs")).is_file();
+            if to != from && known {
+                edges.push((from.clone(), to));
+            }
+        }
+    }
+    assert!(edges.len() > 20, "found the imports: {edges:?}");
+    let found = cycles(&edges);
+    let explain: Vec<String> = found
+        .iter()
+        .map(|group| {
+            let inside: Vec<String> = edges
+                .iter()
+                .filter(|(a, b)| group.contains(a) && group.contains(b))
+                .map(|(a, b)| format!("{a} -> {b}"))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            format!("{} ({})", group.join(" <-> "), inside.join(", "))
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "modules that reach each other: {explain:#?}"
+    );
+}

@@ -2,25 +2,15 @@
 //! endpoint (instance, cluster writer or reader, proxy) and the region, so
 //! the right describe call goes to the right region before any API call.
 
-/// `ID.cluster-ro-XXXX.REGION.rds.amazonaws.com` and friends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Instance,
-    Cluster,
-    ClusterReader,
-    ClusterCustom,
-    Proxy,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Instance => "instance",
-            Kind::Cluster => "cluster",
-            Kind::ClusterReader => "cluster reader",
-            Kind::ClusterCustom => "cluster custom endpoint",
-            Kind::Proxy => "proxy",
-        }
+stable_names! {
+    /// `ID.cluster-ro-XXXX.REGION.rds.amazonaws.com` and friends.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        Instance = "instance",
+        Cluster = "cluster",
+        ClusterReader = "cluster reader",
+        ClusterCustom = "cluster custom endpoint",
+        Proxy = "proxy",
     }
 }
 

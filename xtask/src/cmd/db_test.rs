@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
 use crate::envload::{self, EnvFile, Found};
-use crate::flags::{bad_input, Args, Exit, Flag, Help};
+use crate::exit::{bad_input, Exit};
+use crate::flags::{Args, Flag, Help};
 use crate::input::PasswordSource;
-use crate::output::{self, Columns, Json, Mark, Style};
+use crate::output::{self, Columns, Json, Style};
 use crate::passwords;
-use crate::pg;
 use crate::pgurl::PgUrl;
 use crate::prisma::engine::Native;
 use crate::prisma::Install;
@@ -95,7 +95,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let aws = AwsOptions::from_flags(&mut args, profile.clone())?;
     args.finish()?;
     if timeout == Some(0) {
-        return Err(crate::flags::Usage(
+        return Err(crate::exit::Usage(
             "--timeout must be at least 1 second\nhint: run `cargo xtask db-test --help`".into(),
         )
         .into());
@@ -289,25 +289,7 @@ fn print_check(c: &Check, style: Style) {
         // Clear the "connecting to ..." progress line before the result.
         output::err_partial("\x1b[2K\r");
     }
-    let mark = match c.status {
-        Status::Pass => Mark::Pass,
-        Status::Warn => Mark::Warn,
-        Status::Fail => Mark::Fail,
-        Status::Skip => Mark::Skip,
-    };
-    let hint = c
-        .hint
-        .as_deref()
-        .filter(|_| matches!(c.status, Status::Warn | Status::Fail));
-    output::status_line(
-        COLUMNS,
-        style,
-        mark,
-        c.layer.as_str(),
-        c.ms,
-        &c.detail,
-        hint,
-    );
+    c.line().print(COLUMNS, style);
 }
 
 fn print_verdict(r: &Report, style: Style) {
@@ -348,12 +330,12 @@ pub fn report_json(r: &Report) -> Json {
         ("user", Json::opt_str(url.and_then(|u| u.user()))),
         (
             "sslmode",
-            url.map(|u| Json::str(pg::tls_mode(u).map(|m| m.name()).unwrap_or("invalid")))
+            url.map(|u| Json::str(u.tls_mode().map(|m| m.name()).unwrap_or("invalid")))
                 .unwrap_or(Json::Null),
         ),
         (
             "checks",
-            Json::Arr(r.checks.iter().map(check_json).collect()),
+            Json::Arr(r.checks.iter().map(|c| c.line().to_json()).collect()),
         ),
         (
             "diagnosis",
@@ -363,16 +345,6 @@ pub fn report_json(r: &Report) -> Json {
                 ("hint", Json::str(&r.diagnosis.hint)),
             ]),
         ),
-    ])
-}
-
-fn check_json(c: &Check) -> Json {
-    Json::obj([
-        ("name", Json::Lit(c.layer.as_str())),
-        ("status", Json::Lit(c.status.as_str())),
-        ("ms", Json::num(c.ms as f64)),
-        ("detail", Json::str(&c.detail)),
-        ("hint", Json::opt_str(c.hint.clone())),
     ])
 }
 

@@ -9,7 +9,8 @@ use anyhow::{bail, Context};
 
 use crate::devdb::{self, Cluster, State, UpOptions};
 use crate::envfile;
-use crate::flags::{bad_input, Args, Exit, Flag, Help, Usage};
+use crate::exit::{bad_input, Exit, Usage};
+use crate::flags::{Args, Flag, Help};
 use crate::output::{self, Json};
 use crate::util::Ctx;
 

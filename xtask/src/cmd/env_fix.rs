@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::dotenv::Document;
 use crate::envfile::{self, FileOutcome, Write};
-use crate::flags::{bad_input, Args, Exit, Flag, Help, Usage};
+use crate::exit::{bad_input, Exit, Usage};
+use crate::flags::{Args, Flag, Help};
 use crate::input::{self, PasswordSource};
 use crate::output::{self, Json};
 use crate::passwords;

@@ -1,16 +1,14 @@
 //! `cargo xtask migrate`: flags, the summary's JSON, and the exit status
-//! for the migrate flow in `prisma::migrate`.
+//! for the migrate flow in `migrate`.
 
 use std::time::Duration;
 
-use crate::flags::{Args, Exit, Flag, Help, Usage};
+use crate::exit::{Exit, Usage};
+use crate::flags::{Args, Flag, Help};
 use crate::input::PasswordSource;
+use crate::migrate::{self, Mode, Plan, Summary};
 use crate::output::{self, Json};
-use crate::prisma::{
-    self,
-    migrate::{Mode, Plan, Summary},
-    Engine,
-};
+use crate::prisma::{self, Engine};
 use crate::util::Ctx;
 
 pub const HELP: Help = Help {
@@ -125,7 +123,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         name,
         ..plan_args
     };
-    let summary = prisma::migrate::migrate(ctx, &plan)?;
+    let summary = migrate::migrate(ctx, &plan)?;
     if json {
         output::json(&summary_json(&summary));
     }

@@ -9,7 +9,8 @@ pub mod migrate;
 pub mod onboard;
 pub mod rds_check;
 
-use crate::flags::{Args, Exit, Help};
+use crate::exit::Exit;
+use crate::flags::{Args, Help};
 use crate::util::Ctx;
 
 /// One subcommand: its name, the line `cargo xtask` lists, its help, its entry.

@@ -4,10 +4,11 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::flags::{bad_input, Args, Exit, Flag, Help};
+use crate::exit::{bad_input, Exit};
+use crate::flags::{Args, Flag, Help};
 use crate::input::PasswordSource;
-use crate::onboarding::{self, Opts, Step, StepStatus};
-use crate::output::{self, Columns, Json, Mark, Style};
+use crate::onboarding::{self, Notes, Opts, Status, Step};
+use crate::output::{self, Columns, Json, Style};
 use crate::prisma::engine::Native;
 use crate::prisma::{Engine, Install};
 use crate::rds::AwsOptions;
@@ -81,39 +82,36 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         password_from: source,
         aws_profile,
         engine: args.parsed("--engine", "native or wasm")?,
-        engine_used: Default::default(),
-        password_written: Default::default(),
-        bad_input: Default::default(),
     };
     args.finish()?;
     if o.password_from == Some(PasswordSource::Iam) {
         return Err(bad_input("onboard --iam: onboarding writes .env.local, and an IAM token expires 15 minutes after it is made. Nothing was written. Put DATABASE_URL without a password in .env.local, then run `cargo xtask db-test --iam` and `cargo xtask migrate --deploy --iam`"));
     }
     if o.local && o.password_from.is_some() {
-        return Err(crate::flags::Usage("--local uses the local dev-db and its own password; --password-from is for the database .env.example names: give one\nhint: run `cargo xtask onboard --help`".into()).into());
+        return Err(crate::exit::Usage("--local uses the local dev-db and its own password; --password-from is for the database .env.example names: give one\nhint: run `cargo xtask onboard --help`".into()).into());
     }
     if o.password_stdin && o.password_from.is_some() {
-        return Err(crate::flags::Usage("--password-stdin and --password-from are two sources of the password: give one\nhint: run `cargo xtask onboard --help`".into()).into());
+        return Err(crate::exit::Usage("--password-stdin and --password-from are two sources of the password: give one\nhint: run `cargo xtask onboard --help`".into()).into());
     }
     let ci = std::env::var("CI")
         .map(|v| v == "true" || v == "1")
         .unwrap_or(false);
     o.interactive = !yes && !ci && std::io::stdin().is_terminal();
     let style = Style::stderr();
-    let steps = onboarding::run(ctx, &o, &|s| {
+    let (steps, notes) = onboarding::run(ctx, &o, &|s| {
         if !o.json {
             report(s, style);
         }
     });
-    Ok(finish(ctx, &o, &steps, style))
+    Ok(finish(ctx, &o, &steps, &notes, style))
 }
 
 /// The JSON object, or the engine line and the verdict; the exit status.
-fn finish(ctx: &Ctx, o: &Opts, steps: &[Step], style: Style) -> Exit {
-    let failed = steps.iter().find(|s| s.status == StepStatus::Fail);
+fn finish(ctx: &Ctx, o: &Opts, steps: &[Step], notes: &Notes, style: Style) -> Exit {
+    let failed = steps.iter().find(|s| s.status == Status::Fail);
     let install = Install::find(&ctx.project_dir);
     let native = Native::find(&install);
-    let used = o.engine_used.get();
+    let used = notes.engine_used;
     if o.json {
         let mut engine = native.to_json(&install);
         if let Json::Obj(pairs) = &mut engine {
@@ -122,10 +120,13 @@ fn finish(ctx: &Ctx, o: &Opts, steps: &[Step], style: Style) -> Exit {
         }
         output::json(&Json::obj([
             ("ok", Json::Bool(failed.is_none())),
-            ("steps", Json::Arr(steps.iter().map(step_json).collect())),
+            (
+                "steps",
+                Json::Arr(steps.iter().map(|s| s.line().to_json()).collect()),
+            ),
             ("engine", engine),
         ]));
-        return exit(o, failed.is_none());
+        return exit(notes, failed.is_none());
     }
     output::out(match used {
         Some(Engine::Wasm) => format!(
@@ -147,26 +148,16 @@ fn finish(ctx: &Ctx, o: &Opts, steps: &[Step], style: Style) -> Exit {
             style.green("Ready.")
         ));
     }
-    exit(o, failed.is_none())
+    exit(notes, failed.is_none())
 }
 
 /// Exit 2 when a step failed on bad input, else 0 or 1.
-fn exit(o: &Opts, ok: bool) -> Exit {
-    if o.bad_input.get() {
+fn exit(notes: &Notes, ok: bool) -> Exit {
+    if notes.bad_input {
         Exit::BadInput
     } else {
         Exit::ok_if(ok)
     }
-}
-
-fn step_json(s: &Step) -> Json {
-    Json::obj([
-        ("name", Json::Lit(s.name.as_str())),
-        ("status", Json::Lit(s.status.as_str())),
-        ("ms", Json::num(s.ms as f64)),
-        ("detail", Json::str(&s.detail)),
-        ("hint", Json::opt_str(s.hint.clone())),
-    ])
 }
 
 /// One line per step: `  ok   tools         12571 ms  node v20.20.2, ...`.
@@ -177,18 +168,5 @@ const COLUMNS: Columns = Columns {
 };
 
 fn report(s: &Step, style: Style) {
-    let mark = match s.status {
-        StepStatus::Ok => Mark::Ok,
-        StepStatus::Fail => Mark::Fail,
-        StepStatus::Skip => Mark::Skip,
-    };
-    output::status_line(
-        COLUMNS,
-        style,
-        mark,
-        s.name.as_str(),
-        s.ms,
-        &s.detail,
-        s.hint.as_deref(),
-    );
+    s.line().print(COLUMNS, style);
 }

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use crate::envload;
-use crate::flags::{bad_input, Args, Exit, Flag, Help};
+use crate::exit::{bad_input, Exit};
+use crate::flags::{Args, Flag, Help};
 use crate::output::{self, Style};
 use crate::pgurl::PgUrl;
 use crate::rds::{self, AwsOptions};
@@ -39,7 +40,7 @@ failed, 2 bad usage or input (no URL, an invalid URL or IP address).
 
 Example:
   cargo xtask rds-check --lookup-my-ip
-  cargo xtask rds-check --profile prod --my-ip 203.0.113.7 --logs --json
+  cargo xtask rds-check --aws-profile prod --my-ip 203.0.113.7 --logs --json
 ",
 };
 
@@ -48,7 +49,8 @@ Example:
 const FLAGS: &[Flag] = &[
     Flag { name: "--var", value: Some("NAME"), help: "the variable holding the URL (default: DATABASE_URL)" },
     Flag { name: "--env-file", value: Some("PATH"), help: "read these files instead of the usual ones (repeatable)" },
-    Flag { name: "--profile", value: Some("NAME"), help: "the aws CLI profile (default: the CLI's own choice)" },
+    Flag { name: "--aws-profile", value: Some("NAME"), help: "the aws CLI profile (default: the CLI's own choice)" },
+    Flag { name: "--profile", value: Some("NAME"), help: "the same as --aws-profile (its name in earlier versions)" },
     Flag { name: "--region", value: Some("REGION"), help: "default: the region in the endpoint host" },
     Flag { name: "--my-ip", value: Some("ADDR"), help: "your public IP, for the security group and NACL checks" },
     Flag { name: "--lookup-my-ip", value: None, help: "ask a what-is-my-IP service over plain HTTP for it (opt-in)" },
@@ -70,7 +72,10 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let my_ip_url = args.value("--my-ip-url")?;
     let lookup = args.flag("--lookup-my-ip") || my_ip_url.is_some();
     let opts = AwsOptions {
-        profile: args.value("--profile")?,
+        profile: match args.value("--aws-profile")? {
+            Some(p) => Some(p),
+            None => args.value("--profile")?,
+        },
         region: args.value("--region")?,
         my_ip: args.parsed("--my-ip", "an IP address")?,
         lookup_my_ip: lookup.then(|| my_ip_url.unwrap_or_else(|| rds::myip::DEFAULT_URL.into())),

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::bail;
 
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 use crate::util;
 
 pub(super) fn exe(name: &str) -> String {

@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 
 use super::bin::exe;
 use super::{Cluster, State};
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 use crate::secret::Secret;
 use crate::util;
 
@@ -312,28 +312,42 @@ pub(super) fn ensure_app_role(s: &State, cluster: &Cluster) -> anyhow::Result<()
         database: "postgres".into(),
         ..s.clone()
     };
-    let mut client = crate::pg::connect_url(&admin.url(), &cluster.dir, Duration::from_secs(10))
+    let url = admin.url();
+    let target = crate::conn::target(&url, &cluster.dir, Duration::from_secs(10), None)
         .map_err(|e| anyhow::anyhow!("the new server: {e}"))?;
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&s.user])?
-        .is_some();
-    let quoted_pw = s.password.expose().replace('\'', "''");
-    if !exists {
-        client.batch_execute(&format!(
-            "CREATE ROLE \"{}\" LOGIN CREATEDB PASSWORD '{quoted_pw}'",
-            s.user
+    let mut session =
+        crate::conn::connect(&target).map_err(|e| anyhow::anyhow!("the new server: {e}"))?;
+    let mut run = |sql: &str| -> anyhow::Result<Vec<Vec<Option<String>>>> {
+        let mut b = session.batch(sql, Duration::from_secs(10));
+        match b.error {
+            Some(e) => bail!("the new server: {}", e.text()),
+            None => Ok(b.results.pop().unwrap_or_default()),
+        }
+    };
+    // Literals, not parameters: the simple protocol takes none. Doubling
+    // quotes is enough under standard_conforming_strings (on since 9.1).
+    let lit = |v: &str| format!("'{}'", v.replace('\'', "''"));
+    let ident = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+    let role = run(&format!(
+        "SELECT 1 FROM pg_roles WHERE rolname = {}",
+        lit(&s.user)
+    ))?;
+    if role.is_empty() {
+        run(&format!(
+            "CREATE ROLE {} LOGIN CREATEDB PASSWORD {}",
+            ident(&s.user),
+            lit(s.password.expose())
         ))?;
     }
-    let db_exists = client
-        .query_opt(
-            "SELECT 1 FROM pg_database WHERE datname = $1",
-            &[&s.database],
-        )?
-        .is_some();
-    if !db_exists {
-        client.batch_execute(&format!(
-            "CREATE DATABASE \"{}\" OWNER \"{}\"",
-            s.database, s.user
+    let db = run(&format!(
+        "SELECT 1 FROM pg_database WHERE datname = {}",
+        lit(&s.database)
+    ))?;
+    if db.is_empty() {
+        run(&format!(
+            "CREATE DATABASE {} OWNER {}",
+            ident(&s.database),
+            ident(&s.user)
         ))?;
     }
     Ok(())

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::dotenv::Document;
-use crate::flags::{bad_input, Usage};
+use crate::exit::{bad_input, Usage};
 use crate::pgurl::PgUrl;
 use crate::secret::Secret;
 use crate::util;

@@ -1,9 +1,9 @@
 //! The auth layer: startup and authentication, the driver's errors read
 //! by SQLSTATE (wrong password, missing database, no slots, TLS required).
 
-use super::{closed_hint, fail, pass, tls, Code, Outcome};
-use crate::link::{Link, Session};
-use crate::pg::{self, ConnectError, Target};
+use super::{closed_hint, fail, pass, Code, Outcome};
+use crate::conn::{self, ConnectError, Target};
+use crate::conn::{Link, Session};
 use crate::pgurl::PgUrl;
 
 /// Startup and authentication on the connection the earlier layers opened
@@ -24,17 +24,19 @@ pub(super) fn check(
         ),
         Err(ConnectError::Setup(e)) => (fail(Code::TlsFailed, e, "check sslrootcert"), None),
         Err(ConnectError::Unreachable(e)) => (fail(Code::ServerClosed, format!("{host}: {e}"), closed_hint()), None),
-        Err(ConnectError::Pg(e)) => (classify(&e, &user, &db, &host, target), None),
+        Err(ConnectError::Pg(e)) => (classify(&e, &user, &db, &host), None),
     }
 }
 
 /// Turns a driver error into a finding, by SQLSTATE where there is one.
-fn classify(e: &postgres::Error, user: &str, db: &str, host: &str, target: &Target) -> Outcome {
-    let text = pg::describe(e);
+fn classify(e: &tokio_postgres::Error, user: &str, db: &str, host: &str) -> Outcome {
+    let text = conn::describe(e);
     if let Some(dbe) = e.as_db_error() {
         let msg = crate::secret::redact(dbe.message());
         return match dbe.code().code() {
             "28P01" => fail(Code::AuthFailed, format!("password authentication failed for {user} (28P01)"), "wrong password, or one whose @ # $ & were not percent-encoded, or a `$` eaten by dotenv: run `cargo xtask env-fix` (or set it with --password-stdin)"),
+            // The server's own pg_hba message, not a library's: "no
+            // encryption" is the only thing that tells this 28000 apart.
             "28000" if msg.contains("no encryption") => fail(Code::TlsRequired, format!("the server requires TLS and this connection did not use it (28000: {msg})"), "add sslmode=require to the URL (RDS sets rds.force_ssl=1): `cargo xtask env-fix` does it"),
             "28000" => fail(Code::AuthFailed, format!("{msg} (28000)"), format!("the server's pg_hba.conf or the role refuses {user} from here: check the user name and the server's access rules")),
             "3D000" => fail(Code::DatabaseMissing, format!("database {db} does not exist (3D000)"), format!("check the database name after the host in the URL; create it with `CREATE DATABASE \"{db}\"` or use the one RDS created")),
@@ -43,22 +45,14 @@ fn classify(e: &postgres::Error, user: &str, db: &str, host: &str, target: &Targ
             code => fail(Code::AuthFailed, format!("{msg} ({code})"), "see the server's message"),
         };
     }
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("server does not support tls") || lower.contains("does not support ssl") {
-        tls::unavailable(target.tls)
-    } else if lower.contains("certificate")
-        || lower.contains("ssl")
-        || lower.contains("tls")
-        || lower.contains("handshake")
-    {
-        fail(Code::TlsFailed, text, "check sslmode and sslrootcert")
-    } else if lower.contains("timed out") || lower.contains("timeout") {
-        fail(
+    // TLS is set up before startup (`tls`), so what fails here without a
+    // SQLSTATE is the connection itself: judged by its I/O error's kind.
+    match conn::io_kind(e) {
+        Some(std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => fail(
             Code::StartupTimeout,
             text,
             "the server did not answer in time",
-        )
-    } else {
-        fail(Code::ServerClosed, format!("{host}: {text}"), closed_hint())
+        ),
+        _ => fail(Code::ServerClosed, format!("{host}: {text}"), closed_hint()),
     }
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::{migrations, server, Layer, Settings};
-use crate::link::{Batch, BatchError, Rows, Session};
+use crate::conn::{Batch, BatchError, Rows, Session};
 use crate::pgurl::PgUrl;
 
 /// The statements, in the order they are sent.
@@ -39,7 +39,7 @@ impl Reads {
     pub(super) fn missing_table(&self, s: Statement) -> bool {
         let i = ORDER.iter().position(|x| *x == s).unwrap_or(0);
         i == self.batch.results.len()
-            && matches!(&self.batch.error, Some(crate::link::BatchError::Db(state, _))
+            && matches!(&self.batch.error, Some(crate::conn::BatchError::Db(state, _))
                 if state == tokio_postgres::error::SqlState::UNDEFINED_TABLE.code())
     }
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{fail, pass, Code, Outcome};
-use crate::link::{self, Session};
-use crate::pg::Target;
+use crate::conn::Target;
+use crate::conn::{self, Session};
 
 pub(super) fn check(mut session: Session, idle: Duration, target: &Target) -> Outcome {
     std::thread::sleep(idle);
@@ -14,7 +14,7 @@ pub(super) fn check(mut session: Session, idle: Duration, target: &Target) -> Ou
     match b.error {
         None => pass(format!("the connection survived {secs}s idle")),
         Some(e) => {
-            let fresh = match link::connect(target) {
+            let fresh = match conn::connect(target) {
                 Ok(_) => "a fresh connection works",
                 Err(_) => "a fresh connection fails too",
             };

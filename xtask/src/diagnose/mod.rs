@@ -19,99 +19,53 @@ mod url;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::conn::{ConnectError, Target};
+use crate::conn::{Link, Session};
 use crate::envload::Found;
-use crate::link::{Link, Session};
 use crate::output;
-use crate::pg::{ConnectError, Target};
 use crate::pgurl::{Endpoint, PgUrl};
 
-/// The layers, in the order they are checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Layer {
-    Url,
-    Dns,
-    Tcp,
-    Tls,
-    Auth,
-    Query,
-    Server,
-    Migrations,
-    Idle,
-}
-
-impl Layer {
-    pub const ALL: [Layer; 9] = [
-        Layer::Url,
-        Layer::Dns,
-        Layer::Tcp,
-        Layer::Tls,
-        Layer::Auth,
-        Layer::Query,
-        Layer::Server,
-        Layer::Migrations,
-        Layer::Idle,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Layer::Url => "url",
-            Layer::Dns => "dns",
-            Layer::Tcp => "tcp",
-            Layer::Tls => "tls",
-            Layer::Auth => "auth",
-            Layer::Query => "query",
-            Layer::Server => "server",
-            Layer::Migrations => "migrations",
-            Layer::Idle => "idle",
-        }
+stable_names! {
+    /// The layers, in the order they are checked.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum Layer {
+        Url = "url",
+        Dns = "dns",
+        Tcp = "tcp",
+        Tls = "tls",
+        Auth = "auth",
+        Query = "query",
+        Server = "server",
+        Migrations = "migrations",
+        Idle = "idle",
     }
 }
 
-/// The verdict's stable codes, as the README lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Ok,
-    UrlMissing,
-    UrlInvalid,
-    PasswordPlaceholder,
-    DnsFailed,
-    TcpRefused,
-    TcpTimeout,
-    StartupTimeout,
-    TlsRequired,
-    TlsUnavailable,
-    TlsFailed,
-    ServerClosed,
-    AuthFailed,
-    DatabaseMissing,
-    TooManyConnections,
-    IdleClosed,
-    MigrationFailed,
+stable_names! {
+    /// The verdict's stable codes, as the README lists them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Code {
+        Ok = "ok",
+        UrlMissing = "url_missing",
+        UrlInvalid = "url_invalid",
+        PasswordPlaceholder = "password_placeholder",
+        DnsFailed = "dns_failed",
+        TcpRefused = "tcp_refused",
+        TcpTimeout = "tcp_timeout",
+        StartupTimeout = "startup_timeout",
+        TlsRequired = "tls_required",
+        TlsUnavailable = "tls_unavailable",
+        TlsFailed = "tls_failed",
+        ServerClosed = "server_closed",
+        AuthFailed = "auth_failed",
+        DatabaseMissing = "database_missing",
+        TooManyConnections = "too_many_connections",
+        IdleClosed = "idle_closed",
+        MigrationFailed = "migration_failed",
+    }
 }
 
 impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Ok => "ok",
-            Code::UrlMissing => "url_missing",
-            Code::UrlInvalid => "url_invalid",
-            Code::PasswordPlaceholder => "password_placeholder",
-            Code::DnsFailed => "dns_failed",
-            Code::TcpRefused => "tcp_refused",
-            Code::TcpTimeout => "tcp_timeout",
-            Code::StartupTimeout => "startup_timeout",
-            Code::TlsRequired => "tls_required",
-            Code::TlsUnavailable => "tls_unavailable",
-            Code::TlsFailed => "tls_failed",
-            Code::ServerClosed => "server_closed",
-            Code::AuthFailed => "auth_failed",
-            Code::DatabaseMissing => "database_missing",
-            Code::TooManyConnections => "too_many_connections",
-            Code::IdleClosed => "idle_closed",
-            Code::MigrationFailed => "migration_failed",
-        }
-    }
-
     /// Bad input rather than a failed check: the same exit code (2) as any
     /// other unusable input.
     pub fn is_bad_input(self) -> bool {
@@ -122,25 +76,7 @@ impl Code {
     }
 }
 
-/// How one check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-    Skip,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Skip => "skip",
-        }
-    }
-}
+pub use crate::checklist::Status;
 
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -151,6 +87,20 @@ pub struct Check {
     pub hint: Option<String>,
     /// The diagnosis code when this check failed.
     pub code: Option<Code>,
+}
+
+impl Check {
+    /// This check as a checklist line.
+    pub fn line(&self) -> crate::checklist::Line<'_> {
+        crate::checklist::Line {
+            name: self.layer.as_str(),
+            status: self.status,
+            code: self.code.map(Code::as_str),
+            ms: self.ms,
+            detail: &self.detail,
+            hint: self.hint.as_deref(),
+        }
+    }
 }
 
 /// The verdict for one URL: the first failing layer, or `ok`.
@@ -247,7 +197,7 @@ pub fn diagnose_keeping(
     } else {
         s.upto
     };
-    for layer in Layer::ALL.into_iter().filter(|l| *l <= last) {
+    for layer in Layer::ALL.iter().copied().filter(|l| *l <= last) {
         if !run.checks.iter().any(|c| c.layer == layer) {
             run.push(Check {
                 layer,

@@ -2,13 +2,13 @@
 //! handshake and the certificate checks the URL's sslmode asks for. The
 //! connection goes on to authentication: nothing here is a separate probe.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 use super::{closed_hint, fail, pass, skip, warn, Code, Outcome};
-use crate::link::{wait_readable, HandshakeError, Link};
-use crate::pg::{Target, TlsMode};
+use crate::conn::Target;
+use crate::conn::{ssl_request, HandshakeError, Link, SslAnswer, TlsFailure, TlsFailureKind};
+use crate::pgurl::TlsMode;
 
 /// Sends PostgreSQL's SSLRequest on the raw socket and performs the
 /// handshake, so "no TLS", "silent server" and "bad certificate" are told
@@ -26,30 +26,25 @@ pub(super) fn check(
         return handshake(host, stream, target, t);
     }
     let _ = stream.set_read_timeout(Some(t));
-    let _ = stream.set_write_timeout(Some(t));
-    // Length 8, then the SSLRequest code 80877103.
-    let request = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
-    if stream.write_all(&request).is_err() {
-        return (
-            fail(
-                Code::ServerClosed,
-                "the server closed the connection before the TLS request",
-                closed_hint(),
-            ),
-            None,
-        );
-    }
-    let mut answer = [0u8; 1];
-    let ready = wait_readable(&stream, t);
-    match ready.and_then(|_| stream.read(&mut answer)) {
-        Ok(0) => return (fail(Code::ServerClosed, "the server closed the connection at the TLS request", closed_hint()), None),
-        Ok(_) => {}
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+    let answer = match ssl_request(&mut stream, t) {
+        SslAnswer::Byte(b) => b,
+        SslAnswer::NotSent(_) => {
+            return (
+                fail(
+                    Code::ServerClosed,
+                    "the server closed the connection before the TLS request",
+                    closed_hint(),
+                ),
+                None,
+            )
+        }
+        SslAnswer::Closed => return (fail(Code::ServerClosed, "the server closed the connection at the TLS request", closed_hint()), None),
+        SslAnswer::Silent => {
             return (fail(Code::StartupTimeout, format!("the server accepted the connection but said nothing for {}s", target.timeout.as_secs()), "something accepts TCP but does not speak PostgreSQL (a stuck proxy, a wrong port, an overloaded server): check the port and any proxy or tunnel"), None)
         }
-        Err(e) => return (fail(Code::ServerClosed, format!("the connection broke at the TLS request: {e}"), closed_hint()), None),
-    }
-    match (answer[0], target.tls) {
+        SslAnswer::Broken(e) => return (fail(Code::ServerClosed, format!("the connection broke at the TLS request: {e}"), closed_hint()), None),
+    };
+    match (answer, target.tls) {
         (b'N', TlsMode::Prefer) => {
             return take_over(
                 stream,
@@ -132,25 +127,23 @@ fn handshake(
             )
         }
         Err(HandshakeError::Setup(e)) => (fail(Code::TlsFailed, e, "check sslrootcert: it must name a PEM file with the CA certificate (RDS: global-bundle.pem)"), None),
-        Err(HandshakeError::TimedOut) => (handshake_failed("timed out", target), None),
-        Err(HandshakeError::Failed(e)) => (handshake_failed(&e, target), None),
+        Err(HandshakeError::TimedOut) => {
+            let f = TlsFailure {
+                kind: TlsFailureKind::TimedOut,
+                message: "timed out".into(),
+            };
+            (handshake_failed(&f, target), None)
+        }
+        Err(HandshakeError::Failed(f)) => (handshake_failed(&f, target), None),
     }
 }
 
-/// Tells a closed connection, a silent peer and a certificate problem apart.
-fn handshake_failed(error: &str, target: &Target) -> Outcome {
-    let msg = crate::secret::redact(error);
-    let timed_out =
-        msg.contains("timed out") || msg.contains("WouldBlock") || msg.contains("would block");
-    let lower = msg.to_ascii_lowercase();
-    let closed = [
-        "unexpected eof",
-        "connection reset",
-        "broken pipe",
-        "connection aborted",
-    ]
-    .iter()
-    .any(|w| lower.contains(w));
+/// Tells a closed connection, a silent peer and a certificate problem
+/// apart, by the failure's kind.
+fn handshake_failed(f: &TlsFailure, target: &Target) -> Outcome {
+    let msg = crate::secret::redact(&f.message);
+    let closed = f.kind == TlsFailureKind::Closed;
+    let timed_out = f.kind == TlsFailureKind::TimedOut;
     if closed && target.direct {
         fail(
             Code::ServerClosed,
@@ -172,7 +165,7 @@ fn handshake_failed(error: &str, target: &Target) -> Outcome {
             ),
             "something between you and the server holds the connection (proxy, VPN): check it",
         )
-    } else if target.tls.verifies() {
+    } else if matches!(f.kind, TlsFailureKind::Verify(_)) || target.tls.verifies() {
         fail(Code::TlsFailed, format!("certificate check failed: {msg}"), "sslrootcert must name the CA that signed the server's certificate (RDS: global-bundle.pem); verify-full also needs the host name in the URL to match the certificate")
     } else {
         fail(

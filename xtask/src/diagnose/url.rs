@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use super::{fail, pass, warn, Outcome, Settings};
+use crate::conn::{self, Target};
 use crate::diagnose::Code;
 use crate::envload::Found;
-use crate::pg::{self, Target, TlsMode};
+use crate::pgurl::TlsMode;
 use crate::pgurl::{PgUrl, Reader, UrlError};
 use crate::repair::is_placeholder;
 
@@ -47,7 +48,7 @@ pub(super) fn check(
     if url.password().is_some_and(|p| is_placeholder(p.expose())) {
         return (fail(Code::PasswordPlaceholder, format!("{var} ({}) has a placeholder instead of a password", found.source), "set the real password: printf '%s' \"$PASSWORD\" | cargo xtask env-fix --password-stdin"), None);
     }
-    let target = match pg::target(&url, &s.project_dir, Duration::from_secs(10), s.timeout) {
+    let target = match conn::target(&url, &s.project_dir, Duration::from_secs(10), s.timeout) {
         Ok(t) => t,
         Err(e) => return (fail(Code::UrlInvalid, e, "fix the URL's parameters"), None),
     };

@@ -5,25 +5,25 @@
 
 use std::time::Duration;
 
-use super::{Opts, StepResult};
+use super::{Notes, Opts, StepResult};
 use crate::diagnose::{self, Layer, Settings, Status};
 use crate::envfile::{self, Write};
 use crate::envload;
 use crate::input::PasswordSource;
+use crate::migrate::{self, Mode, Plan, Summary, Verdict};
 use crate::output;
 use crate::passwords;
 use crate::pgurl::PgUrl;
 use crate::prisma::codes::Failure;
 use crate::prisma::engine::{self, Wasm};
-use crate::prisma::migrate::{self, Mode, Plan, Summary, Verdict};
 use crate::prisma::{Engine, Install};
 use crate::rds::{self, AwsOptions};
 use crate::repair;
 use crate::util::Ctx;
 
-pub(super) fn fix(ctx: &Ctx, o: &Opts) -> StepResult {
+pub(super) fn fix(ctx: &Ctx, o: &Opts, n: &mut Notes) -> StepResult {
     let files = envload::read_files(&ctx.project_dir, &[]).map_err(|e| {
-        o.note(&e);
+        n.note(&e);
         (e.to_string(), "fix the env file at that line".into())
     })?;
     let Some(found) = envload::find("DATABASE_URL", &files) else {
@@ -47,15 +47,15 @@ pub(super) fn fix(ctx: &Ctx, o: &Opts) -> StepResult {
         Write::WithBackup
     };
     let mut opts = repair::Options::default();
-    if let (Some(source), false) = (&o.password_from, o.password_written.get()) {
+    if let (Some(source), false) = (&o.password_from, n.password_written) {
         let url = PgUrl::parse(&found.value)
             .map_err(|e| (format!("DATABASE_URL: {e}"), format!("fix {name}")))?;
-        let r = fetch(o, source, &url)?;
+        let r = fetch(o, n, source, &url)?;
         opts.password = Some(r.password);
         opts.password_origin = Some(r.what);
     }
     let out = envfile::fix_file(ctx, &path, &opts, write).map_err(|e| {
-        o.note(&e);
+        n.note(&e);
         (
             format!("{e:#}"),
             format!("fix {name} by hand, then run again"),
@@ -81,12 +81,13 @@ pub(super) fn fix(ctx: &Ctx, o: &Opts) -> StepResult {
 /// and bad input (a secret not found) makes onboard exit 2.
 pub(super) fn fetch(
     o: &Opts,
+    n: &mut Notes,
     source: &PasswordSource,
     url: &PgUrl,
 ) -> Result<passwords::Resolved, (String, String)> {
     passwords::resolve(source, url, o.aws_profile.as_deref()).map_err(|e| {
-        if crate::flags::Exit::of_error(&e) == crate::flags::Exit::BadInput {
-            o.bad_input.set(true);
+        if crate::exit::Exit::of_error(&e) == crate::exit::Exit::BadInput {
+            n.bad_input = true;
         }
         (
             format!("{e:#}"),
@@ -95,9 +96,9 @@ pub(super) fn fetch(
     })
 }
 
-pub(super) fn check_db(ctx: &Ctx, o: &Opts) -> StepResult {
+pub(super) fn check_db(ctx: &Ctx, n: &mut Notes) -> StepResult {
     let files = envload::read_files(&ctx.project_dir, &[]).map_err(|e| {
-        o.note(&e);
+        n.note(&e);
         (e.to_string(), "fix the env file".into())
     })?;
     let found = envload::find("DATABASE_URL", &files);
@@ -132,7 +133,7 @@ pub(super) fn check_db(ctx: &Ctx, o: &Opts) -> StepResult {
         ))
     } else {
         if report.bad_input() {
-            o.bad_input.set(true);
+            n.bad_input = true;
         }
         let failed = report.checks.iter().find(|c| c.status == Status::Fail);
         Err((
@@ -149,16 +150,16 @@ pub(super) fn check_db(ctx: &Ctx, o: &Opts) -> StepResult {
 
 /// `migrate --deploy`; without `--engine`, on the WebAssembly engine again
 /// when Prisma could not download its native one.
-pub(super) fn migrations(ctx: &Ctx, o: &Opts) -> StepResult {
+pub(super) fn migrations(ctx: &Ctx, o: &Opts, n: &mut Notes) -> StepResult {
     let first = o.engine.unwrap_or(Engine::Native);
-    let mut result = deploy(ctx, o, first)?;
+    let mut result = deploy(ctx, o, n, first)?;
     let download_failed = matches!(
         &result.diagnosis,
         Some((Verdict::Prisma(Failure::EngineDownload), _))
     );
     if download_failed && o.engine.is_none() {
         output::err("onboard: Prisma could not download its native schema engine; using the WebAssembly engine from node_modules/prisma instead");
-        result = deploy(ctx, o, Engine::Wasm)?;
+        result = deploy(ctx, o, n, Engine::Wasm)?;
     }
     let via = match result.engine {
         Engine::Wasm => " (WebAssembly engine)",
@@ -182,12 +183,12 @@ pub(super) fn migrations(ctx: &Ctx, o: &Opts) -> StepResult {
 /// One `migrate --deploy` on `engine`. The WebAssembly engine is checked
 /// first, so a missing one is the step's own failure with its fix (exit 2
 /// when `--engine wasm` asked for it).
-fn deploy(ctx: &Ctx, o: &Opts, engine: Engine) -> Result<Summary, (String, String)> {
+fn deploy(ctx: &Ctx, o: &Opts, n: &mut Notes, engine: Engine) -> Result<Summary, (String, String)> {
     if engine == Engine::Wasm {
         let install = Install::find(&ctx.project_dir);
         if let Err(u) = Wasm::find(&install, &ctx.workspace_root) {
             if o.engine == Some(Engine::Wasm) {
-                o.bad_input.set(true);
+                n.bad_input = true;
             }
             return Err((u.detail, u.fix));
         }
@@ -212,9 +213,9 @@ fn deploy(ctx: &Ctx, o: &Opts, engine: Engine) -> Result<Summary, (String, Strin
             engine::command_with(&std::env::args().skip(1).collect::<Vec<_>>(), Engine::Wasm)
         }),
     };
-    o.engine_used.set(Some(engine));
+    n.engine_used = Some(engine);
     migrate::migrate(ctx, &plan).map_err(|e| {
-        o.note(&e);
+        n.note(&e);
         (format!("{e:#}"), "see `cargo xtask migrate --help`".into())
     })
 }

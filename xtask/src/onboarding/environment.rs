@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{Opts, StepResult};
+use super::{Notes, Opts, StepResult};
 use crate::devdb::{self, State};
 use crate::envfile::{self, Write};
 use crate::envload::{self, Found};
@@ -15,9 +15,9 @@ use crate::repair;
 use crate::secret::Secret;
 use crate::util::Ctx;
 
-pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
+pub(super) fn check(ctx: &Ctx, o: &Opts, n: &mut Notes) -> StepResult {
     let files = envload::read_files(&ctx.project_dir, &[]).map_err(|e| {
-        o.note(&e);
+        n.note(&e);
         (e.to_string(), "fix the env file at that line".into())
     })?;
     let found = envload::find("DATABASE_URL", &files);
@@ -69,13 +69,19 @@ pub(super) fn check(ctx: &Ctx, o: &Opts) -> StepResult {
         // Never replace an existing file wholesale: add the one line.
         return Err((".env.local exists but defines no DATABASE_URL".into(), "add DATABASE_URL to .env.local (see .env.example), or run with --local for the local dev-db".into()));
     }
-    from_example(ctx, o, &example, &env_local)
+    from_example(ctx, o, n, &example, &env_local)
 }
 
 /// `.env.local` as a copy of `.env.example` with the password filled in;
 /// removed again when the repair fails.
-fn from_example(ctx: &Ctx, o: &Opts, example: &Path, env_local: &Path) -> StepResult {
-    let password = password(o, example)?;
+fn from_example(
+    ctx: &Ctx,
+    o: &Opts,
+    n: &mut Notes,
+    example: &Path,
+    env_local: &Path,
+) -> StepResult {
+    let password = password(o, n, example)?;
     std::fs::copy(example, env_local).map_err(|e| {
         (
             format!("cannot create .env.local: {e}"),
@@ -98,7 +104,7 @@ fn from_example(ctx: &Ctx, o: &Opts, example: &Path, env_local: &Path) -> StepRe
     };
     match envfile::fix_file(ctx, env_local, &opts, Write::NoBackup) {
         Ok(_) => {
-            o.password_written.set(origin.is_some());
+            n.password_written = origin.is_some();
             Ok(format!(
                 ".env.local created from .env.example with {}",
                 origin.unwrap_or("your password".into())
@@ -113,10 +119,14 @@ fn from_example(ctx: &Ctx, o: &Opts, example: &Path, env_local: &Path) -> StepRe
 
 /// The password `.env.example` lacks: from AWS, piped in, or asked for at
 /// a terminal; with where it came from when that was AWS.
-fn password(o: &Opts, example: &Path) -> Result<(Secret, Option<String>), (String, String)> {
+fn password(
+    o: &Opts,
+    n: &mut Notes,
+    example: &Path,
+) -> Result<(Secret, Option<String>), (String, String)> {
     if let Some(source) = &o.password_from {
         let url = example_url(example)?;
-        return super::checks::fetch(o, source, &url).map(|r| (r.password, Some(r.what)));
+        return super::checks::fetch(o, n, source, &url).map(|r| (r.password, Some(r.what)));
     }
     let typed = if o.password_stdin {
         input::read_password_stdin().map_err(|e| {

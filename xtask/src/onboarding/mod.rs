@@ -7,7 +7,6 @@ mod checks;
 mod environment;
 mod tools;
 
-use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -17,55 +16,42 @@ use crate::prisma::{Engine, Install};
 use crate::rds::AwsOptions;
 use crate::util::Ctx;
 
-/// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepStatus {
-    Ok,
-    Fail,
-    Skip,
-}
+pub use crate::checklist::Status;
 
-impl StepStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Ok => "ok",
-            StepStatus::Fail => "fail",
-            StepStatus::Skip => "skip",
-        }
-    }
-}
-
-/// The steps, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepName {
-    Tools,
-    Environment,
-    EnvFix,
-    DbTest,
-    RdsCheck,
-    Migrations,
-}
-
-impl StepName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepName::Tools => "tools",
-            StepName::Environment => "environment",
-            StepName::EnvFix => "env-fix",
-            StepName::DbTest => "db-test",
-            StepName::RdsCheck => "rds-check",
-            StepName::Migrations => "migrations",
-        }
+stable_names! {
+    /// The steps, in the order they run.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum StepName {
+        Tools = "tools",
+        Environment = "environment",
+        EnvFix = "env-fix",
+        DbTest = "db-test",
+        RdsCheck = "rds-check",
+        Migrations = "migrations",
     }
 }
 
 /// One step's result.
 pub struct Step {
     pub name: StepName,
-    pub status: StepStatus,
+    pub status: Status,
     pub ms: u64,
     pub detail: String,
     pub hint: Option<String>,
+}
+
+impl Step {
+    /// This step as a checklist line (steps have no code of their own).
+    pub fn line(&self) -> crate::checklist::Line<'_> {
+        crate::checklist::Line {
+            name: self.name.as_str(),
+            status: self.status,
+            code: None,
+            ms: self.ms,
+            detail: &self.detail,
+            hint: self.hint.as_deref(),
+        }
+    }
 }
 
 /// What onboarding is asked to do.
@@ -86,21 +72,27 @@ pub struct Opts {
     /// `--engine`; None: native, and the WebAssembly engine when Prisma
     /// cannot download the native one.
     pub engine: Option<Engine>,
-    /// The engine the migrations step ran (last), for the report.
-    pub engine_used: Cell<Option<Engine>>,
-    /// Set when the environment step wrote the fetched password.
-    pub password_written: Cell<bool>,
-    /// Set when a step failed on bad input (a secret not found): exit 2.
-    pub bad_input: Cell<bool>,
 }
 
-impl Opts {
+/// What the steps found beyond their lines, handed forward from step to
+/// step and returned with them.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// The engine the migrations step ran (last), for the report.
+    pub engine_used: Option<Engine>,
+    /// The environment step wrote the fetched password (env-fix need not).
+    pub password_written: bool,
+    /// A step failed on bad input (a secret not found): exit 2.
+    pub bad_input: bool,
+}
+
+impl Notes {
     /// Notes that a step failed on bad input (an env file that cannot be
     /// read, an invalid URL, a placeholder): onboard then exits 2, as every
     /// command does for bad input.
-    fn note(&self, e: &anyhow::Error) {
-        if crate::flags::Exit::of_error(e) == crate::flags::Exit::BadInput {
-            self.bad_input.set(true);
+    fn note(&mut self, e: &anyhow::Error) {
+        if crate::exit::Exit::of_error(e) == crate::exit::Exit::BadInput {
+            self.bad_input = true;
         }
     }
 }
@@ -110,35 +102,38 @@ type StepResult = Result<String, (String, String)>;
 
 /// Runs the steps in order, reporting each as it ends; after a failure the
 /// rest are skipped.
-pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
+pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> (Vec<Step>, Notes) {
     let install = Install::find(&ctx.project_dir);
-    type StepFn<'a> = Box<dyn Fn() -> StepResult + 'a>;
+    type StepFn<'a> = Box<dyn Fn(&mut Notes) -> StepResult + 'a>;
     let mut plan: Vec<(StepName, StepFn)> = vec![
-        (StepName::Tools, Box::new(|| tools::check(ctx, &install, o))),
+        (
+            StepName::Tools,
+            Box::new(|_| tools::check(ctx, &install, o)),
+        ),
         (
             StepName::Environment,
-            Box::new(|| environment::check(ctx, o)),
+            Box::new(|n| environment::check(ctx, o, n)),
         ),
-        (StepName::EnvFix, Box::new(|| checks::fix(ctx, o))),
-        (StepName::DbTest, Box::new(|| checks::check_db(ctx, o))),
+        (StepName::EnvFix, Box::new(|n| checks::fix(ctx, o, n))),
+        (StepName::DbTest, Box::new(|n| checks::check_db(ctx, n))),
     ];
     if let Some(aws) = &o.aws {
         plan.push((
             StepName::RdsCheck,
-            Box::new(move || checks::rds_check(ctx, aws)),
+            Box::new(move |_| checks::rds_check(ctx, aws)),
         ));
     }
     plan.push((
         StepName::Migrations,
-        Box::new(|| checks::migrations(ctx, o)),
+        Box::new(|n| checks::migrations(ctx, o, n)),
     ));
     let mut steps: Vec<Step> = Vec::new();
+    let mut notes = Notes::default();
     for (name, step) in plan {
         // rds-check explains a failed db-test (a security group, a stopped
         // instance), so only a failure before db-test skips it.
         let failed = steps.iter().any(|s| {
-            s.status == StepStatus::Fail
-                && !(name == StepName::RdsCheck && s.name == StepName::DbTest)
+            s.status == Status::Fail && !(name == StepName::RdsCheck && s.name == StepName::DbTest)
         });
         let s = if failed || (name == StepName::Migrations && !o.migrate) {
             let why = if failed {
@@ -148,7 +143,7 @@ pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
             };
             Step {
                 name,
-                status: StepStatus::Skip,
+                status: Status::Skip,
                 ms: 0,
                 detail: why.into(),
                 hint: None,
@@ -158,19 +153,19 @@ pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
                 output::err_partial(format!("  …    {:<12}\r", name.as_str()));
             }
             let t = Instant::now();
-            let result = step();
+            let result = step(&mut notes);
             let ms = output::ms_since(t);
             match result {
                 Ok(detail) => Step {
                     name,
-                    status: StepStatus::Ok,
+                    status: Status::Pass,
                     ms,
                     detail,
                     hint: None,
                 },
                 Err((detail, hint)) => Step {
                     name,
-                    status: StepStatus::Fail,
+                    status: Status::Fail,
                     ms,
                     detail,
                     hint: Some(hint),
@@ -180,5 +175,5 @@ pub fn run(ctx: &Ctx, o: &Opts, on_step: &dyn Fn(&Step)) -> Vec<Step> {
         on_step(&s);
         steps.push(s);
     }
-    steps
+    (steps, notes)
 }

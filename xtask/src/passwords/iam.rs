@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::secrets;
 use crate::aws::cli::{Aws, Call};
 use crate::aws::endpoint::Endpoint;
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 use crate::pgurl::PgUrl;
 use crate::secret::Secret;
 

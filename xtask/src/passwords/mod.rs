@@ -10,7 +10,7 @@ use crate::aws::cli::Aws;
 use crate::aws::endpoint;
 pub mod iam;
 pub mod secrets;
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 use crate::input::PasswordSource;
 use crate::output;
 use crate::pgurl::{PgUrl, Reader};

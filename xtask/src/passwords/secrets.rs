@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::aws::cli::{Aws, AwsError, Call};
 use crate::aws::endpoint::{Endpoint, Kind};
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 use crate::secret::Secret;
 
 /// A password read from a secret, and the user name stored beside it.

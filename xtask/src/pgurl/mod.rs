@@ -21,10 +21,12 @@ mod oracle;
 mod reader;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use encode::{decode, Param, QUERY_VALUE, USERINFO};
 pub use hosts::HostPort;
 pub use reader::{host_list_note, known_to_any, understands, Reader};
+pub use tls::TlsMode;
 
 use encode::{is_hex_pair, keep_or_sub_delims, raw_param_clean, Part};
 use hosts::{parse_hosts, split_userinfo};

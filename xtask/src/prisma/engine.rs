@@ -9,7 +9,7 @@ use std::process::Command;
 use std::str::FromStr;
 
 use super::Install;
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 use crate::output::Json;
 
 /// The variable through which the Prisma CLI takes an engine binary.
@@ -28,19 +28,12 @@ const HOST_DEPENDENCIES: [&str; 4] = [
     "pg",
 ];
 
-/// `--engine`: which schema engine Prisma runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Native,
-    Wasm,
-}
-
-impl Engine {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Native => "native",
-            Engine::Wasm => "wasm",
-        }
+stable_names! {
+    /// `--engine`: which schema engine Prisma runs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Engine {
+        Native = "native",
+        Wasm = "wasm",
     }
 }
 

@@ -1,24 +1,21 @@
 //! Talking to the Prisma CLI: finding the project's own pinned install and
 //! the package manager that runs it (never letting `npx` fetch an unpinned
 //! Prisma), building the command with xshell; reading its output (`codes`),
-//! its bookkeeping in the database (`table`), and the whole migrate flow
-//! with preflight, retries and diagnosis (`migrate`), on the schema engine
-//! chosen in `engine`.
+//! its bookkeeping in the database (`table`), and the schema engine it
+//! runs (`engine`). A leaf: the migrate flow that uses it is `migrate/`.
 
 mod install;
 
 pub mod codes;
 pub mod engine;
-pub mod migrate;
 pub mod table;
-mod urls;
 
 pub use engine::Engine;
 pub use install::{Install, PackageManager};
 
 use std::path::Path;
 
-use crate::flags::bad_input;
+use crate::exit::bad_input;
 
 /// Checks a migration name the way `migrate dev --name` will use it.
 pub fn validate_name(name: &str) -> anyhow::Result<String> {

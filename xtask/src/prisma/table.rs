@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::link::{Rows, Session};
+use crate::conn::{Rows, Session};
 
 pub struct MigrationRows {
     pub applied: Vec<String>,

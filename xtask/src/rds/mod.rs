@@ -23,7 +23,7 @@ pub use crate::aws::is_rds_host;
 use crate::flags::Args;
 use crate::pgurl::PgUrl;
 pub use myip::MyIp;
-pub use report::{Check, CheckStatus, Code, Report};
+pub use report::{Check, Code, Report, Status};
 
 /// What the user asked for, beyond the URL.
 #[derive(Debug, Clone, Default)]
@@ -130,7 +130,7 @@ pub fn run_checks(url: &PgUrl, opts: &AwsOptions) -> Report {
         || resolve_my_ip(opts),
     );
     let cred = credentials_check(&sts, opts.profile.as_deref());
-    if cred.status == CheckStatus::Skip {
+    if cred.status == Status::Skip {
         return Report::new(host, Some(region), None, gate(cred, "endpoint"));
     }
     let (endpoint_check, target) = status::endpoint_check(&aws, &ep, described, &host, url.port());
@@ -236,7 +236,7 @@ fn network_and_more(
         Some(a) => reachability::security_group(t, port, ip, a),
         None => missing("security_group", "VPC security groups"),
     };
-    if let (Some(e), CheckStatus::Unknown) = (&ip_error, sg_check.status) {
+    if let (Some(e), Status::Unknown) = (&ip_error, sg_check.status) {
         sg_check.detail = format!("looking up your IP failed ({e}); {}", sg_check.detail);
     }
     vec![

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::report::{Check, CheckStatus, Code};
+use super::report::{Check, Code, Status};
 use super::status::DbResource;
 use super::{denied_or_error, UrlTls};
 use crate::aws::cli::Answer;
@@ -100,7 +100,7 @@ pub fn check(t: &DbResource, tls: UrlTls, a: &Answer) -> Check {
         );
     }
     // A failure outranks warnings; the detail lists what was read either way.
-    findings.sort_by_key(|c| c.status != CheckStatus::Fail);
+    findings.sort_by_key(|c| c.status != Status::Fail);
     let also: Vec<&str> = findings.iter().skip(1).map(|c| c.code.as_str()).collect();
     let also = if also.is_empty() {
         String::new()

@@ -2,93 +2,45 @@
 //! stable code, and the verdict. Rendered as a checklist by `rds_check` and
 //! as JSON here, so `db-test --aws` and `onboard --aws` print the same shape.
 
-use crate::output::{self, Columns, Json, Mark, Style};
+use crate::output::{self, Columns, Json, Style};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckStatus {
-    Pass,
-    Warn,
-    Fail,
-    Skip,
-    /// The check could not be done (access denied, an aws error): neither
-    /// pass nor fail, so it does not change the exit code.
-    Unknown,
-}
+pub use crate::checklist::Status;
 
-impl CheckStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckStatus::Pass => "pass",
-            CheckStatus::Warn => "warn",
-            CheckStatus::Fail => "fail",
-            CheckStatus::Skip => "skip",
-            CheckStatus::Unknown => "unknown",
-        }
-    }
-}
-
-/// Stable codes: scripts and the README refer to them, so never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Ok,
-    NotRds,
-    AwsCliMissing,
-    AwsNoCredentials,
-    AwsSsoExpired,
-    AwsAccessDenied,
-    AwsError,
-    /// A check that does not apply (a proxy has no parameter group) or
-    /// that an earlier finding made pointless.
-    NotApplicable,
-    RdsNotFound,
-    RdsEndpointMismatch,
-    RdsNotAvailable,
-    RdsNotPublic,
-    MyIpUnknown,
-    SgNoRuleForIp,
-    NaclDeny,
-    RouteNoIgw,
-    PgTimeoutLow,
-    ForceSslWithoutTls,
-    ParamPendingReboot,
-    RdsRecentDisruption,
-    LogFindings,
-    LogsNotRequested,
-}
-
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Ok => "ok",
-            Code::NotRds => "not_rds",
-            Code::AwsCliMissing => "aws_cli_missing",
-            Code::AwsNoCredentials => "aws_no_credentials",
-            Code::AwsSsoExpired => "aws_sso_expired",
-            Code::AwsAccessDenied => "aws_access_denied",
-            Code::AwsError => "aws_error",
-            Code::NotApplicable => "not_applicable",
-            Code::RdsNotFound => "rds_not_found",
-            Code::RdsEndpointMismatch => "rds_endpoint_mismatch",
-            Code::RdsNotAvailable => "rds_not_available",
-            Code::RdsNotPublic => "rds_not_public",
-            Code::MyIpUnknown => "my_ip_unknown",
-            Code::SgNoRuleForIp => "sg_no_rule_for_ip",
-            Code::NaclDeny => "nacl_deny",
-            Code::RouteNoIgw => "route_no_igw",
-            Code::PgTimeoutLow => "pg_timeout_low",
-            Code::ForceSslWithoutTls => "force_ssl_without_tls",
-            Code::ParamPendingReboot => "param_pending_reboot",
-            Code::RdsRecentDisruption => "rds_recent_disruption",
-            Code::LogFindings => "log_findings",
-            Code::LogsNotRequested => "logs_not_requested",
-        }
+stable_names! {
+    /// Stable codes: scripts and the README refer to them, so never rename one.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Code {
+        Ok = "ok",
+        NotRds = "not_rds",
+        AwsCliMissing = "aws_cli_missing",
+        AwsNoCredentials = "aws_no_credentials",
+        AwsSsoExpired = "aws_sso_expired",
+        AwsAccessDenied = "aws_access_denied",
+        AwsError = "aws_error",
+        /// A check that does not apply (a proxy has no parameter group) or
+        /// that an earlier finding made pointless.
+        NotApplicable = "not_applicable",
+        RdsNotFound = "rds_not_found",
+        RdsEndpointMismatch = "rds_endpoint_mismatch",
+        RdsNotAvailable = "rds_not_available",
+        RdsNotPublic = "rds_not_public",
+        MyIpUnknown = "my_ip_unknown",
+        SgNoRuleForIp = "sg_no_rule_for_ip",
+        NaclDeny = "nacl_deny",
+        RouteNoIgw = "route_no_igw",
+        PgTimeoutLow = "pg_timeout_low",
+        ForceSslWithoutTls = "force_ssl_without_tls",
+        ParamPendingReboot = "param_pending_reboot",
+        RdsRecentDisruption = "rds_recent_disruption",
+        LogFindings = "log_findings",
+        LogsNotRequested = "logs_not_requested",
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Check {
     pub name: &'static str,
-    pub status: CheckStatus,
+    pub status: Status,
     pub code: Code,
     pub ms: u64,
     pub detail: String,
@@ -96,7 +48,7 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn new(name: &'static str, status: CheckStatus, code: Code, detail: String) -> Check {
+    pub fn new(name: &'static str, status: Status, code: Code, detail: String) -> Check {
         Check {
             name,
             status,
@@ -107,19 +59,19 @@ impl Check {
         }
     }
     pub fn pass(name: &'static str, detail: impl Into<String>) -> Check {
-        Check::new(name, CheckStatus::Pass, Code::Ok, detail.into())
+        Check::new(name, Status::Pass, Code::Ok, detail.into())
     }
     pub fn skip(name: &'static str, code: Code, detail: impl Into<String>) -> Check {
-        Check::new(name, CheckStatus::Skip, code, detail.into())
+        Check::new(name, Status::Skip, code, detail.into())
     }
     pub fn warn(name: &'static str, code: Code, detail: impl Into<String>) -> Check {
-        Check::new(name, CheckStatus::Warn, code, detail.into())
+        Check::new(name, Status::Warn, code, detail.into())
     }
     pub fn fail(name: &'static str, code: Code, detail: impl Into<String>) -> Check {
-        Check::new(name, CheckStatus::Fail, code, detail.into())
+        Check::new(name, Status::Fail, code, detail.into())
     }
     pub fn unknown(name: &'static str, code: Code, detail: impl Into<String>) -> Check {
-        Check::new(name, CheckStatus::Unknown, code, detail.into())
+        Check::new(name, Status::Unknown, code, detail.into())
     }
     pub fn hint(mut self, hint: impl Into<String>) -> Check {
         self.hint = Some(hint.into());
@@ -130,15 +82,16 @@ impl Check {
         self
     }
 
-    fn to_json(&self) -> Json {
-        Json::obj([
-            ("name", Json::Lit(self.name)),
-            ("status", Json::Lit(self.status.as_str())),
-            ("code", Json::Lit(self.code.as_str())),
-            ("ms", Json::num(self.ms as f64)),
-            ("detail", Json::str(&self.detail)),
-            ("hint", Json::opt_str(self.hint.clone())),
-        ])
+    /// This check as a checklist line.
+    pub fn line(&self) -> crate::checklist::Line<'_> {
+        crate::checklist::Line {
+            name: self.name,
+            status: self.status,
+            code: Some(self.code.as_str()),
+            ms: self.ms,
+            detail: &self.detail,
+            hint: self.hint.as_deref(),
+        }
     }
 }
 
@@ -179,7 +132,7 @@ impl Report {
 
     /// No check failed (warnings, skips and unknowns allowed): exit 0.
     pub fn ok(&self) -> bool {
-        !self.checks.iter().any(|c| c.status == CheckStatus::Fail)
+        !self.checks.iter().any(|c| c.status == Status::Fail)
     }
 
     pub fn to_json(&self) -> Json {
@@ -190,7 +143,7 @@ impl Report {
             ("instance", Json::opt_str(self.instance.clone())),
             (
                 "checks",
-                Json::Arr(self.checks.iter().map(Check::to_json).collect()),
+                Json::Arr(self.checks.iter().map(|c| c.line().to_json()).collect()),
             ),
             (
                 "diagnosis",
@@ -209,7 +162,7 @@ fn diagnose(checks: &[Check]) -> Diagnosis {
         check: Some(c.name),
         hint: c.hint.clone().unwrap_or_else(|| c.detail.clone()),
     };
-    if let Some(c) = checks.iter().find(|c| c.status == CheckStatus::Fail) {
+    if let Some(c) = checks.iter().find(|c| c.status == Status::Fail) {
         return from(c);
     }
     // Nothing could be looked at: say why rather than "ok".
@@ -224,9 +177,9 @@ fn diagnose(checks: &[Check]) -> Diagnosis {
     }
     let unknown = checks
         .iter()
-        .filter(|c| c.status == CheckStatus::Unknown)
+        .filter(|c| c.status == Status::Unknown)
         .count();
-    let warned = checks.iter().any(|c| c.status == CheckStatus::Warn);
+    let warned = checks.iter().any(|c| c.status == Status::Warn);
     let hint = match (unknown, warned) {
         (0, false) => "every check passed".to_string(),
         (0, true) => "nothing failed; see the warnings".to_string(),
@@ -252,15 +205,7 @@ impl Report {
     pub fn print(&self, style: Style) {
         let r = self;
         for c in &r.checks {
-            let mark = match c.status {
-                CheckStatus::Pass => Mark::Pass,
-                CheckStatus::Warn => Mark::Warn,
-                CheckStatus::Fail => Mark::Fail,
-                CheckStatus::Skip => Mark::Skip,
-                CheckStatus::Unknown => Mark::Unknown,
-            };
-            let hint = c.hint.as_deref().filter(|_| c.status != CheckStatus::Pass);
-            output::status_line(COLUMNS, style, mark, c.name, c.ms, &c.detail, hint);
+            c.line().print(COLUMNS, style);
         }
         let d = &r.diagnosis;
         let verdict = if r.ok() {

@@ -22,53 +22,29 @@ pub use userinfo::is_placeholder;
 /// The variables repaired when `--var` is not given.
 pub const DEFAULT_VARS: [&str; 3] = ["DATABASE_URL", "DIRECT_URL", "SHADOW_DATABASE_URL"];
 
-/// What a finding is about: a change made, or a warning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Password,
-    Encoding,
-    Sslmode,
-    ConnectTimeout,
-    PoolTimeout,
-    StatementTimeout,
-    Dotenv,
-    Skipped,
-    RdsProxy,
-    Pooler,
-    SslmodeVerify,
-    AdapterPgSslmode,
-    UnknownParam,
-    HostList,
-    ShellOverride,
-    TrackedByGit,
-    Permissions,
-    LineBreak,
-    UnreadableLine,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Password => "password",
-            Kind::Encoding => "encoding",
-            Kind::Sslmode => "sslmode",
-            Kind::ConnectTimeout => "connect_timeout",
-            Kind::PoolTimeout => "pool_timeout",
-            Kind::StatementTimeout => "statement_timeout",
-            Kind::Dotenv => "dotenv",
-            Kind::Skipped => "skipped",
-            Kind::RdsProxy => "rds_proxy",
-            Kind::Pooler => "pooler",
-            Kind::SslmodeVerify => "sslmode_verify",
-            Kind::AdapterPgSslmode => "adapter_pg_sslmode",
-            Kind::UnknownParam => "unknown_param",
-            Kind::HostList => "host_list",
-            Kind::ShellOverride => "shell_override",
-            Kind::TrackedByGit => "tracked_by_git",
-            Kind::Permissions => "permissions",
-            Kind::LineBreak => "line_break",
-            Kind::UnreadableLine => "unreadable_line",
-        }
+stable_names! {
+    /// What a finding is about: a change made, or a warning.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        Password = "password",
+        Encoding = "encoding",
+        Sslmode = "sslmode",
+        ConnectTimeout = "connect_timeout",
+        PoolTimeout = "pool_timeout",
+        StatementTimeout = "statement_timeout",
+        Dotenv = "dotenv",
+        Skipped = "skipped",
+        RdsProxy = "rds_proxy",
+        Pooler = "pooler",
+        SslmodeVerify = "sslmode_verify",
+        AdapterPgSslmode = "adapter_pg_sslmode",
+        UnknownParam = "unknown_param",
+        HostList = "host_list",
+        ShellOverride = "shell_override",
+        TrackedByGit = "tracked_by_git",
+        Permissions = "permissions",
+        LineBreak = "line_break",
+        UnreadableLine = "unreadable_line",
     }
 }
 

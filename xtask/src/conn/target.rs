@@ -1,44 +1,17 @@
-//! Connecting the way libpq would: the URL model is turned into a
-//! tokio-postgres `Config` (never a URL string, so no library error can
-//! echo it), and `sslmode`/`sslrootcert`/`sslnegotiation` become native-tls
-//! settings with libpq's meaning. Every connection attempt is bounded in
-//! time. `link` opens the diagnosis's connection from a `Target`; `connect`
-//! here is the `postgres` crate's own, for the dev-db's setup.
+//! What it takes to connect, the way libpq would: the URL model is turned
+//! into a tokio-postgres `Config` (never a URL string, so no library error
+//! can echo it), and `sslmode`/`sslrootcert`/`sslnegotiation` become TLS
+//! settings with libpq's meaning (OpenSSL on Linux, native-tls elsewhere).
+//! `link` opens every connection from a `Target`, bounded in time.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::Duration;
 
+#[cfg(not(target_os = "linux"))]
 use native_tls::{Certificate, TlsConnector};
-use postgres_native_tls::MakeTlsConnector;
 use tokio_postgres::config::{SslMode, SslNegotiation};
 
-use crate::pgurl::PgUrl;
-
-/// libpq's `sslmode`, which decides both whether TLS is used and what is verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    Disable,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl TlsMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            TlsMode::Disable => "disable",
-            TlsMode::Prefer => "prefer",
-            TlsMode::Require => "require",
-            TlsMode::VerifyCa => "verify-ca",
-            TlsMode::VerifyFull => "verify-full",
-        }
-    }
-    pub fn verifies(self) -> bool {
-        matches!(self, TlsMode::VerifyCa | TlsMode::VerifyFull)
-    }
-}
+use crate::pgurl::{PgUrl, TlsMode};
 
 /// What it takes to connect, derived from a `PgUrl`.
 pub struct Target {
@@ -56,13 +29,15 @@ pub struct Target {
     /// The bound for one whole connection attempt (TCP, TLS, startup, auth).
     pub timeout: Duration,
     /// Built once per target.
+    #[cfg(not(target_os = "linux"))]
     connector: std::cell::OnceCell<Result<TlsConnector, String>>,
     #[cfg(target_os = "linux")]
-    openssl: std::cell::OnceCell<Result<crate::tls_openssl::Connector, String>>,
+    openssl: std::cell::OnceCell<Result<super::openssl::Connector, String>>,
 }
 
 impl Target {
     /// The TLS connector for this target's sslmode and sslrootcert.
+    #[cfg(not(target_os = "linux"))]
     pub fn tls_connector(&self) -> Result<TlsConnector, String> {
         self.connector
             .get_or_init(|| tls_connector(self.tls, self.rootcert.as_deref(), self.direct))
@@ -72,7 +47,7 @@ impl Target {
     /// The same settings for OpenSSL itself, which the diagnosis's own
     /// handshake uses on Linux (see `tls_openssl`).
     #[cfg(target_os = "linux")]
-    pub fn openssl_connector(&self) -> Result<&crate::tls_openssl::Connector, String> {
+    pub fn openssl_connector(&self) -> Result<&super::openssl::Connector, String> {
         self.openssl
             .get_or_init(|| {
                 let system = self.tls.verifies() && self.rootcert.is_none();
@@ -80,36 +55,11 @@ impl Target {
                     Some(path) => root_pems(path)?,
                     None => Vec::new(),
                 };
-                let _skip = (!system).then(SkipSystemStore::new);
-                crate::tls_openssl::connector(self.tls, &roots, system, self.direct)
+                super::openssl::connector(self.tls, &roots, system, self.direct)
             })
             .as_ref()
             .map_err(Clone::clone)
     }
-}
-
-/// Reads `sslmode` with libpq's meaning. `require` with a root certificate
-/// behaves as `verify-ca`, as libpq documents.
-pub fn tls_mode(url: &PgUrl) -> Result<TlsMode, String> {
-    let mode = match url.param("sslmode").unwrap_or("prefer") {
-        "disable" => TlsMode::Disable,
-        "allow" | "prefer" => TlsMode::Prefer,
-        "require" | "no-verify" => {
-            if url.param("sslrootcert").is_some_and(|p| p != "system") {
-                TlsMode::VerifyCa
-            } else {
-                TlsMode::Require
-            }
-        }
-        "verify-ca" => TlsMode::VerifyCa,
-        "verify-full" => TlsMode::VerifyFull,
-        other => {
-            return Err(format!(
-                "sslmode `{other}` is not one of disable, allow, prefer, require, verify-ca, verify-full"
-            ))
-        }
-    };
-    Ok(mode)
 }
 
 /// Builds the target. `default_timeout` applies when the URL has no
@@ -121,7 +71,7 @@ pub fn target(
     override_timeout: Option<Duration>,
 ) -> Result<Target, String> {
     let mut c = tokio_postgres::Config::new();
-    let tls = tls_mode(url)?;
+    let tls = url.tls_mode()?;
     let direct = match url.param("sslnegotiation").unwrap_or("postgres") {
         "postgres" => false,
         "direct" if tls == TlsMode::Prefer => {
@@ -180,6 +130,7 @@ pub fn target(
         direct,
         rootcert,
         timeout,
+        #[cfg(not(target_os = "linux"))]
         connector: std::cell::OnceCell::new(),
         #[cfg(target_os = "linux")]
         openssl: std::cell::OnceCell::new(),
@@ -239,6 +190,7 @@ fn pass_parameters(url: &PgUrl, c: &mut tokio_postgres::Config) {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 /// A native-tls connector with libpq's verification for `mode`. Like libpq,
 /// a given `sslrootcert` is the only trust anchor; the system's roots are
 /// loaded only for verify-* without one (and never when nothing is
@@ -249,7 +201,6 @@ fn tls_connector(
     direct: bool,
 ) -> Result<TlsConnector, String> {
     let system_roots = mode.verifies() && rootcert.is_none();
-    let _skip = (!system_roots).then(SkipSystemStore::new);
     let mut b = TlsConnector::builder();
     if direct {
         // A server taking TLS without an SSLRequest insists on this ALPN.
@@ -289,42 +240,6 @@ fn root_pems(path: &Path) -> Result<Vec<Vec<u8>>, String> {
     Ok(certs)
 }
 
-/// With OpenSSL, native-tls parses the whole system CA bundle (twice) while
-/// building any connector, even one that will verify nothing: about 60 ms
-/// for Debian's 144 certificates, more than the rest of db-test together.
-/// libpq loads no roots for `sslmode=require`. Pointing OpenSSL's variables
-/// at an empty source while the connector is built skips that work; they
-/// are restored at once. std's resolver holds the environment lock that
-/// `set_var` takes, so no other thread of ours reads them meanwhile.
-struct SkipSystemStore {
-    saved: Vec<(&'static str, Option<std::ffi::OsString>)>,
-}
-
-impl SkipSystemStore {
-    fn new() -> SkipSystemStore {
-        let vars = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
-        let saved = vars.iter().map(|k| (*k, std::env::var_os(k))).collect();
-        if cfg!(all(unix, not(target_os = "macos"))) {
-            std::env::set_var("SSL_CERT_FILE", "/dev/null");
-            std::env::set_var("SSL_CERT_DIR", "/nonexistent/xtask-no-system-roots");
-        }
-        SkipSystemStore { saved }
-    }
-}
-
-impl Drop for SkipSystemStore {
-    fn drop(&mut self) {
-        if cfg!(all(unix, not(target_os = "macos"))) {
-            for (k, v) in &self.saved {
-                match v {
-                    Some(v) => std::env::set_var(k, v),
-                    None => std::env::remove_var(k),
-                }
-            }
-        }
-    }
-}
-
 /// A bundle such as RDS's `global-bundle.pem` holds many certificates.
 fn split_pem(pem: &[u8]) -> Vec<Vec<u8>> {
     let text = String::from_utf8_lossy(pem);
@@ -348,38 +263,7 @@ pub enum ConnectError {
     Setup(String),
     /// The socket could not be reached (a Unix socket's file, say).
     Unreachable(String),
-    Pg(postgres::Error),
-}
-
-/// Connects within `target.timeout` plus one second. The attempt runs on
-/// its own thread because the crate bounds only the TCP connect, not the
-/// TLS handshake or the startup exchange.
-pub fn connect(target: &Target) -> Result<postgres::Client, ConnectError> {
-    let tls = MakeTlsConnector::new(target.tls_connector().map_err(ConnectError::Setup)?);
-    let config = postgres::Config::from(target.config.clone());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(config.connect(tls));
-    });
-    // The crate reports its own TCP connect timeout at `timeout`; a little
-    // slack lets that finer error arrive before ours.
-    let bound = target.timeout + Duration::from_millis(150);
-    match rx.recv_timeout(bound) {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(ConnectError::Pg(e)),
-        Err(_) => Err(ConnectError::TimedOut(target.timeout)),
-    }
-}
-
-/// Connects to `url` for the xtask's own queries (not a diagnosis): any
-/// failure becomes one masked sentence.
-pub fn connect_url(
-    url: &PgUrl,
-    base_dir: &Path,
-    timeout: Duration,
-) -> Result<postgres::Client, String> {
-    let t = target(url, base_dir, timeout, None)?;
-    connect(&t).map_err(|e| e.sentence())
+    Pg(tokio_postgres::Error),
 }
 
 impl ConnectError {
@@ -395,7 +279,7 @@ impl ConnectError {
 
 /// The chain of messages in an error, masked: library errors can carry
 /// parts of what they were given.
-pub fn describe(e: &postgres::Error) -> String {
+pub fn describe(e: &tokio_postgres::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

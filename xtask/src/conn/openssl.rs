@@ -12,26 +12,33 @@ use std::task::{ready, Context, Poll};
 
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::ssl::{ErrorCode, SslConnector, SslMethod, SslStream, SslVerifyMode};
-use openssl::x509::store::X509StoreBuilder;
+use openssl::ssl::{
+    ErrorCode, Ssl, SslContext, SslMethod, SslMode, SslOptions, SslStream, SslVerifyMode,
+};
+use openssl::x509::verify::X509CheckFlags;
 use openssl::x509::X509;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_postgres::tls::{ChannelBinding, TlsStream};
 
-use crate::pg::TlsMode;
+use super::link::{TlsFailure, TlsFailureKind};
+use crate::pgurl::TlsMode;
 
 /// Key shares in the order offered: PostgreSQL's default first.
 const GROUPS: &str = "P-256:X25519:P-384:P-521";
 
 /// An OpenSSL client context with libpq's meaning of `mode`.
 pub struct Connector {
-    inner: SslConnector,
+    inner: SslContext,
     mode: TlsMode,
 }
 
 /// Builds the context as native-tls would (`roots` are the only trust
-/// anchors when given; `system` loads the system's), with P-256 offered first.
+/// anchors when given; `system` loads the system's), with P-256 offered
+/// first. Built from a bare context rather than `SslConnector::builder`,
+/// which parses the whole system CA bundle (about 30 ms for Debian's) even
+/// when nothing will be verified: libpq loads no roots for `require`
+/// either, and this way no process-wide variable has to be bent to skip it.
 pub fn connector(
     mode: TlsMode,
     roots: &[Vec<u8>],
@@ -39,14 +46,26 @@ pub fn connector(
     direct: bool,
 ) -> Result<Connector, String> {
     let e = |e: openssl::error::ErrorStack| format!("cannot set up TLS: {e}");
-    let mut b = SslConnector::builder(SslMethod::tls()).map_err(e)?;
-    if !system {
-        b.set_cert_store(X509StoreBuilder::new().map_err(e)?.build());
+    let mut b = SslContext::builder(SslMethod::tls_client()).map_err(e)?;
+    // What `SslConnector::builder` sets, but the default verify paths.
+    b.set_options(SslOptions::ALL | SslOptions::NO_COMPRESSION);
+    b.set_mode(
+        SslMode::AUTO_RETRY | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::ENABLE_PARTIAL_WRITE,
+    );
+    b.set_cipher_list("DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK")
+        .map_err(e)?;
+    if system {
+        b.set_default_verify_paths().map_err(e)?;
     }
     for pem in roots {
         let cert = X509::from_pem(pem).map_err(e)?;
         b.cert_store_mut().add_cert(cert).map_err(e)?;
     }
+    b.set_verify(if mode.verifies() {
+        SslVerifyMode::PEER
+    } else {
+        SslVerifyMode::NONE
+    });
     b.set_groups_list(GROUPS).map_err(e)?;
     if direct {
         b.set_alpn_protos(b"\x0apostgresql").map_err(e)?;
@@ -80,39 +99,64 @@ impl Write for Io {
 pub struct Tls(SslStream<Io>);
 
 /// The handshake, verifying what `connector`'s mode asks for.
-pub async fn handshake(connector: &Connector, host: &str, tcp: TcpStream) -> Result<Tls, String> {
-    let mut config = connector
-        .inner
-        .configure()
-        .map_err(|e| e.to_string())?
-        .use_server_name_indication(true)
-        .verify_hostname(connector.mode == TlsMode::VerifyFull);
-    if !connector.mode.verifies() {
-        config.set_verify(SslVerifyMode::NONE);
+pub async fn handshake(
+    connector: &Connector,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<Tls, TlsFailure> {
+    let e = |e: openssl::error::ErrorStack| TlsFailure {
+        kind: TlsFailureKind::Other,
+        message: e.to_string(),
+    };
+    let mut ssl = Ssl::new(&connector.inner).map_err(e)?;
+    let ip = host.parse::<std::net::IpAddr>();
+    // SNI takes a name, never an address (RFC 6066), as libpq does.
+    if ip.is_err() {
+        ssl.set_hostname(host).map_err(e)?;
     }
-    let ssl = config.into_ssl(host).map_err(|e| e.to_string())?;
-    let mut s = SslStream::new(ssl, Io(tcp)).map_err(|e| e.to_string())?;
+    if connector.mode == TlsMode::VerifyFull {
+        let param = ssl.param_mut();
+        param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+        match ip {
+            Ok(ip) => param.set_ip(ip).map_err(e)?,
+            Err(_) => param.set_host(host).map_err(e)?,
+        }
+    }
+    let mut s = SslStream::new(ssl, Io(tcp)).map_err(e)?;
+    let failed = |e: io::Error| TlsFailure::from_io(Some(e.kind()), e.to_string());
     loop {
         match s.connect() {
             Ok(()) => return Ok(Tls(s)),
             Err(e) if e.code() == ErrorCode::WANT_READ => {
-                s.get_ref().0.readable().await.map_err(|e| e.to_string())?
+                s.get_ref().0.readable().await.map_err(failed)?
             }
             Err(e) if e.code() == ErrorCode::WANT_WRITE => {
-                s.get_ref().0.writable().await.map_err(|e| e.to_string())?
+                s.get_ref().0.writable().await.map_err(failed)?
             }
-            Err(e) => {
-                let verify = s.ssl().verify_result();
-                return Err(if verify.as_raw() != 0 {
-                    format!("{e} ({})", verify.error_string())
-                } else if e.io_error().is_none() && e.ssl_error().is_none() {
-                    "unexpected EOF".to_string()
-                } else {
-                    e.to_string()
-                });
-            }
+            Err(e) => return Err(judge(&s, e)),
         }
     }
+}
+
+/// What ended a handshake, from OpenSSL's own fields: the verify result,
+/// then the socket's error, then a SYSCALL error with neither (the peer
+/// closed: OpenSSL's "unexpected EOF").
+fn judge(s: &SslStream<Io>, e: openssl::ssl::Error) -> TlsFailure {
+    let verify = s.ssl().verify_result();
+    if verify.as_raw() != 0 {
+        return TlsFailure {
+            kind: TlsFailureKind::Verify(verify.as_raw()),
+            message: format!("{e} ({})", verify.error_string()),
+        };
+    }
+    if e.code() == ErrorCode::SYSCALL && e.io_error().is_none() {
+        return TlsFailure {
+            kind: TlsFailureKind::Closed,
+            message: "unexpected EOF".to_string(),
+        };
+    }
+    let kind = e.io_error().map(io::Error::kind);
+    TlsFailure::from_io(kind, e.to_string())
 }
 
 fn io_error(e: openssl::ssl::Error) -> io::Error {

@@ -17,12 +17,13 @@ use tokio_postgres::config::{SslMode, SslNegotiation};
 use tokio_postgres::tls::{NoTls, TlsConnect, TlsStream};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::pg::{ConnectError, Target, TlsMode};
+use super::target::{ConnectError, Target};
+use crate::pgurl::TlsMode;
 
 /// The TLS session: OpenSSL's own on Linux (it can offer P-256 first, see
 /// `tls_openssl`), native-tls's elsewhere.
 #[cfg(target_os = "linux")]
-type TlsSession = crate::tls_openssl::Tls;
+type TlsSession = super::openssl::Tls;
 #[cfg(not(target_os = "linux"))]
 type TlsSession = postgres_native_tls::TlsStream<TcpStream>;
 
@@ -44,7 +45,56 @@ pub enum HandshakeError {
     /// The TLS settings could not be made (an unreadable sslrootcert).
     Setup(String),
     TimedOut,
-    Failed(String),
+    Failed(TlsFailure),
+}
+
+/// A failed handshake, judged from the library's typed errors (the socket's
+/// `io::ErrorKind`, the X.509 verify result), never from its wording, which
+/// differs between OpenSSL versions and the macOS and Windows stacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsFailureKind {
+    /// The peer closed or reset the connection mid-handshake.
+    Closed,
+    /// The socket timed out.
+    TimedOut,
+    /// The certificate did not verify: OpenSSL's X509_V_ERR code.
+    Verify(i32),
+    /// Anything else (a protocol or cipher mismatch, an alert).
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFailure {
+    pub kind: TlsFailureKind,
+    /// The library's own words, for people (masked by the caller).
+    pub message: String,
+}
+
+impl TlsFailure {
+    /// Judged from an I/O error found in an error's source chain.
+    pub fn from_io(kind: Option<io::ErrorKind>, message: String) -> TlsFailure {
+        use io::ErrorKind as K;
+        let kind = match kind {
+            Some(K::UnexpectedEof | K::ConnectionReset | K::BrokenPipe | K::ConnectionAborted) => {
+                TlsFailureKind::Closed
+            }
+            Some(K::TimedOut | K::WouldBlock) => TlsFailureKind::TimedOut,
+            _ => TlsFailureKind::Other,
+        };
+        TlsFailure { kind, message }
+    }
+}
+
+/// The first `io::Error` in an error's source chain, by its kind.
+pub fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        cur = err.source();
+    }
+    None
 }
 
 fn runtime() -> io::Result<Runtime> {
@@ -104,18 +154,22 @@ impl Link {
     ) -> Result<Link, HandshakeError> {
         let Link { rt, stream } = self;
         let Stream::Tcp(tcp) = stream else {
-            return Err(HandshakeError::Failed("TLS needs a TCP connection".into()));
+            return Err(HandshakeError::Setup("TLS needs a TCP connection".into()));
         };
         #[cfg(target_os = "linux")]
         let tls = {
             let c = target.openssl_connector().map_err(HandshakeError::Setup)?;
-            crate::tls_openssl::handshake(c, host, tcp)
+            super::openssl::handshake(c, host, tcp)
         };
         #[cfg(not(target_os = "linux"))]
         let tls = {
             let c = target.tls_connector().map_err(HandshakeError::Setup)?;
             let tls = postgres_native_tls::TlsConnector::new(c, host);
-            async move { tls.connect(tcp).await.map_err(|e| e.to_string()) }
+            async move {
+                tls.connect(tcp)
+                    .await
+                    .map_err(|e| TlsFailure::from_io(io_kind(&e), e.to_string()))
+            }
         };
         match rt.block_on(async { tokio::time::timeout(bound, tls).await }) {
             Err(_) => Err(HandshakeError::TimedOut),
@@ -268,7 +322,7 @@ fn batch_error(e: &tokio_postgres::Error) -> BatchError {
             db.code().code().to_string(),
             crate::secret::redact(db.message()),
         ),
-        None => BatchError::Broken(crate::pg::describe(e)),
+        None => BatchError::Broken(super::target::describe(e)),
     }
 }
 
@@ -281,17 +335,43 @@ impl BatchError {
     }
 }
 
+/// How an SSLRequest went, typed so callers judge it without reading
+/// messages.
+#[derive(Debug)]
+pub enum SslAnswer {
+    /// The request could not be sent: the server had already closed.
+    NotSent(io::Error),
+    /// No answer within the bound.
+    Silent,
+    /// The server closed the connection instead of answering.
+    Closed,
+    /// The connection broke while waiting (reset, say).
+    Broken(io::Error),
+    /// `S` (TLS follows), `N` (no TLS), or another byte (not PostgreSQL).
+    Byte(u8),
+}
+
 /// Sends PostgreSQL's SSLRequest on a connected socket and reads the
-/// one-byte answer within `t`: `S` (TLS follows), `N` (no TLS), or other.
-pub fn ssl_request(stream: &mut std::net::TcpStream, t: Duration) -> io::Result<Option<u8>> {
+/// one-byte answer within `t`.
+pub fn ssl_request(stream: &mut std::net::TcpStream, t: Duration) -> SslAnswer {
     let _ = stream.set_write_timeout(Some(t));
     // Length 8, then the SSLRequest code 80877103.
-    stream.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])?;
-    wait_readable(stream, t)?;
+    if let Err(e) = stream.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]) {
+        return SslAnswer::NotSent(e);
+    }
     let mut answer = [0u8; 1];
-    match stream.read(&mut answer)? {
-        0 => Ok(None),
-        _ => Ok(Some(answer[0])),
+    match wait_readable(stream, t).and_then(|_| stream.read(&mut answer)) {
+        Ok(0) => SslAnswer::Closed,
+        Ok(_) => SslAnswer::Byte(answer[0]),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            SslAnswer::Silent
+        }
+        Err(e) => SslAnswer::Broken(e),
     }
 }
 
@@ -359,11 +439,16 @@ pub fn connect(target: &Target) -> Result<Session, String> {
     let mut tls = target.tls != TlsMode::Disable;
     if tls && !target.direct {
         match ssl_request(&mut tcp, left()) {
-            Ok(Some(b'S')) => {}
-            Ok(Some(b'N')) if target.tls == TlsMode::Prefer => tls = false,
-            Ok(Some(b'N')) => return Err("the server does not offer TLS".into()),
-            Ok(_) => return Err("the server closed the connection at the TLS request".into()),
-            Err(e) => return Err(format!("the TLS request failed: {e}")),
+            SslAnswer::Byte(b'S') => {}
+            SslAnswer::Byte(b'N') if target.tls == TlsMode::Prefer => tls = false,
+            SslAnswer::Byte(b'N') => return Err("the server does not offer TLS".into()),
+            SslAnswer::Byte(_) | SslAnswer::Closed => {
+                return Err("the server closed the connection at the TLS request".into())
+            }
+            SslAnswer::Silent => return Err("no answer to the TLS request".into()),
+            SslAnswer::NotSent(e) | SslAnswer::Broken(e) => {
+                return Err(format!("the TLS request failed: {e}"))
+            }
         }
     }
     let mut link = Link::tcp(tcp).map_err(|e| e.to_string())?;
@@ -372,7 +457,7 @@ pub fn connect(target: &Target) -> Result<Session, String> {
             Ok(l) => l,
             Err(HandshakeError::Setup(e)) => return Err(e),
             Err(HandshakeError::TimedOut) => return Err("the TLS handshake timed out".into()),
-            Err(HandshakeError::Failed(e)) => return Err(crate::secret::redact(&e)),
+            Err(HandshakeError::Failed(e)) => return Err(crate::secret::redact(&e.message)),
         };
     }
     link.startup(&target.config, left().max(Duration::from_millis(100)))

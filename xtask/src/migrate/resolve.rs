@@ -1,18 +1,17 @@
-//! The URLs a migrate run gives Prisma, loaded once: DATABASE_URL (tuned as
+//! Stage 1, resolve: the URLs a migrate run gives Prisma, loaded once: DATABASE_URL (tuned as
 //! env-fix would, or as written with --no-tune), SHADOW_DATABASE_URL, a
 //! password from AWS or an IAM token made just before use; and the
 //! preflight's and our own sessions on the same URL.
 
 use std::time::{Duration, Instant};
 
-use super::migrate::Plan;
+use super::Plan;
+use crate::conn::{self, Session};
 use crate::diagnose::{self, Layer, Report, Settings};
 use crate::envload::{self, Found};
-use crate::flags::bad_input;
-use crate::link::{self, Session};
+use crate::exit::bad_input;
 use crate::output::{self, Style};
 use crate::passwords;
-use crate::pg;
 use crate::pgurl::{PgUrl, Reader};
 use crate::repair;
 use crate::util::Ctx;
@@ -126,7 +125,7 @@ impl Urls {
     /// A session for the xtask's own queries, on the URL Prisma gets.
     pub(super) fn connect(&self, ctx: &Ctx) -> Option<Session> {
         let url = PgUrl::parse(&self.child_url).unwrap_or_else(|_| self.url.clone());
-        let target = pg::target(&url, &ctx.project_dir, Duration::from_secs(5), None).ok()?;
-        link::connect(&target).ok()
+        let target = conn::target(&url, &ctx.project_dir, Duration::from_secs(5), None).ok()?;
+        conn::connect(&target).ok()
     }
 }

@@ -1,0 +1,197 @@
+//! The migrate flow, shared by `migrate` and `onboard`, as stages that hand
+//! typed values forward, one module each, in the order they run:
+//! `resolve` (the URLs Prisma will use, tuned as env-fix would, without
+//! touching the file) → `preflight` (db-test's checks) → `wait` (for the
+//! migration lock) → `run` (the project's pinned Prisma, with the URL in
+//! its environment only, retrying what is transient: P1017, P1001, P1002)
+//! → `diagnose` (what a failure means and its fix) → `report` (the
+//! summary `cmd::migrate` and onboard render).
+
+mod diagnose;
+mod preflight;
+mod report;
+mod resolve;
+mod run;
+mod wait;
+
+use std::time::{Duration, Instant};
+
+use crate::diagnose::Code;
+use crate::exit::Exit;
+use crate::input::PasswordSource;
+use crate::output::Style;
+use crate::prisma::codes::Failure;
+use crate::prisma::engine::{Engine, Setup};
+use crate::prisma::Install;
+use crate::util::Ctx;
+
+stable_names! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Mode {
+        Dev = "dev",
+        CreateOnly = "create-only",
+        Deploy = "deploy",
+        Status = "status",
+    }
+}
+
+impl Mode {
+    /// Whether Prisma 7.10.1 said it finished (build/cli.js): when its engine dies, it may exit 0.
+    pub(super) fn finished(self, stdout: &str) -> bool {
+        let text = crate::prisma::codes::strip_ansi(stdout);
+        self.done_sentences().iter().any(|s| text.contains(s))
+    }
+
+    fn done_sentences(self) -> &'static [&'static str] {
+        match self {
+            Mode::Deploy => &[
+                "All migrations have been successfully applied.",
+                "No pending migrations to apply.",
+            ],
+            Mode::Dev | Mode::CreateOnly => &[
+                "Your database is now in sync with your schema.",
+                "Already in sync, no schema change or pending migration was found.",
+                "Prisma Migrate created the following migration without applying it",
+            ],
+            Mode::Status => &["Database schema is up to date!"],
+        }
+    }
+}
+
+/// Everything one migrate run needs.
+pub struct Plan {
+    pub mode: Mode,
+    pub name: Option<String>,
+    pub preflight: bool,
+    pub tune: bool,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub env_files: Vec<std::path::PathBuf>,
+    pub passthrough: Vec<String>,
+    /// Relay Prisma's stdout to stderr (stdout is kept for one JSON object).
+    pub prisma_stdout_to_stderr: bool,
+    /// `--password-from` / `--iam`: DATABASE_URL's password, fetched (a
+    /// token: made again for each attempt) just before connecting.
+    pub password: Option<PasswordSource>,
+    pub aws_profile: Option<String>,
+    /// `--engine`: Prisma's native schema engine or the WebAssembly one.
+    pub engine: Engine,
+    /// The same xtask command with `--engine wasm`, for the fix after a
+    /// failed engine download; None when the caller falls back by itself.
+    pub wasm_rerun: Option<String>,
+}
+
+/// One Prisma run.
+pub struct Attempt {
+    pub exit_code: Option<i32>,
+    pub failure: Option<Failure>,
+    pub ms: u64,
+}
+
+/// Why a run did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The preflight failed at a layer; Prisma was not started.
+    Preflight(Code),
+    /// Prisma failed and its output says why.
+    Prisma(Failure),
+    /// Prisma failed without a message we know.
+    Unknown,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+impl Verdict {
+    pub fn code(&self) -> String {
+        match self {
+            Verdict::Preflight(c) => c.as_str().to_string(),
+            Verdict::Prisma(f) => f.code(),
+            Verdict::Unknown => "unknown".into(),
+            Verdict::Interrupted => "interrupted".into(),
+        }
+    }
+}
+
+/// The outcome, for the summary, `--json` and onboard.
+pub struct Summary {
+    pub ok: bool,
+    pub exit: Exit,
+    pub mode: Mode,
+    pub engine: Engine,
+    pub attempts: Vec<Attempt>,
+    pub applied: Vec<String>,
+    /// What went wrong and the fix.
+    pub diagnosis: Option<(Verdict, String)>,
+    pub elapsed: Duration,
+}
+
+/// Runs the whole migrate flow, stage by stage.
+pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
+    let start = Instant::now();
+    let style = Style::stderr();
+    let mut urls = resolve::Urls::load(ctx, plan, style)?;
+    let install = Install::find(&ctx.project_dir);
+    let version = install.prisma_version()?;
+    // Checked before anything connects: a missing `.wasm` is exit 2.
+    let setup = Setup::new(plan.engine, &install, &ctx.workspace_root)?;
+    let session = match plan
+        .preflight
+        .then(|| preflight::check(ctx, plan, &urls, style))
+    {
+        Some(Err((code, hint))) => {
+            let exit = if code.is_bad_input() {
+                Exit::BadInput
+            } else {
+                Exit::Failed
+            };
+            let ran = run::Ran::default();
+            let diagnosis = Some((Verdict::Preflight(code), hint));
+            return Ok(report::summary(plan, start, ran, exit, diagnosis, style));
+        }
+        Some(Ok(s)) => s,
+        None => None,
+    };
+    wait::for_lock(&urls);
+    let prisma = run::Prisma {
+        install: &install,
+        version: &version,
+        setup: &setup,
+    };
+    let ran = run::attempts(ctx, plan, &mut urls, &prisma, session, style)?;
+    let (exit, diagnosis) = match &ran.ended {
+        run::Ended::Success => (Exit::Success, None),
+        run::Ended::Interrupted => (
+            Exit::Interrupted,
+            Some((Verdict::Interrupted, "stopped by Ctrl-C".to_string())),
+        ),
+        run::Ended::Failed { failure, exit } => (
+            Exit::Child(*exit),
+            Some(diagnose::explain(
+                ctx,
+                plan,
+                failure.clone(),
+                *exit,
+                &urls,
+                style,
+            )),
+        ),
+    };
+    Ok(report::summary(plan, start, ran, exit, diagnosis, style))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mode;
+
+    #[test]
+    fn a_run_is_finished_only_when_prisma_says_so() {
+        // Prisma 7.10.1's stdout for a deploy whose engine was killed.
+        let silent = "Datasource \"db\": PostgreSQL database \"summitly\"\n\n3 migrations found in prisma/migrations\n\n";
+        assert!(!Mode::Deploy.finished(silent));
+        assert!(Mode::Deploy.finished(&format!("{silent}No pending migrations to apply.\n")));
+        assert!(Mode::Deploy
+            .finished("\u{1b}[32mAll migrations have been successfully applied.\u{1b}[39m"));
+        assert!(Mode::Dev.finished("Your database is now in sync with your schema.\n"));
+        assert!(!Mode::Status.finished(silent));
+    }
+}

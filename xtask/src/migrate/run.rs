@@ -1,0 +1,269 @@
+//! Stage 4, run: the project's pinned Prisma with the URL in its
+//! environment only, on the schema engine the plan names; P1017, P1001 and
+//! P1002 are retried with a growing pause. Hands on every attempt, what was
+//! applied, and how the run ended.
+
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::resolve::Urls;
+use super::{Attempt, Mode, Plan};
+use crate::conn::Session;
+use crate::output::{self, Style};
+use crate::prisma::codes::{self, ErrorCode, Failure};
+use crate::prisma::engine::Setup;
+use crate::prisma::{table, Install};
+use crate::process;
+use crate::util::Ctx;
+
+/// The Prisma install a run uses, found once.
+pub(super) struct Prisma<'a> {
+    pub install: &'a Install,
+    pub version: &'a str,
+    pub setup: &'a Setup,
+}
+
+/// How the attempts ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Ended {
+    Success,
+    Interrupted,
+    /// Not transient, or out of retries: Prisma's failure (None when its
+    /// output says nothing we know) and the exit status passed on.
+    Failed {
+        failure: Option<Failure>,
+        exit: i32,
+    },
+}
+
+/// What the run stage hands on.
+pub(super) struct Ran {
+    pub attempts: Vec<Attempt>,
+    pub applied: Vec<String>,
+    pub ended: Ended,
+}
+
+impl Default for Ran {
+    /// No attempt: Prisma was not started.
+    fn default() -> Ran {
+        Ran {
+            attempts: Vec::new(),
+            applied: Vec::new(),
+            ended: Ended::Success,
+        }
+    }
+}
+
+/// Runs Prisma until it succeeds, fails for good, or is interrupted.
+pub(super) fn attempts(
+    ctx: &Ctx,
+    plan: &Plan,
+    urls: &mut Urls,
+    prisma: &Prisma,
+    mut session: Option<Session>,
+    style: Style,
+) -> anyhow::Result<Ran> {
+    let mut run = Run {
+        ctx,
+        plan,
+        style,
+        attempts: Vec::new(),
+        applied: Vec::new(),
+    };
+    let args = prisma_args(plan);
+    // At a terminal Prisma writes straight to it and we cannot read its
+    // list; the database's own record says what was applied instead.
+    let stdout_inherited =
+        std::io::IsTerminal::is_terminal(&std::io::stdout()) && !plan.prisma_stdout_to_stderr;
+    // The preflight's session answers this; it is closed before Prisma
+    // starts, so it holds no connection slot meanwhile.
+    let recorded_before = stdout_inherited
+        .then(|| finished(ctx, urls, session.take()))
+        .flatten();
+    drop(session);
+    process::install_interrupt_handler();
+    announce(prisma.setup, prisma.install, style);
+    loop {
+        let n = run.attempts.len() + 1;
+        if n > 1 && urls.token_at.is_some() {
+            urls.fetch_password(plan)?;
+        }
+        output::err(format!(
+            "{} running {} (prisma {}, attempt {n} of {})",
+            style.dim("migrate:"),
+            prisma.install.display(&args),
+            prisma.version,
+            plan.retries + 1
+        ));
+        let mut cmd = prisma.install.prisma_command(&ctx.sh, &args);
+        prisma.setup.apply(&mut cmd);
+        cmd.env("DATABASE_URL", &urls.child_url);
+        if let Some(url) = &urls.shadow_url {
+            cmd.env("SHADOW_DATABASE_URL", url);
+        }
+        let t0 = Instant::now();
+        let out = process::run_child(cmd, plan.prisma_stdout_to_stderr).with_context(|| {
+            format!(
+                "cannot start {}: is Node.js installed and on PATH?",
+                prisma.install.display(&[])
+            )
+        })?;
+        let ms = output::ms_since(t0);
+        run.record_applied(&out, recorded_before.as_deref(), stdout_inherited, urls);
+        if let Some(ended) = run.after_attempt(&out, ms, urls, stdout_inherited) {
+            return Ok(Ran {
+                attempts: run.attempts,
+                applied: run.applied,
+                ended,
+            });
+        }
+    }
+}
+
+/// Once per run, before Prisma starts: which engine runs, and what we
+/// cannot keep off its command line.
+fn announce(setup: &Setup, install: &Install, style: Style) {
+    output::err(format!(
+        "{} engine: {}",
+        style.dim("migrate:"),
+        setup.describe(install)
+    ));
+    // We keep the URL out of every command line we start, but Prisma 7.10.1
+    // starts its schema engine with `--datasource {"url": ...}` (build/cli.js),
+    // and no option of its avoids that: say so rather than claim otherwise.
+    output::err(format!(
+        "{} Prisma passes the URL, password included, to its schema engine on the command line: other users of this machine can see it in process listings while the migration runs",
+        style.dim("note:")
+    ));
+}
+
+fn prisma_args(plan: &Plan) -> Vec<String> {
+    let mut args: Vec<String> = vec!["migrate".into()];
+    match plan.mode {
+        Mode::Dev | Mode::CreateOnly => {
+            args.push("dev".into());
+            args.push("--name".into());
+            args.push(plan.name.clone().unwrap_or_default());
+            if plan.mode == Mode::CreateOnly {
+                args.push("--create-only".into());
+            }
+        }
+        Mode::Deploy => args.push("deploy".into()),
+        Mode::Status => args.push("status".into()),
+    }
+    args.extend(plan.passthrough.iter().cloned());
+    args
+}
+
+/// Names of the migrations `_prisma_migrations` records as finished, asked
+/// on `session` if there is one, else on a new one; None when the database
+/// cannot be asked.
+fn finished(ctx: &Ctx, urls: &Urls, session: Option<Session>) -> Option<Vec<String>> {
+    let mut session = session.or_else(|| urls.connect(ctx))?;
+    let schema = urls.url.param("schema").unwrap_or("public");
+    Some(
+        table::prisma_migrations(&mut session, schema)
+            .map(|m| m.applied)
+            .unwrap_or_default(),
+    )
+}
+
+/// The state of the attempts.
+struct Run<'a> {
+    ctx: &'a Ctx,
+    plan: &'a Plan,
+    style: Style,
+    attempts: Vec<Attempt>,
+    applied: Vec<String>,
+}
+
+impl Run<'_> {
+    /// What this attempt applied: from Prisma's output, or at a terminal
+    /// (where we cannot read it) from the database's record.
+    fn record_applied(
+        &mut self,
+        out: &process::Output,
+        before: Option<&[String]>,
+        stdout_inherited: bool,
+        urls: &Urls,
+    ) {
+        match before {
+            Some(before) => {
+                if let Some(after) = finished(self.ctx, urls, None) {
+                    self.applied = after.into_iter().filter(|m| !before.contains(m)).collect();
+                }
+            }
+            None if !stdout_inherited => {
+                self.applied.extend(codes::applied_migrations(&out.stdout))
+            }
+            None => {}
+        }
+    }
+
+    /// Records an attempt; how the run ended, or None to retry.
+    fn after_attempt(
+        &mut self,
+        out: &process::Output,
+        ms: u64,
+        urls: &Urls,
+        stdout_inherited: bool,
+    ) -> Option<Ended> {
+        let n = self.attempts.len() + 1;
+        let said_done = || self.plan.mode.finished(&out.stdout);
+        let failure = match out.status {
+            _ if process::interrupted() => None,
+            // At a terminal Prisma's stdout is not ours to read; `--help`
+            // passed through prints help.
+            Some(0) if stdout_inherited || self.asked_for_help() || said_done() => None,
+            Some(0) => Some(Failure::EngineEnded),
+            _ => codes::classify(&format!("{}\n{}", out.stdout, out.stderr)),
+        };
+        self.attempts.push(Attempt {
+            exit_code: out.status,
+            failure: failure.clone(),
+            ms,
+        });
+        if process::interrupted() {
+            output::err(format!(
+                "{} interrupted; Prisma was stopped",
+                self.style.red("migrate:")
+            ));
+            return Some(Ended::Interrupted);
+        }
+        if out.status == Some(0) && failure.is_none() {
+            return Some(Ended::Success);
+        }
+        let transient = failure.as_ref().is_some_and(codes::is_transient);
+        if let (true, Some(f)) = (transient && (n as u32) <= self.plan.retries, &failure) {
+            self.wait_before_retry(f, n, urls);
+            return None;
+        }
+        // Not transient, or out of retries: `diagnose` explains.
+        // 130 is ours for Ctrl-C; Prisma also uses it when it could not ask.
+        let exit = out.status.filter(|c| *c != 0 && *c != 130).unwrap_or(1);
+        Some(Ended::Failed { failure, exit })
+    }
+
+    fn asked_for_help(&self) -> bool {
+        self.plan
+            .passthrough
+            .iter()
+            .any(|a| a == "--help" || a == "-h")
+    }
+
+    fn wait_before_retry(&self, f: &Failure, n: usize, urls: &Urls) {
+        let (what, _) = codes::explain(f, true, None);
+        let wait = self.plan.retry_delay.mul_f64(2f64.powi(n as i32 - 1));
+        output::err(format!(
+            "{} {} ({what}); retrying in {:.1}s",
+            self.style.yellow("migrate:"),
+            f.code(),
+            wait.as_secs_f64()
+        ));
+        if *f == Failure::Code(ErrorCode::P1002) {
+            super::diagnose::show_lock_holder(self.ctx, urls, self.style);
+        }
+        std::thread::sleep(wait);
+    }
+}
