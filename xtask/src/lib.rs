@@ -1,6 +1,6 @@
 //! The xtask's core as a library: `main.rs` dispatches to `cmd`, and the
 //! fuzz targets and benchmarks link the same code instead of including its
-//! files. Modules in layers, checked by `tests/tidy.rs`: commands on top,
+//! files. Modules in layers, checked by `tests/it/tidy.rs`: commands on top,
 //! then the flows (`migrate`, `onboarding`, `diagnose`, `rds`), then the
 //! adapters (`conn`, `prisma`, `aws`, `passwords`, `devdb`), then the
 //! models (`pgurl`, `dotenv`, `secret`).

@@ -34,8 +34,21 @@ impl Run {
     }
 }
 
+/// The dev-db's default port, held by the test process for its whole life:
+/// `dev-db up` takes 55432 when it can bind it, so two tests starting
+/// clusters at once (they share one process, on parallel threads) may both
+/// choose it, and one then fails (a race in the xtask, reported); with it
+/// held, each start takes a free port of its own. When something else holds
+/// it, the effect is the same.
+pub fn hold_default_port() {
+    static DEFAULT_PORT: std::sync::OnceLock<Option<std::net::TcpListener>> =
+        std::sync::OnceLock::new();
+    DEFAULT_PORT.get_or_init(|| std::net::TcpListener::bind("127.0.0.1:55432").ok());
+}
+
 /// Runs the xtask with `args`, in `cwd`, with extra environment and stdin.
 pub fn xtask(args: &[&str], cwd: &Path, env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    hold_default_port();
     let mut cmd = Command::new(xtask_bin());
     cmd.args(args).current_dir(cwd).env("NO_COLOR", "1");
     for var in ["DATABASE_URL", "DIRECT_URL", "SHADOW_DATABASE_URL", "CI"] {
@@ -493,11 +506,7 @@ impl App {
             .parent()
             .unwrap()
             .to_path_buf();
-        assert!(
-            root.join("node_modules/prisma/package.json").exists(),
-            "the pinned Prisma CLI is not installed: run `npm ci` in {} first",
-            root.display()
-        );
+        node_modules();
         let dir = TempDir::new("app");
         copy_tree(&root.join("prisma"), &dir.path().join("prisma"));
         for f in ["prisma.config.ts", "package.json", "package-lock.json"] {
@@ -706,9 +715,23 @@ impl App {
     }
 }
 
+/// The workspace's `node_modules`, with the pinned Prisma CLI in it: one
+/// clear failure when `npm ci` has not run, instead of a missing file or a
+/// JSON parse error further on.
+pub fn node_modules() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    assert!(
+        root.join("node_modules/prisma/package.json").exists(),
+        "the pinned Prisma CLI is not installed: run `npm ci` in {} first",
+        root.display()
+    );
+    root.join("node_modules")
+}
+
 /// The engine host: Prisma's real schema engine, from the WebAssembly build
 /// in node_modules/prisma, behind the native engine's command line.
 pub fn engine_host() -> PathBuf {
+    node_modules();
     Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/schema-engine.mjs")
 }
 

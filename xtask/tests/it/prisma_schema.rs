@@ -1,9 +1,7 @@
 //! The committed migrations are valid PostgreSQL: applied in order to a
 //! fresh dev-db, they produce the tables and constraints the schema describes.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn committed_migrations_apply_in_order_and_build_the_schema() {

@@ -1,11 +1,9 @@
 //! env-fix under stress: two processes on one file, a full disk, a
 //! read-only directory. The original is never lost or half-written.
 
-mod support;
-
+use crate::support::*;
 use std::fs;
 use std::path::Path;
-use support::*;
 
 const BROKEN: &str = "A=1\nDATABASE_URL=postgresql://app:p@ss$w#rd@db.abc.eu-west-1.rds.amazonaws.com/summitly\nZ='keep $me'\n";
 

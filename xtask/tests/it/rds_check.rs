@@ -6,12 +6,10 @@
 //! says which part is scripted and why.
 #![cfg(unix)]
 
-mod support;
-
+use crate::support::moto::{rds_check, Moto, REGION};
+use crate::support::rds::*;
+use crate::support::*;
 use serde_json::{json, Value};
-use support::moto::{rds_check, Moto, REGION};
-use support::rds::*;
-use support::*;
 
 #[test]
 fn healthy_public_instance_passes() {
@@ -368,7 +366,8 @@ fn db_test_with_aws_explains_an_unreachable_endpoint() {
     env.push(("DATABASE_URL".into(), db_url));
     // moto's instance listens on 5432: the endpoint check compares ports, so
     // the port in this URL makes it an endpoint mismatch, named as such.
-    let r = support::moto::run_clean(&["db-test", "--aws", "--my-ip", MY_IP, "--json"], &env);
+    let r =
+        crate::support::moto::run_clean(&["db-test", "--aws", "--my-ip", MY_IP, "--json"], &env);
     assert_no_secret(&r.all(), PASSWORD);
     assert_eq!(r.code, 1, "{}", r.all());
     let v: Value =
@@ -381,7 +380,7 @@ fn db_test_with_aws_explains_an_unreachable_endpoint() {
     assert_eq!(v["ok"], false);
 
     // Human output: the rds-check checklist follows db-test's.
-    let r = support::moto::run_clean(&["db-test", "--aws", "--my-ip", MY_IP], &env);
+    let r = crate::support::moto::run_clean(&["db-test", "--aws", "--my-ip", MY_IP], &env);
     assert!(
         r.stdout.contains(&format!("rds-check for {}:", host())),
         "{}",
@@ -404,7 +403,7 @@ fn onboard_with_aws_explains_a_failed_db_test() {
         url(&host(), port, "?sslmode=require")
     );
     let app = App::new(Some(&format!("DATABASE_URL={db_url}\n")));
-    let r = support::moto::run_clean(
+    let r = crate::support::moto::run_clean(
         &[
             "--project-dir",
             app.path().to_str().unwrap(),

@@ -9,20 +9,11 @@
 // on Windows, where `--engine wasm` is refused.
 #![cfg(unix)]
 
-mod support;
-
+use crate::support::*;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// The host in `cli` mode, as the CLI runs it before every migrate command.
 fn can_connect(url: &str, cwd: &Path) -> Run {
@@ -74,7 +65,7 @@ fn prisma(app: &Path, args: &[&str], url: &str, env: &[(&str, &str)]) -> Run {
 fn prisma_command(app: &Path, args: &[&str], url: &str, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new("node");
     clean(&mut cmd);
-    cmd.arg(root().join("node_modules/prisma/build/index.js"))
+    cmd.arg(node_modules().join("prisma/build/index.js"))
         .args(args)
         .current_dir(app)
         .env("PRISMA_SCHEMA_ENGINE_BINARY", engine_host())
@@ -114,7 +105,7 @@ fn version_is_the_pinned_clis_engines_hash() {
         .current_dir(dir.path()));
     assert_eq!(r.code, 0, "{}", r.all());
     let pkg: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("node_modules/@prisma/engines-version/package.json"))
+        &std::fs::read_to_string(node_modules().join("@prisma/engines-version/package.json"))
             .unwrap(),
     )
     .unwrap();

@@ -3,10 +3,8 @@
 //! checks before Prisma starts, the fix named after a failed download, and
 //! the engine db-test reports.
 
-mod support;
-
+use crate::support::*;
 use std::path::Path;
-use support::*;
 
 /// A mirror on a closed port: the native engine's download fails at once,
 /// here and on a machine that could reach Prisma's host.

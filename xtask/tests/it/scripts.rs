@@ -6,16 +6,14 @@
 //! command's help.
 #![cfg(unix)]
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
-use support::TempDir;
+use crate::support::TempDir;
 
 #[test]
 fn onboard_ps1_parses_without_errors() {
-    let venv = support::moto::venv();
+    let venv = crate::support::moto::venv();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let check = r#"
 import sys, tree_sitter, tree_sitter_pwsh
@@ -86,7 +84,7 @@ fn onboard_sh_passes_the_flags_through() {
 fn help_shows_the_new_flags_everywhere() {
     let dir = TempDir::new("help");
     for cmd in ["env-fix", "db-test", "migrate", "onboard"] {
-        let r = support::xtask(&[cmd, "--help"], dir.path(), &[], None);
+        let r = crate::support::xtask(&[cmd, "--help"], dir.path(), &[], None);
         assert_eq!(r.code, 0);
         for f in ["--password-from SOURCE", "--iam", "--aws-profile NAME"] {
             assert!(r.stdout.contains(f), "{cmd} --help lacks {f}");

@@ -2,10 +2,8 @@
 //! same bad inputs and must answer with the same code (README: 0 success,
 //! 1 something failed, 2 bad usage or input).
 
-mod support;
-
+use crate::support::*;
 use std::fs;
-use support::*;
 
 /// Runs `cargo xtask --project-dir DIR <cmd> <args>` with DATABASE_URL unset.
 fn run(dir: &TempDir, cmd: &[&str], env: &[(&str, &str)]) -> Run {

@@ -4,11 +4,9 @@
 //! preflight react as specified, with Prisma on its real schema engine (the
 //! engine host, behind the spy that counts its attempts); nothing hangs.
 
-mod support;
-
+use crate::support::proxy::{Fault, Proxy};
+use crate::support::*;
 use std::time::{Duration, Instant};
-use support::proxy::{Fault, Proxy};
-use support::*;
 
 const TIMEOUT_S: u64 = 2;
 

@@ -1,9 +1,7 @@
 //! dev-db: the local RDS-like server the other tests and newcomers use.
 
-mod support;
-
+use crate::support::*;
 use std::path::Path;
-use support::*;
 
 #[test]
 fn lifecycle_up_twice_status_down_purge() {

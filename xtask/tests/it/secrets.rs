@@ -6,15 +6,13 @@
 //! exits with its code, says what to do and writes nothing.
 #![cfg(unix)]
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::support::moto::{clean_env, Moto, REGION};
+use crate::support::proxy::{Fault, Proxy};
+use crate::support::*;
 use serde_json::json;
-use support::moto::{clean_env, Moto, REGION};
-use support::proxy::{Fault, Proxy};
-use support::*;
 
 const MIGRATIONS: [&str; 2] = [
     "20261101000000_init",

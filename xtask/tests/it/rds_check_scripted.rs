@@ -4,12 +4,10 @@
 //! `--lookup-my-ip` against a what-is-my-IP service on loopback.
 #![cfg(unix)]
 
-mod support;
-
+use crate::support::moto::Moto;
+use crate::support::rds::*;
+use crate::support::*;
 use serde_json::{json, Value};
-use support::moto::Moto;
-use support::rds::*;
-use support::*;
 
 /// The environment with the scripted `aws` first on PATH.
 fn with_stand_in(m: &Moto, plan: Value) -> Vec<(String, String)> {

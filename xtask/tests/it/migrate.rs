@@ -17,11 +17,9 @@
 //! (support/stand-in-engine.mjs) is no longer used here; faults.rs keeps it
 //! for the one outcome no real server produces.
 
-mod support;
-
+use crate::support::proxy::{Fault, Proxy, CUT_AFTER_INIT, CUT_AFTER_LOCK, CUT_AT_FIRST_STATEMENT};
+use crate::support::*;
 use std::time::{Duration, Instant};
-use support::proxy::{Fault, Proxy, CUT_AFTER_INIT, CUT_AFTER_LOCK, CUT_AT_FIRST_STATEMENT};
-use support::*;
 
 const INIT: &str = "20261101000000_init";
 const SAVED: &str = "20261124000001_add_saved_comparables";

@@ -17,12 +17,10 @@
 //! stand-in engine is not used here: every outcome these tests need, a real
 //! server produces.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use support::*;
+use crate::support::*;
 
 const MIGRATIONS: [&str; 2] = [
     "20261101000000_init",
@@ -90,19 +88,11 @@ fn last_line(stdout: &str) -> &str {
         .unwrap_or("")
 }
 
-/// The dev-db's default port, held by this test process: `dev-db up`
-/// takes 55432 when it can bind it, so two onboard runs starting clusters
-/// at once may both choose it, and one then fails (a race in the xtask,
-/// reported); with it held, each start takes a free port of its own. When
-/// something else holds it, the effect is the same.
-static DEFAULT_PORT: std::sync::OnceLock<Option<std::net::TcpListener>> =
-    std::sync::OnceLock::new();
-
 /// A directory for a dev-db cluster that onboard starts (`--data-dir` is
 /// `cluster_data(&dir)`), stopped by the guard also when the test panics
 /// before `started_dev_db` takes it over.
 fn cluster_dir() -> (TempDir, ClusterGuard) {
-    DEFAULT_PORT.get_or_init(|| std::net::TcpListener::bind("127.0.0.1:55432").ok());
+    hold_default_port();
     let dir = TempDir::new("onboard-db");
     let guard = ClusterGuard(dir.path().join("cluster"));
     (dir, guard)

@@ -1,11 +1,9 @@
 //! env-fix from the command line: bytes on disk, backups, every error path
 //! writes nothing, and the password never reaches the output.
 
-mod support;
-
+use crate::support::*;
 use std::fs;
 use std::path::Path;
-use support::*;
 
 fn project(env_local: &str) -> TempDir {
     let dir = TempDir::new("envfix");

@@ -2,11 +2,9 @@
 //! the right layer with the right code, within its time bound, and the
 //! password appears in no output.
 
-mod support;
-
+use crate::support::*;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn db_test(db_pw: &str, url: &str, extra: &[&str]) -> (Run, serde_json::Value) {
     db_test_json(db_pw, url, extra)
