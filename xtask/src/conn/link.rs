@@ -6,7 +6,7 @@
 //! current-thread runtime drives it. Every stage is bounded in time.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -21,7 +21,7 @@ use super::target::{ConnectError, Target};
 use crate::pgurl::TlsMode;
 
 /// The TLS session: OpenSSL's own on Linux (it can offer P-256 first, see
-/// `tls_openssl`), native-tls's elsewhere.
+/// `openssl`), native-tls's elsewhere.
 #[cfg(target_os = "linux")]
 type TlsSession = super::openssl::Tls;
 #[cfg(not(target_os = "linux"))]
@@ -424,10 +424,19 @@ pub fn connect(target: &Target) -> Result<Session, String> {
         let link = Link::unix(&target.host, target.port, t).map_err(|e| e.sentence())?;
         return link.startup(&target.config, t).map_err(|e| e.sentence());
     }
-    let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
-        .to_socket_addrs()
-        .map_err(|_| format!("{} does not resolve", target.host))?
-        .collect();
+    let addrs: Vec<SocketAddr> = match super::resolve(&target.host, target.port, left()) {
+        super::Resolved::Addrs(a) => a,
+        super::Resolved::TimedOut => {
+            return Err(format!(
+                "resolving {} took longer than {}s",
+                target.host,
+                t.as_secs()
+            ))
+        }
+        super::Resolved::Empty | super::Resolved::Failed(_) => {
+            return Err(format!("{} does not resolve", target.host))
+        }
+    };
     // One bound for the whole attempt, as the diagnosis prints it.
     let mut tcp = addrs
         .iter()

@@ -7,10 +7,12 @@
 mod link;
 #[cfg(target_os = "linux")]
 mod openssl;
+mod resolve;
 mod target;
 
 pub use link::{
     connect, io_kind, ssl_request, Batch, BatchError, HandshakeError, Link, Rows, Session,
     SslAnswer, TlsFailure, TlsFailureKind,
 };
+pub use resolve::{resolve, Resolved};
 pub use target::{describe, target, ConnectError, Target};

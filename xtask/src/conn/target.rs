@@ -45,7 +45,7 @@ impl Target {
     }
 
     /// The same settings for OpenSSL itself, which the diagnosis's own
-    /// handshake uses on Linux (see `tls_openssl`).
+    /// handshake uses on Linux (see `openssl`).
     #[cfg(target_os = "linux")]
     pub fn openssl_connector(&self) -> Result<&super::openssl::Connector, String> {
         self.openssl
