@@ -154,7 +154,10 @@ impl Link {
     ) -> Result<Link, HandshakeError> {
         let Link { rt, stream } = self;
         let Stream::Tcp(tcp) = stream else {
-            return Err(HandshakeError::Setup("TLS needs a TCP connection".into()));
+            return Err(HandshakeError::Failed(TlsFailure {
+                kind: TlsFailureKind::Other,
+                message: "TLS needs a TCP connection".into(),
+            }));
         };
         #[cfg(target_os = "linux")]
         let tls = {

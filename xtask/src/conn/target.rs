@@ -44,8 +44,8 @@ impl Target {
             .clone()
     }
 
-    /// The same settings for OpenSSL itself, which the diagnosis's own
-    /// handshake uses on Linux (see `openssl`).
+    /// The same settings for OpenSSL itself, which every handshake uses on
+    /// Linux (see `openssl`).
     #[cfg(target_os = "linux")]
     pub fn openssl_connector(&self) -> Result<&super::openssl::Connector, String> {
         self.openssl

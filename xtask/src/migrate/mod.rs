@@ -144,9 +144,8 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
             } else {
                 Exit::Failed
             };
-            let ran = run::Ran::default();
             let diagnosis = Some((Verdict::Preflight(code), hint));
-            return Ok(report::summary(plan, start, ran, exit, diagnosis, style));
+            return Ok(report::summary(plan, start, None, exit, diagnosis, style));
         }
         Some(Ok(s)) => s,
         None => None,
@@ -176,7 +175,14 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
             )),
         ),
     };
-    Ok(report::summary(plan, start, ran, exit, diagnosis, style))
+    Ok(report::summary(
+        plan,
+        start,
+        Some(ran),
+        exit,
+        diagnosis,
+        style,
+    ))
 }
 
 #[cfg(test)]

@@ -12,18 +12,20 @@ use crate::output::{self, Style};
 pub(super) fn summary(
     plan: &Plan,
     start: Instant,
-    ran: Ran,
+    // None: the preflight stopped the run before Prisma started.
+    ran: Option<Ran>,
     exit: Exit,
     diagnosis: Option<(Verdict, String)>,
     style: Style,
 ) -> Summary {
+    let (attempts, applied) = ran.map(|r| (r.attempts, r.applied)).unwrap_or_default();
     let s = Summary {
         ok: exit == Exit::Success,
         exit,
         mode: plan.mode,
         engine: plan.engine,
-        attempts: ran.attempts,
-        applied: ran.applied,
+        attempts,
+        applied,
         diagnosis,
         elapsed: start.elapsed(),
     };

@@ -44,17 +44,6 @@ pub(super) struct Ran {
     pub ended: Ended,
 }
 
-impl Default for Ran {
-    /// No attempt: Prisma was not started.
-    fn default() -> Ran {
-        Ran {
-            attempts: Vec::new(),
-            applied: Vec::new(),
-            ended: Ended::Success,
-        }
-    }
-}
-
 /// Runs Prisma until it succeeds, fails for good, or is interrupted.
 pub(super) fn attempts(
     ctx: &Ctx,
