@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dotenv::Document;
 use crate::exit::bad_input;
+use crate::prisma::config::{self, CliUrl, ConfigError};
 
 /// The files Next.js reads in development, in order of precedence.
 pub const NEXT_FILES: [&str; 4] = [
@@ -107,6 +108,38 @@ pub fn find(var: &str, files: &[EnvFile]) -> Option<Found> {
             source,
             shadowed: None,
         }),
+    }
+}
+
+/// Every variable the files define that the process environment does
+/// not, each as `find` reads it (the first file wins): what a config that
+/// loads the files itself would see, handed to Node and Prisma instead.
+pub fn file_vars(files: &[EnvFile]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for f in files {
+        for e in &f.doc.entries {
+            let Some(v) = &e.var else { continue };
+            if std::env::var_os(&v.key).is_some() || out.iter().any(|(k, _)| *k == v.key) {
+                continue;
+            }
+            if let Some(found) = find(&v.key, files) {
+                out.push((v.key.clone(), found.value));
+            }
+        }
+    }
+    out
+}
+
+/// The URL Prisma's CLI connects with: prisma.config.ts evaluated as
+/// Prisma evaluates it, with the files' variables. A variable the config
+/// needs and nobody sets is that URL, missing (its check says so); a
+/// config that does not evaluate is bad input naming the file.
+pub fn cli_url(project_dir: &Path, files: &[EnvFile]) -> anyhow::Result<CliUrl> {
+    let vars = file_vars(files);
+    match config::start(project_dir, &vars).finish() {
+        Ok(read) => Ok(config::cli_url(&read, &vars)),
+        Err(ConfigError::MissingVar { var, .. }) => Ok(CliUrl::Var(var)),
+        Err(e) => Err(bad_input(e.to_string())),
     }
 }
 

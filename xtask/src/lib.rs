@@ -27,6 +27,7 @@ pub mod output;
 mod passwords;
 mod percent;
 pub mod pgurl;
+mod poolers;
 mod prisma;
 mod process;
 mod rds;

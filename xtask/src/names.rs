@@ -61,6 +61,7 @@ mod tests {
                 "tls",
                 "auth",
                 "query",
+                "pooler",
                 "server",
                 "migrations",
                 "idle"
@@ -85,7 +86,10 @@ mod tests {
                 "database_missing",
                 "too_many_connections",
                 "idle_closed",
-                "migration_failed"
+                "migration_failed",
+                "startup_param_refused",
+                "pooler_transaction",
+                "migration_role_lacks"
             ]
         );
     }

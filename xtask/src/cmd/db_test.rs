@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::diagnose::{self, Check, Layer, Report, Settings, Status};
+use crate::diagnose::{self, Check, Layer, Report, Settings, Shadow, Status};
 use crate::envload::{self, EnvFile, Found};
 use crate::exit::{bad_input, Exit};
 use crate::flags::{Args, Flag, Help};
@@ -13,6 +13,7 @@ use crate::input::PasswordSource;
 use crate::output::{self, Columns, Json, Style};
 use crate::passwords;
 use crate::pgurl::PgUrl;
+use crate::prisma::config::CliUrl;
 use crate::prisma::engine::Native;
 use crate::prisma::Install;
 use crate::rds::{self, AwsOptions};
@@ -101,11 +102,16 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         .into());
     }
     let files = envload::read_files(&ctx.project_dir, &env_files)?;
+    let cli = envload::cli_url(&ctx.project_dir, &files)?;
     let explicit = !vars.is_empty();
     let vars: Vec<String> = if explicit {
         vars
     } else {
-        DEFAULT_VARS.iter().map(|s| s.to_string()).collect()
+        let mut v: Vec<String> = DEFAULT_VARS.iter().map(|s| s.to_string()).collect();
+        if !v.iter().any(|n| n == cli.name()) {
+            v.insert(1, cli.name().to_string());
+        }
+        v
     };
     let settings = Settings {
         timeout: timeout.map(Duration::from_secs),
@@ -116,13 +122,69 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
             Layer::Migrations
         },
         project_dir: ctx.project_dir.clone(),
-        shadow_configured: envload::find("SHADOW_DATABASE_URL", &files).is_some(),
+        migrates: true,
+        shadow: Shadow::for_dev(envload::find("SHADOW_DATABASE_URL", &files).is_some()),
         progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
+    if !json && cli.name() != "DATABASE_URL" {
+        output::out(format!(
+            "prisma.config.ts: Prisma's CLI migrates through {} (its datasource.url); DATABASE_URL is the app's",
+            cli.name()
+        ));
+    }
+    let results = test_all(
+        &vars,
+        explicit,
+        &cli,
+        &files,
+        &env_files,
+        &settings,
+        &source,
+        &profile,
+        aws.as_ref(),
+        json,
+    )?;
+    let ok = results
+        .iter()
+        .all(|(r, a)| r.ok() && a.as_ref().is_none_or(rds::Report::ok));
+    let engine = engine_report(ctx, json);
+    if json {
+        print_json(&results, ok, engine, cli.name());
+    }
+    Ok(if results.iter().any(|(r, _)| r.bad_input()) {
+        Exit::BadInput
+    } else {
+        Exit::ok_if(ok)
+    })
+}
+
+/// Tests each variable in turn (DIRECT_URL and SHADOW_DATABASE_URL only
+/// when defined), the one Prisma's CLI uses as such.
+#[allow(clippy::too_many_arguments)]
+fn test_all(
+    vars: &[String],
+    explicit: bool,
+    cli: &CliUrl,
+    files: &[EnvFile],
+    env_files: &[PathBuf],
+    settings: &Settings,
+    source: &Option<PasswordSource>,
+    profile: &Option<String>,
+    aws: Option<&AwsOptions>,
+    json: bool,
+) -> anyhow::Result<Vec<(Report, Option<rds::Report>)>> {
     let mut results = Vec::new();
     let mut first = None;
     for (i, var) in vars.iter().enumerate() {
-        let found = envload::find(var, &files);
+        let found = match &cli {
+            CliUrl::Literal(path, url) if var == cli.name() => Some(Found {
+                value: url.clone(),
+                source: path.clone(),
+                written: None,
+                shadowed: None,
+            }),
+            _ => envload::find(var, files),
+        };
         let found = password_for(
             var,
             found,
@@ -131,27 +193,21 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
             source.as_ref(),
             profile.as_deref(),
         )?;
-        // DIRECT_URL and SHADOW_DATABASE_URL are tested only when defined.
-        if found.is_none() && !explicit && i > 0 {
+        // DIRECT_URL and SHADOW_DATABASE_URL are tested only when defined
+        // (unless Prisma's CLI needs it).
+        if found.is_none() && !explicit && i > 0 && var != cli.name() {
             continue;
         }
         if !json {
-            print_header(var, found.as_ref(), &files, &env_files);
+            print_header(var, found.as_ref(), files, env_files);
         }
-        results.push(test_one(var, found.as_ref(), &settings, aws.as_ref(), json));
+        let settings = Settings {
+            migrates: var == cli.name(),
+            ..settings.clone()
+        };
+        results.push(test_one(var, found.as_ref(), &settings, aws, json));
     }
-    let ok = results
-        .iter()
-        .all(|(r, a)| r.ok() && a.as_ref().is_none_or(rds::Report::ok));
-    let engine = engine_report(ctx, json);
-    if json {
-        print_json(&results, ok, engine);
-    }
-    Ok(if results.iter().any(|(r, _)| r.bad_input()) {
-        Exit::BadInput
-    } else {
-        Exit::ok_if(ok)
-    })
+    Ok(results)
 }
 
 /// Which schema engine `migrate` would have Prisma run: a line, or the
@@ -169,7 +225,7 @@ fn engine_report(ctx: &Ctx, json: bool) -> Json {
 }
 
 /// `--json`: one object, each target with rds-check's report when run.
-fn print_json(results: &[(Report, Option<rds::Report>)], ok: bool, engine: Json) {
+fn print_json(results: &[(Report, Option<rds::Report>)], ok: bool, engine: Json, cli: &str) {
     let targets = results.iter().map(|(r, a)| {
         let mut j = report_json(r);
         if let (Json::Obj(pairs), Some(a)) = (&mut j, a) {
@@ -181,6 +237,7 @@ fn print_json(results: &[(Report, Option<rds::Report>)], ok: bool, engine: Json)
         ("ok", Json::Bool(ok)),
         ("targets", Json::Arr(targets.collect())),
         ("engine", engine),
+        ("migrate_url", Json::str(cli)),
     ]));
 }
 

@@ -277,6 +277,12 @@ pub struct Session {
 }
 
 impl Session {
+    /// The pid announced at startup (BackendKeyData): the backend's own
+    /// from PostgreSQL, a made-up one from a pooler (`backend_key`).
+    pub fn announced_pid(&self) -> Option<i32> {
+        super::backend_key::announced_pid(&self.rt, &self.client)
+    }
+
     /// Sends `sql` (one or more statements) as one simple-protocol query:
     /// one round trip. Results of the statements before a failing one are
     /// kept.

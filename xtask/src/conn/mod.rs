@@ -4,6 +4,7 @@
 //! native-tls elsewhere) → startup and authentication → queries in one
 //! round trip (`link`), each stage bounded in time.
 
+mod backend_key;
 mod link;
 #[cfg(target_os = "linux")]
 mod openssl;

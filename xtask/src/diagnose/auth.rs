@@ -5,6 +5,7 @@ use super::{closed_hint, fail, pass, Code, Outcome};
 use crate::conn::{self, ConnectError, Target};
 use crate::conn::{Link, Session};
 use crate::pgurl::PgUrl;
+use crate::poolers::{self, Refusal};
 
 /// Startup and authentication on the connection the earlier layers opened
 /// (or, for a Unix socket, on one opened here), within the target's bound.
@@ -24,15 +25,18 @@ pub(super) fn check(
         ),
         Err(ConnectError::Setup(e)) => (fail(Code::TlsFailed, e, "check sslrootcert"), None),
         Err(ConnectError::Unreachable(e)) => (fail(Code::ServerClosed, format!("{host}: {e}"), closed_hint()), None),
-        Err(ConnectError::Pg(e)) => (classify(&e, &user, &db, &host), None),
+        Err(ConnectError::Pg(e)) => (classify(&e, &user, &db, &host, url), None),
     }
 }
 
 /// Turns a driver error into a finding, by SQLSTATE where there is one.
-fn classify(e: &tokio_postgres::Error, user: &str, db: &str, host: &str) -> Outcome {
+fn classify(e: &tokio_postgres::Error, user: &str, db: &str, host: &str, url: &PgUrl) -> Outcome {
     let text = conn::describe(e);
     if let Some(dbe) = e.as_db_error() {
         let msg = crate::secret::redact(dbe.message());
+        if let Some(r) = poolers::refused_startup_param(dbe.message()) {
+            return refused(&r, &msg, dbe.code().code(), user, url);
+        }
         return match dbe.code().code() {
             "28P01" => fail(Code::AuthFailed, format!("password authentication failed for {user} (28P01)"), "wrong password, or one whose @ # $ & were not percent-encoded, or a `$` eaten by dotenv: run `cargo xtask env-fix` (or set it with --password-stdin)"),
             // The server's own pg_hba message, not a library's: "no
@@ -55,4 +59,40 @@ fn classify(e: &tokio_postgres::Error, user: &str, db: &str, host: &str) -> Outc
         ),
         _ => fail(Code::ServerClosed, format!("{host}: {text}"), closed_hint()),
     }
+}
+
+/// A pooler or proxy refused a startup parameter: name it, and the way to
+/// set the same thing without it (on the role, which every path honours).
+fn refused(r: &Refusal, msg: &str, code: &str, user: &str, url: &PgUrl) -> Outcome {
+    let settings = match r.param.as_str() {
+        "options" => url
+            .param("options")
+            .map(poolers::option_settings)
+            .unwrap_or_default(),
+        p => url
+            .param(p)
+            .map(|v| vec![(p.to_string(), v.to_string())])
+            .unwrap_or_default(),
+    };
+    let instead = if settings.is_empty() {
+        format!("set it on the role instead (`ALTER ROLE \"{user}\" SET name = value`) or in the server's parameter group")
+    } else {
+        let sql: Vec<String> = settings
+            .iter()
+            .map(|(k, v)| poolers::alter_role_sql(user, k, v))
+            .collect();
+        format!(
+            "set the same on the role instead, which applies through any pooler: `{}` (or in the parameter group)",
+            sql.join("; ")
+        )
+    };
+    fail(
+        Code::StartupParamRefused,
+        format!("{} refused the startup parameter `{}`: {msg} ({code})", r.by.label(), r.param),
+        format!(
+            "remove `{}` from the URL ({} accepts only the startup parameters it tracks); {instead}; or connect directly, not through the pooler",
+            r.param,
+            r.by.label()
+        ),
+    )
 }

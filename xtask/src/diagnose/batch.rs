@@ -15,15 +15,17 @@ use crate::pgurl::PgUrl;
 pub(super) enum Statement {
     Version,
     Server,
-    CreateDb,
+    Timeouts,
+    Privileges,
     LockHolder,
     Migrations,
 }
 
-const ORDER: [Statement; 5] = [
+const ORDER: [Statement; 6] = [
     Statement::Version,
     Statement::Server,
-    Statement::CreateDb,
+    Statement::Timeouts,
+    Statement::Privileges,
     Statement::LockHolder,
     Statement::Migrations,
 ];
@@ -69,9 +71,10 @@ impl Reads {
 /// Sends the statements the checks up to `s.upto` need, in one round trip.
 pub(super) fn read(session: &mut Session, url: &PgUrl, s: &Settings, bound: Duration) -> Reads {
     let schema = url.param("schema").unwrap_or("public");
-    let mut sql = vec!["SELECT version()".to_string()];
+    let mut sql = vec!["SELECT version(), pg_backend_pid()".to_string()];
     if s.upto >= Layer::Server {
         sql.push(server::SQL.to_string());
+        sql.push(server::TIMEOUTS_SQL.to_string());
     }
     if s.upto >= Layer::Migrations {
         sql.extend(migrations::statements(schema));

@@ -3,37 +3,124 @@
 //! advisory lock.
 
 use super::batch::{Reads, Statement};
-use super::{fail, pass, warn, Code, Outcome, Settings};
+use super::{fail, pass, warn, Code, Outcome, Settings, Shadow};
 use crate::pgurl::PgUrl;
 use crate::prisma::table::{
     local_migrations, lock_holder, migration_rows, migrations_sql, MigrationRows, LOCK_HOLDER_SQL,
 };
 
-/// This check's statements for the batch, in its order: CREATEDB, the
-/// lock's holder, then `_prisma_migrations` (last: it fails without the table).
+/// This check's statements for the batch, in its order: the role's
+/// privileges and limits, the lock's holder, then `_prisma_migrations`
+/// (last: it fails without the table).
 pub(super) fn statements(schema: &str) -> [String; 3] {
     [
-        "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user".to_string(),
+        privileges_sql(schema),
         LOCK_HOLDER_SQL.to_string(),
         migrations_sql(schema),
     ]
 }
 
+/// What the role may do, and the connection limits that apply to it:
+/// CREATEDB (the shadow database), whether the schema exists, CREATE in
+/// it, CREATE in the database (Prisma creates a missing schema), the
+/// role's and the database's connection limits and their use now.
+fn privileges_sql(schema: &str) -> String {
+    format!(
+        "SELECT r.rolcreatedb OR r.rolsuper, n.oid IS NOT NULL, \
+            COALESCE(has_schema_privilege(n.oid, 'CREATE'), false), \
+            has_database_privilege(current_database(), 'CREATE'), \
+            r.rolconnlimit, (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user)::int, \
+            d.datconnlimit, (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())::int, \
+            current_user, current_database() \
+         FROM pg_roles r CROSS JOIN pg_database d LEFT JOIN pg_namespace n ON n.nspname = '{}' \
+         WHERE r.rolname = current_user AND d.datname = current_database()",
+        schema.replace('\'', "''")
+    )
+}
+
+/// The connections a migrate command opens: `migrate dev` a second one
+/// for the shadow database.
+fn connections_needed(s: &Settings) -> i64 {
+    if s.shadow == Shadow::Created {
+        2
+    } else {
+        1
+    }
+}
+
 pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Option<()>) {
     let mut notes = Vec::new();
     let mut hints = Vec::new();
-    let can_create = reads
-        .row(Statement::CreateDb)
-        .is_ok_and(|r| r.first().and_then(|v| v.as_deref()) == Some("t"));
+    let privileges = reads.row(Statement::Privileges).ok();
+    let col = |i: usize| {
+        privileges
+            .and_then(|r| r.get(i).cloned().flatten())
+            .unwrap_or_default()
+    };
+    let yes = |i: usize| col(i) == "t";
+    let can_create = yes(0);
+    let (role, database) = (col(8), col(9));
+    let schema = url.param("schema").unwrap_or("public").to_string();
+    let mut failures = Vec::new();
+    if privileges.is_some() {
+        let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        if !yes(1) && !yes(3) {
+            failures.push((
+                format!("schema {schema} does not exist and {role} may not create it"),
+                format!("Prisma runs CREATE SCHEMA first and fails (permission denied for database {database}): as the database owner, `CREATE SCHEMA {} AUTHORIZATION {}` or `GRANT CREATE ON DATABASE {} TO {}`", quoted(&schema), quoted(&role), quoted(&database), quoted(&role)),
+            ));
+        } else if !yes(1) {
+            notes.push(format!(
+                "schema {schema} does not exist yet; {role} may create it"
+            ));
+        } else if !yes(2) {
+            failures.push((
+                format!("{role} may not create objects in schema {schema}"),
+                format!("every migration that creates a table fails (42501, permission denied for schema {schema}): as its owner, `GRANT CREATE ON SCHEMA {} TO {}`", quoted(&schema), quoted(&role)),
+            ));
+        }
+        let need = connections_needed(s);
+        for (limit, used, what, sql) in [
+            (
+                col(4),
+                col(5),
+                format!("role {role}"),
+                format!("ALTER ROLE {} CONNECTION LIMIT", quoted(&role)),
+            ),
+            (
+                col(6),
+                col(7),
+                format!("database {database}"),
+                format!("ALTER DATABASE {} CONNECTION LIMIT", quoted(&database)),
+            ),
+        ] {
+            let (Ok(limit), Ok(used)) = (limit.parse::<i64>(), used.parse::<i64>()) else {
+                continue;
+            };
+            if limit < 0 {
+                continue;
+            }
+            // This session is counted in `used` and ends before Prisma starts.
+            let free = limit - used + 1;
+            notes.push(format!("{what}: connection limit {limit}, {used} in use"));
+            if free < need {
+                failures.push((
+                    format!("{what} allows {limit} connection(s) and {used} are in use (this check's included): the migration needs {need}"),
+                    format!("Prisma fails with `too many connections for {what}` (53300): close idle sessions of {what}, or raise the limit: `{sql} {}`", used - 1 + need),
+                ));
+            }
+        }
+    }
     if can_create {
         notes.push("may create databases (shadow database ok)".to_string());
-    } else if s.shadow_configured {
+    } else if s.shadow == Shadow::Configured {
         notes.push("cannot create databases; SHADOW_DATABASE_URL is set".to_string());
+    } else if s.shadow == Shadow::Unused {
+        notes.push("cannot create databases (migrate deploy needs no shadow database)".to_string());
     } else {
         notes.push("cannot create databases".to_string());
-        hints.push("`migrate dev` creates a shadow database and will fail with P3014: GRANT CREATEDB to this user, or set datasource.shadowDatabaseUrl in prisma.config.ts (SHADOW_DATABASE_URL)".to_string());
+        hints.push(format!("`migrate dev` creates a shadow database and will fail with P3014: `ALTER ROLE \"{}\" CREATEDB` (as an admin), or set datasource.shadowDatabaseUrl in prisma.config.ts (SHADOW_DATABASE_URL)", role.replace('"', "\"\"")));
     }
-    let schema = url.param("schema").unwrap_or("public").to_string();
     let mut failed = Vec::new();
     let rows = match reads.rows(Statement::Migrations) {
         Ok(rows) => Some(migration_rows(rows)),
@@ -68,13 +155,28 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
         )),
         None => {}
     }
-    if let Some((pid, holder)) = reads.rows(Statement::LockHolder).ok().and_then(lock_holder) {
+    if let Some(h) = reads.rows(Statement::LockHolder).ok().and_then(lock_holder) {
         notes.push(format!(
-            "Prisma's advisory lock 72707369 is held by {holder}"
+            "Prisma's advisory lock 72707369 is held by {}",
+            h.described
         ));
-        hints.push(format!("another migration holds the lock, and Prisma gives up after 10s (P1002): wait for it, or end it with SELECT pg_terminate_backend({pid})"));
+        hints.push(format!(
+            "another session holds Prisma's migration lock: {}",
+            h.advice()
+        ));
     }
     let detail = notes.join("; ");
+    if !failures.is_empty() {
+        let (what, fixes): (Vec<String>, Vec<String>) = failures.into_iter().unzip();
+        return (
+            fail(
+                Code::MigrationRoleLacks,
+                format!("{detail}; {}", what.join("; ")),
+                fixes.join("; "),
+            ),
+            None,
+        );
+    }
     if !failed.is_empty() {
         return (
             fail(Code::MigrationFailed, format!("{detail}; failed migration(s): {}", failed.join(", ")), format!("Prisma refuses to migrate until they are resolved (P3009): fix the database, then `npx prisma migrate resolve --rolled-back {}` (or --applied)", failed[0])),

@@ -11,6 +11,7 @@ mod batch;
 mod dns;
 mod idle;
 mod migrations;
+mod pooler;
 mod server;
 mod tcp;
 mod tls;
@@ -35,6 +36,7 @@ stable_names! {
         Tls = "tls",
         Auth = "auth",
         Query = "query",
+        Pooler = "pooler",
         Server = "server",
         Migrations = "migrations",
         Idle = "idle",
@@ -62,6 +64,9 @@ stable_names! {
         TooManyConnections = "too_many_connections",
         IdleClosed = "idle_closed",
         MigrationFailed = "migration_failed",
+        StartupParamRefused = "startup_param_refused",
+        PoolerTransaction = "pooler_transaction",
+        MigrationRoleLacks = "migration_role_lacks",
     }
 }
 
@@ -146,6 +151,28 @@ impl Report {
     }
 }
 
+/// The shadow database, as the checks should judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shadow {
+    /// `migrate dev` creates one: the role needs CREATEDB.
+    Created,
+    /// A shadowDatabaseUrl (SHADOW_DATABASE_URL) names one.
+    Configured,
+    /// `migrate deploy` uses none.
+    Unused,
+}
+
+impl Shadow {
+    /// Created, unless a shadow URL is configured.
+    pub fn for_dev(configured: bool) -> Shadow {
+        if configured {
+            Shadow::Configured
+        } else {
+            Shadow::Created
+        }
+    }
+}
+
 /// How far and how hard to check.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -154,8 +181,11 @@ pub struct Settings {
     /// The last layer to run (`Query` for a preflight, `Server`, `Migrations`).
     pub upto: Layer,
     pub project_dir: PathBuf,
-    /// A SHADOW_DATABASE_URL is configured, so CREATEDB is not needed.
-    pub shadow_configured: bool,
+    /// This is the URL Prisma Migrate connects with (prisma.config.ts's
+    /// `datasource.url`): a transaction pooler fails it.
+    pub migrates: bool,
+    /// What `migrate dev`'s shadow database needs of this role.
+    pub shadow: Shadow,
     /// Say on stderr how long the network steps may wait (at a terminal:
     /// a silent server otherwise looks like a hang).
     pub progress: bool,
@@ -382,6 +412,14 @@ impl Runner<'_> {
         let Some(reads) = reads.filter(|_| queried.is_some()) else {
             return false;
         };
+        if self
+            .step(Layer::Pooler, || {
+                pooler::check(session, &reads, url, target, s)
+            })
+            .is_none()
+        {
+            return false;
+        }
         if s.upto == Layer::Query {
             return true;
         }

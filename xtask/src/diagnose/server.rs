@@ -38,6 +38,68 @@ pub(super) const SQL: &str = "SELECT \
         COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false), \
         current_setting('rds.force_ssl', true)";
 
+/// The timeouts that will cut Prisma's sessions, with where each value
+/// comes from (`pg_settings.source`: the server's configuration, the
+/// database, the role, the role in this database, the URL).
+pub(super) const TIMEOUTS_SQL: &str = "SELECT name, setting, source, current_user, current_database() \
+     FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_session_timeout', 'idle_in_transaction_session_timeout') ORDER BY name";
+
+/// One timeout in force for this session.
+struct Timeout {
+    name: String,
+    ms: u64,
+    source: String,
+}
+
+impl Timeout {
+    /// Where the value comes from, and the SQL (or place) that lifts it
+    /// for the migration role.
+    fn origin(&self, role: &str, db: &str) -> (String, String) {
+        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let n = &self.name;
+        match self.source.as_str() {
+            "user" => (format!("set on role {role}"), format!("`ALTER ROLE {} SET {n} = 0`", q(role))),
+            "database" => (format!("set on database {db}"), format!("`ALTER DATABASE {} SET {n} = 0`, or for the migration role only `ALTER ROLE {} SET {n} = 0`", q(db), q(role))),
+            "database user" => (format!("set on role {role} in database {db}"), format!("`ALTER ROLE {} IN DATABASE {} SET {n} = 0`", q(role), q(db))),
+            "client" => ("set by the connection (the URL's options)".into(), format!("remove {n} from the URL's options")),
+            "configuration file" | "default" | "command line" => ("the server's default (on RDS: the parameter group)".into(), format!("set {n} to 0 in the parameter group, or for the migration role only `ALTER ROLE {} SET {n} = 0`", q(role))),
+            other => (format!("set by {other}"), format!("`ALTER ROLE {} SET {n} = 0`", q(role))),
+        }
+    }
+
+    /// What this limit does to a migration, when it can.
+    fn effect(&self) -> Option<&'static str> {
+        match self.name.as_str() {
+            "statement_timeout" => Some("a migration statement that runs longer is cancelled (57014, P3018), and so can be `migrate dev`'s DROP DATABASE of its shadow database"),
+            "lock_timeout" => Some("a migration that waits longer for a table lock (a busy table, an open transaction) is cancelled (55P03, P3018)"),
+            // migrate dev's main connection idles while the shadow
+            // database replays the history, and at its name prompt.
+            "idle_session_timeout" if self.ms < 3_600_000 => Some("`migrate dev`'s main connection sits idle while the shadow database replays the history (and at its prompts): the server ends it (57P05) and Prisma reports P1017"),
+            "idle_in_transaction_session_timeout" if self.ms < 600_000 => Some("a migration paused inside its transaction (a prompt, a debugger) loses its connection (P1017)"),
+            _ => None,
+        }
+    }
+}
+
+fn timeouts(reads: &Reads) -> (Vec<Timeout>, String, String) {
+    let Ok(rows) = reads.rows(Statement::Timeouts) else {
+        return (Vec::new(), String::new(), String::new());
+    };
+    let text = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+    let role = rows.first().map(|r| text(r, 3)).unwrap_or_default();
+    let db = rows.first().map(|r| text(r, 4)).unwrap_or_default();
+    let list = rows
+        .iter()
+        .map(|r| Timeout {
+            name: text(r, 0),
+            // pg_settings gives these in milliseconds.
+            ms: text(r, 1).parse().unwrap_or(0),
+            source: text(r, 2),
+        })
+        .collect();
+    (list, role, db)
+}
+
 pub(super) fn check(reads: &Reads) -> (Outcome, Option<()>) {
     let row = match reads.row(Statement::Server) {
         Ok(r) => r,
@@ -61,8 +123,21 @@ pub(super) fn check(reads: &Reads) -> (Outcome, Option<()>) {
     let force_ssl = row.get(10).cloned().flatten();
     let usable = max - reserved;
     let headroom = usable - total;
+    let (limits, role, db) = timeouts(reads);
+    let shown: Vec<String> = if limits.is_empty() {
+        vec![format!("statement_timeout {stmt}, idle_in_transaction_session_timeout {idle_tx}, idle_session_timeout {idle_s}")]
+    } else {
+        limits
+            .iter()
+            .map(|t| match t.ms {
+                0 => format!("{} 0", t.name),
+                ms => format!("{} {} ({})", t.name, show_ms(ms), t.origin(&role, &db).0),
+            })
+            .collect()
+    };
     let mut detail = format!(
-        "connections: {in_db} to this database, {total} in all of {usable} usable (max_connections {max}, {reserved} reserved); statement_timeout {stmt}, idle_in_transaction_session_timeout {idle_tx}, idle_session_timeout {idle_s}, tcp_keepalives_idle {keep}; session {}",
+        "connections: {in_db} to this database, {total} in all of {usable} usable (max_connections {max}, {reserved} reserved); {}, tcp_keepalives_idle {keep}; session {}",
+        shown.join(", "),
         if ssl { "encrypted" } else { "NOT encrypted" }
     );
     if let Some(f) = &force_ssl {
@@ -72,14 +147,15 @@ pub(super) fn check(reads: &Reads) -> (Outcome, Option<()>) {
     if headroom < 3 || headroom * 10 < usable {
         hints.push(format!("only {headroom} connection slot(s) left: stop idle dev servers or lower connection_limit; migrate dev needs 2 (one for the shadow database)"));
     }
-    if let Some(ms) = duration_ms(&idle_s).filter(|ms| *ms > 0 && *ms < 600_000) {
-        hints.push(format!("the server closes sessions idle for {}s: a `migrate dev` waiting at a prompt loses its connection (P1017); raise idle_session_timeout in the parameter group", ms / 1000));
-    }
-    if let Some(ms) = duration_ms(&idle_tx).filter(|ms| *ms > 0 && *ms < 600_000) {
-        hints.push(format!("the server ends sessions idle inside a transaction for {}s: a migration paused between statements (a `migrate dev` prompt inside its transaction, a debugger) loses its connection (P1017); raise idle_in_transaction_session_timeout in the parameter group", ms / 1000));
-    }
-    if let Some(ms) = duration_ms(&stmt).filter(|ms| *ms > 0 && *ms < 60_000) {
-        hints.push(format!("statement_timeout is {}ms: long migrations can be cancelled; set options=-c statement_timeout=... for migrations (env-fix --statement-timeout)", ms));
+    for t in limits.iter().filter(|t| t.ms > 0) {
+        if let Some(effect) = t.effect() {
+            let (from, fix) = t.origin(&role, &db);
+            hints.push(format!(
+                "{} is {} ({from}): {effect}; {fix}",
+                t.name,
+                show_ms(t.ms)
+            ));
+        }
     }
     if !ssl {
         hints.push("this session is not encrypted".to_string());
@@ -91,20 +167,14 @@ pub(super) fn check(reads: &Reads) -> (Outcome, Option<()>) {
     }
 }
 
-/// Reads a PostgreSQL duration setting (`0`, `30s`, `5min`, `1500ms`, `1h`) in ms.
-fn duration_ms(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let n: u64 = s[..split].parse().ok()?;
-    let factor = match &s[split..] {
-        "" | "ms" => 1,
-        "s" => 1000,
-        "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    Some(n * factor)
+/// A duration as PostgreSQL would write it.
+fn show_ms(ms: u64) -> String {
+    match ms {
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{}min", ms / 60_000),
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    }
 }
 
 #[cfg(test)]
@@ -112,17 +182,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        for (s, ms) in [
-            ("0", 0),
-            ("30s", 30_000),
-            ("5min", 300_000),
-            ("1500ms", 1500),
-            ("1h", 3_600_000),
-            ("2d", 172_800_000),
+    fn durations_are_shown_as_postgresql_writes_them() {
+        for (ms, shown) in [
+            (2000, "2s"),
+            (300_000, "5min"),
+            (1500, "1500ms"),
+            (3_600_000, "1h"),
         ] {
-            assert_eq!(duration_ms(s), Some(ms), "{s}");
+            assert_eq!(show_ms(ms), shown);
         }
-        assert_eq!(duration_ms("x"), None);
     }
 }

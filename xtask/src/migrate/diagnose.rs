@@ -5,7 +5,7 @@
 use super::preflight::print_report_brief;
 use super::resolve::Urls;
 use super::{Plan, Verdict};
-use crate::diagnose::Layer;
+use crate::diagnose::{Layer, Shadow};
 use crate::output::{self, Style};
 use crate::passwords::iam;
 use crate::prisma::codes::{self, ErrorCode, Failure};
@@ -48,7 +48,7 @@ pub(super) fn explain(
 
 /// After P1017/P1001: db-test's checks name the layer that breaks.
 fn explain_with_db_test(ctx: &Ctx, urls: &Urls, style: Style) {
-    let (report, _) = urls.diagnose(ctx, Layer::Query);
+    let (report, _) = urls.diagnose(ctx, Layer::Query, Shadow::Unused);
     if report.ok() {
         output::err("  db-test: the connection works now (checks 1-6 pass): the break was transient or happens only under Prisma's longer session (idle timeouts, a pooler): try `cargo xtask db-test --idle-probe 60`");
     } else {
@@ -59,7 +59,7 @@ fn explain_with_db_test(ctx: &Ctx, urls: &Urls, style: Style) {
 pub(super) fn show_lock_holder(ctx: &Ctx, urls: &Urls, style: Style) {
     match urls.connect(ctx) {
         Some(mut session) => match table::advisory_lock_holder(&mut session) {
-            Some((_, holder)) => output::err(format!("  {} Prisma's migration lock (advisory lock 72707369) is held by {holder}", style.yellow("lock:"))),
+            Some(h) => output::err(format!("  {} Prisma's migration lock (advisory lock 72707369) is held by {}; {}", style.yellow("lock:"), h.described, h.advice())),
             None => output::err("  lock: nobody holds advisory lock 72707369 now (a pooler or RDS Proxy in the path can also cause P1002)"),
         },
         None => output::err("  lock: could not connect to see who holds advisory lock 72707369"),

@@ -5,7 +5,7 @@
 use super::resolve::Urls;
 use super::{Mode, Plan};
 use crate::conn::Session;
-use crate::diagnose::{Code, Layer, Report, Status};
+use crate::diagnose::{Code, Layer, Report, Shadow, Status};
 use crate::output::{self, Style};
 use crate::util::Ctx;
 
@@ -17,13 +17,16 @@ pub(super) fn check(
     urls: &Urls,
     style: Style,
 ) -> Result<Option<Session>, (Code, String)> {
-    let upto = if plan.mode == Mode::Dev {
-        Layer::Migrations
+    // Every layer: the batch answers them all in the one round trip.
+    let shadow = if plan.mode == Mode::Dev {
+        Shadow::for_dev(urls.shadow.is_some())
     } else {
-        Layer::Query
+        Shadow::Unused
     };
-    let (report, session) = urls.diagnose(ctx, upto);
-    if !report.ok() {
+    let (report, session) = urls.diagnose(ctx, Layer::Migrations, shadow);
+    // A failed migration is Prisma's P3009 to report, and the diagnosis
+    // after it explains it; everything else stops the run here.
+    if !report.ok() && report.diagnosis.code != Code::MigrationFailed {
         output::err(format!(
             "{} preflight failed: Prisma was not started",
             style.red("migrate:")

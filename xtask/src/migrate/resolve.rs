@@ -7,22 +7,32 @@ use std::time::{Duration, Instant};
 
 use super::Plan;
 use crate::conn::{self, Session};
-use crate::diagnose::{self, Layer, Report, Settings};
+use crate::diagnose::{self, Layer, Report, Settings, Shadow};
 use crate::envload::{self, Found};
 use crate::exit::bad_input;
 use crate::output::{self, Style};
 use crate::passwords;
 use crate::pgurl::{PgUrl, Reader};
+use crate::prisma;
+use crate::prisma::config::CliUrl;
 use crate::repair;
 use crate::util::Ctx;
 
 /// The URLs Prisma gets, loaded once.
 pub(super) struct Urls {
+    /// The variable prisma.config.ts's `datasource.url` reads
+    /// (DATABASE_URL without a config); None when the config writes the
+    /// URL itself.
+    pub(super) var: Option<String>,
     pub(super) found: Found,
-    /// DATABASE_URL as Prisma gets it (tuned unless --no-tune).
+    /// The URL as Prisma gets it (tuned unless --no-tune).
     pub(super) url: PgUrl,
     pub(super) child_url: String,
-    pub(super) shadow_url: Option<String>,
+    /// The shadow database's variable and URL as Prisma gets it.
+    pub(super) shadow: Option<(String, String)>,
+    /// The env files' other variables: Prisma gets them all, since the
+    /// config may read any of them.
+    pub(super) file_vars: Vec<(String, String)>,
     /// When the IAM token in `child_url` was made.
     pub(super) token_at: Option<Instant>,
 }
@@ -30,26 +40,47 @@ pub(super) struct Urls {
 impl Urls {
     pub(super) fn load(ctx: &Ctx, plan: &Plan, style: Style) -> anyhow::Result<Urls> {
         let files = envload::read_files(&ctx.project_dir, &plan.env_files)?;
-        let Some(found) = envload::find("DATABASE_URL", &files) else {
-            return Err(bad_input(format!(
-                "DATABASE_URL is not set in {}: put it in .env.local, or run `cargo xtask dev-db up --write-env` for a local database",
-                envload::looked_at(&files, &plan.env_files)
-            )));
+        let file_vars = envload::file_vars(&files);
+        let config = prisma::config::start(&ctx.project_dir, &file_vars)
+            .finish()
+            .map_err(|e| bad_input(e.to_string()))?;
+        let source = prisma::config::cli_url(&config, &file_vars);
+        let (var, found) = match &source {
+            CliUrl::Literal(path, url) => (
+                None,
+                Found {
+                    value: url.clone(),
+                    source: path.clone(),
+                    written: None,
+                    shadowed: None,
+                },
+            ),
+            CliUrl::Var(var) => {
+                let Some(found) = envload::find(var, &files) else {
+                    return Err(bad_input(format!(
+                        "{var} is not set in {}: put it in .env.local, or run `cargo xtask dev-db up --write-env` for a local database",
+                        envload::looked_at(&files, &plan.env_files)
+                    )));
+                };
+                (Some(var.clone()), found)
+            }
         };
+        let name = var.clone().unwrap_or_else(|| "datasource.url".into());
         let mut url = PgUrl::parse(&found.value)
-            .map_err(|e| bad_input(format!("DATABASE_URL ({}): {e}", found.source)))?;
+            .map_err(|e| bad_input(format!("{name} ({}): {e}", found.source)))?;
         if plan.password.is_none()
             && url
                 .password()
                 .is_some_and(|p| repair::is_placeholder(p.expose()))
         {
             return Err(bad_input(format!(
-                "DATABASE_URL ({}) has a placeholder instead of a password: set the real one with `printf '%s' \"$PASSWORD\" | cargo xtask env-fix --password-stdin`",
+                "{name} ({}) has a placeholder instead of a password: set the real one with `printf '%s' \"$PASSWORD\" | cargo xtask env-fix --password-stdin`",
                 found.source
             )));
         }
-        let child_url = if plan.tune {
-            for c in repair::tune("DATABASE_URL", &mut url) {
+        // A URL written in the config itself reaches Prisma as written.
+        let child_url = if plan.tune && var.is_some() {
+            for c in repair::tune(&name, &mut url) {
                 output::err(format!("{} {}", style.dim("tune:"), c.detail));
             }
             url.render_for(Reader::Prisma)
@@ -57,29 +88,65 @@ impl Urls {
             found.value.clone()
         };
         // The shadow database's URL gets the same tuning, once for all attempts.
-        let shadow = envload::find("SHADOW_DATABASE_URL", &files);
-        let shadow_url = shadow.as_ref().map(|s| match PgUrl::parse(&s.value) {
-            Ok(mut u) if plan.tune => {
-                repair::tune("SHADOW_DATABASE_URL", &mut u);
-                u.render_for(Reader::Prisma)
-            }
-            _ => s.value.clone(),
+        let shadow_var = match config.datasource.as_ref().and_then(|d| d.shadow.as_deref()) {
+            Some(v) => prisma::config::var_holding(v, &file_vars).map(str::to_string),
+            None => Some("SHADOW_DATABASE_URL".to_string()),
+        };
+        let shadow = shadow_var.and_then(|v| {
+            let s = envload::find(&v, &files)?;
+            let value = match PgUrl::parse(&s.value) {
+                Ok(mut u) if plan.tune => {
+                    repair::tune(&v, &mut u);
+                    u.render_for(Reader::Prisma)
+                }
+                _ => s.value.clone(),
+            };
+            Some((v, value))
         });
         output::err(format!(
-            "{} DATABASE_URL from {}: {}",
+            "{} {name} from {}: {}",
             style.dim("migrate:"),
             found.source,
             url.masked()
         ));
+        if let Some(note) = source_note(&source, &files) {
+            output::err(format!("{} {note}", style.dim("migrate:")));
+        }
+        if let Some(note) = &config.note {
+            output::err(format!(
+                "{} prisma.config.ts not read ({note}): using DATABASE_URL",
+                style.yellow("migrate:")
+            ));
+        }
         let mut urls = Urls {
+            var,
             found,
             url,
             child_url,
-            shadow_url,
+            shadow,
+            file_vars,
             token_at: None,
         };
         urls.fetch_password(plan)?;
         Ok(urls)
+    }
+
+    /// The variable name for messages.
+    pub(super) fn name(&self) -> &str {
+        self.var.as_deref().unwrap_or("datasource.url")
+    }
+
+    /// Prisma's environment: the env files' variables, then the URLs as
+    /// tuned here over them.
+    pub(super) fn child_env(&self) -> Vec<(String, String)> {
+        let mut env = self.file_vars.clone();
+        if let Some(var) = &self.var {
+            env.push((var.clone(), self.child_url.clone()));
+        }
+        if let Some((var, url)) = &self.shadow {
+            env.push((var.clone(), url.clone()));
+        }
+        env
     }
 
     /// `--password-from` / `--iam`: the password goes into the URL Prisma
@@ -90,36 +157,45 @@ impl Urls {
         };
         let reader = plan.tune.then_some(Reader::Prisma);
         let profile = plan.aws_profile.as_deref();
+        let shadow_url = self.shadow.as_ref().map(|(_, u)| u.as_str());
         let child = passwords::for_child(
             source,
             &mut self.url,
-            self.shadow_url.as_deref(),
+            shadow_url,
             reader,
             profile,
             "migrate:",
         )?;
         self.child_url = child.url;
-        self.shadow_url = child.shadow.or(self.shadow_url.take());
+        if let (Some(url), Some((_, old))) = (child.shadow, self.shadow.as_mut()) {
+            *old = url;
+        }
         self.token_at = child.iam.then(Instant::now);
         Ok(())
     }
 
     /// db-test's checks against the URL Prisma gets, up to `upto`; the
     /// session when they passed.
-    pub(super) fn diagnose(&self, ctx: &Ctx, upto: Layer) -> (Report, Option<Session>) {
+    pub(super) fn diagnose(
+        &self,
+        ctx: &Ctx,
+        upto: Layer,
+        shadow: Shadow,
+    ) -> (Report, Option<Session>) {
         let settings = Settings {
             timeout: None,
             idle_probe: None,
             upto,
             project_dir: ctx.project_dir.clone(),
-            shadow_configured: self.shadow_url.is_some(),
+            migrates: true,
+            shadow,
             progress: false,
         };
         let tuned = Found {
             value: self.child_url.clone(),
             ..self.found.clone()
         };
-        diagnose::diagnose_keeping("DATABASE_URL", Some(&tuned), &settings, &|_| {})
+        diagnose::diagnose_keeping(self.name(), Some(&tuned), &settings, &|_| {})
     }
 
     /// A session for the xtask's own queries, on the URL Prisma gets.
@@ -128,4 +204,16 @@ impl Urls {
         let target = conn::target(&url, &ctx.project_dir, Duration::from_secs(5), None).ok()?;
         conn::connect(&target).ok()
     }
+}
+
+/// Which is which, when the CLI's URL is not DATABASE_URL.
+fn source_note(cli: &CliUrl, files: &[envload::EnvFile]) -> Option<String> {
+    match cli {
+            CliUrl::Var(v) if v == "DATABASE_URL" => None,
+            CliUrl::Var(v) => Some(match envload::find("DATABASE_URL", files) {
+                Some(d) => format!("prisma.config.ts's datasource.url reads {v}: Prisma's CLI migrates through {v}; DATABASE_URL ({}) is the app's runtime URL and is not checked here", d.source),
+                None => format!("prisma.config.ts's datasource.url reads {v}"),
+            }),
+            CliUrl::Literal(path, _) => Some(format!("{path} writes datasource.url itself (no env variable): checked as written, not tuned")),
+        }
 }

@@ -87,10 +87,7 @@ pub(super) fn attempts(
         ));
         let mut cmd = prisma.install.prisma_command(&ctx.sh, &args);
         prisma.setup.apply(&mut cmd);
-        cmd.env("DATABASE_URL", &urls.child_url);
-        if let Some(url) = &urls.shadow_url {
-            cmd.env("SHADOW_DATABASE_URL", url);
-        }
+        cmd.envs(urls.child_env());
         let t0 = Instant::now();
         let out = process::run_child(cmd, plan.prisma_stdout_to_stderr).with_context(|| {
             format!(

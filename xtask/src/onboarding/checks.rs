@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::{Notes, Opts, StepResult};
-use crate::diagnose::{self, Layer, Settings, Status};
+use crate::diagnose::{self, Layer, Settings, Shadow, Status};
 use crate::envfile::{self, Write};
 use crate::envload;
 use crate::input::PasswordSource;
@@ -15,6 +15,7 @@ use crate::output;
 use crate::passwords;
 use crate::pgurl::PgUrl;
 use crate::prisma::codes::Failure;
+use crate::prisma::config::CliUrl;
 use crate::prisma::engine::{self, Wasm};
 use crate::prisma::{Engine, Install};
 use crate::rds::{self, AwsOptions};
@@ -101,16 +102,31 @@ pub(super) fn check_db(ctx: &Ctx, n: &mut Notes) -> StepResult {
         n.note(&e);
         (e.to_string(), "fix the env file".into())
     })?;
-    let found = envload::find("DATABASE_URL", &files);
+    // The URL Prisma's CLI migrates through (prisma.config.ts), which is
+    // what the migrate step after this one needs.
+    let cli = envload::cli_url(&ctx.project_dir, &files).map_err(|e| {
+        n.note(&e);
+        (e.to_string(), "fix prisma.config.ts".into())
+    })?;
+    let found = match &cli {
+        CliUrl::Literal(path, url) => Some(envload::Found {
+            value: url.clone(),
+            source: path.clone(),
+            written: None,
+            shadowed: None,
+        }),
+        CliUrl::Var(v) => envload::find(v, &files),
+    };
     let settings = Settings {
         timeout: None,
         idle_probe: None,
         upto: Layer::Migrations,
         project_dir: ctx.project_dir.clone(),
-        shadow_configured: envload::find("SHADOW_DATABASE_URL", &files).is_some(),
+        migrates: true,
+        shadow: Shadow::for_dev(envload::find("SHADOW_DATABASE_URL", &files).is_some()),
         progress: false,
     };
-    let report = diagnose::diagnose("DATABASE_URL", found.as_ref(), &settings, &|_| {});
+    let report = diagnose::diagnose(cli.name(), found.as_ref(), &settings, &|_| {});
     let warnings = report
         .checks
         .iter()

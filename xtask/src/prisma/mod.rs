@@ -7,6 +7,7 @@
 mod install;
 
 pub mod codes;
+pub mod config;
 pub mod engine;
 pub mod table;
 

@@ -51,27 +51,56 @@ pub fn prisma_migrations(session: &mut Session, schema: &str) -> Option<Migratio
 /// nobody does.
 pub const LOCK_HOLDER_SQL: &str = "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \
         COALESCE(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
-        COALESCE(extract(epoch FROM now() - a.state_change)::bigint, 0) \
+        COALESCE(extract(epoch FROM now() - a.state_change)::bigint, 0), \
+        COALESCE(host(a.client_addr), 'a local socket'), COALESCE(a.state, '') \
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
      WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
      LIMIT 1";
 
-/// The pid and a description of the lock's holder, from `LOCK_HOLDER_SQL`'s rows.
-pub fn lock_holder(rows: &Rows) -> Option<(i32, String)> {
+/// Who holds Prisma's migration lock.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub pid: i32,
+    /// One line: pid, application, user, client, state and since when.
+    pub described: String,
+    /// Idle, outside any transaction: no migration is running on it (a
+    /// psql left open, a crashed deploy, a lock left behind on a pooled
+    /// connection).
+    pub stale: bool,
+}
+
+impl Holder {
+    /// What to do about it; the user ends a session, never the tool.
+    pub fn advice(&self) -> String {
+        if self.stale {
+            format!("it is idle, so no migration is running on it (a session left open, a crashed deploy, or a lock left behind on a pooler's connection): end it with `SELECT pg_terminate_backend({})` if nobody needs it; Prisma gives up after 10s (P1002)", self.pid)
+        } else {
+            format!("a migration is running on it: wait for it to finish; Prisma gives up after 10s (P1002); if it hangs, end it with `SELECT pg_terminate_backend({})`", self.pid)
+        }
+    }
+}
+
+/// The lock's holder, from `LOCK_HOLDER_SQL`'s rows.
+pub fn lock_holder(rows: &Rows) -> Option<Holder> {
     let r = rows.first()?;
     let text = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
     let pid: i32 = text(0).parse().ok()?;
-    let (app, user, since, secs) = (text(1), text(2), text(3), text(4));
+    let (app, user, since, secs, client, state) =
+        (text(1), text(2), text(3), text(4), text(5), text(6));
     let app = if app.is_empty() {
         String::new()
     } else {
         format!(" ({app})")
     };
-    Some((pid, format!("pid {pid}{app}, user {user}, connected since {since}, in its current state for {secs}s")))
+    Some(Holder {
+        pid,
+        described: format!("pid {pid}{app}, user {user}, from {client}, {state} for {secs}s, connected since {since}"),
+        stale: state == "idle",
+    })
 }
 
 /// Who holds Prisma's migration lock, asked on its own.
-pub fn advisory_lock_holder(session: &mut Session) -> Option<(i32, String)> {
+pub fn advisory_lock_holder(session: &mut Session) -> Option<Holder> {
     let b = session.batch(LOCK_HOLDER_SQL, Duration::from_secs(10));
     b.results.first().and_then(lock_holder)
 }

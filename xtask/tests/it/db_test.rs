@@ -474,8 +474,8 @@ fn idle_in_transaction_timeouts_are_warned_like_the_other_session_timeouts() {
     assert_eq!(server["status"], "warn", "{server}");
     let hint = server["hint"].as_str().unwrap();
     assert!(
-        hint.contains("idle inside a transaction for 30s")
-            && hint.contains("idle_in_transaction_session_timeout"),
+        hint.contains("idle_in_transaction_session_timeout is 30s (set by the connection")
+            && hint.contains("loses its connection (P1017)"),
         "{hint}"
     );
 }

@@ -311,6 +311,7 @@ fn the_whole_verdict_uses_one_connection() {
                     "tls",
                     "auth",
                     "query",
+                    "pooler",
                     "server",
                     "migrations"
                 ],

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod causes;
 mod db_test;
 mod dev_db;
 mod engine_choice;

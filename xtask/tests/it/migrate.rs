@@ -203,11 +203,12 @@ fn p1017_once_is_retried_and_succeeds() {
 #[test]
 fn p1017_every_time_gives_up_with_a_diagnosis() {
     let db = DevDb::start(&[]);
-    // Every connection that carries more than CUT_AFTER_LOCK client bytes
-    // is cut: each attempt's engine connection, after it took the lock and
-    // before it recorded anything. The short ones (the preflight, Prisma's
-    // check, db-test's checks) pass: a middlebox that breaks long sessions.
-    let proxy = Proxy::start(db.port, Fault::CloseAfterClientBytes(CUT_AFTER_LOCK));
+    // After the preflight's, every connection that carries more than
+    // CUT_AFTER_LOCK client bytes is cut: each attempt's engine connection,
+    // after it took the lock and before it recorded anything. The short
+    // ones (Prisma's check, the diagnosis's checks) pass: a middlebox that
+    // breaks long sessions.
+    let proxy = Proxy::start_after(db.port, 1, Fault::CloseAfterClientBytes(CUT_AFTER_LOCK));
     let app = app_via(&db, proxy.port);
     let r = app.migrate_real(
         &[
@@ -280,11 +281,12 @@ fn p1017_mid_migration_is_retried_and_resumes() {
 #[test]
 fn a_cut_before_anything_is_applied_is_not_success() {
     let db = DevDb::start(&[]);
-    // Every connection is cut at CUT_AT_FIRST_STATEMENT client bytes: the
-    // preflight and Prisma's connection check are through by then; each
-    // engine connection is cut in its first statement.
-    let proxy = Proxy::start(
+    // After the preflight's, every connection is cut at
+    // CUT_AT_FIRST_STATEMENT client bytes: Prisma's connection check is
+    // through by then; each engine connection is cut in its first statement.
+    let proxy = Proxy::start_after(
         db.port,
+        1,
         Fault::CloseAfterClientBytes(CUT_AT_FIRST_STATEMENT),
     );
     let app = app_via(&db, proxy.port);

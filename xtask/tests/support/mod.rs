@@ -5,6 +5,7 @@
 use std::io::Write;
 #[cfg(unix)]
 pub mod moto;
+pub mod pgbouncer;
 pub mod proxy;
 #[cfg(unix)]
 pub mod rds;

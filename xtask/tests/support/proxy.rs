@@ -20,9 +20,11 @@ use std::time::{Duration, Instant};
 /// come the version query, `pg_advisory_lock` and `CREATE TABLE
 /// _prisma_migrations` (1826-2289); init is recorded, applied and marked
 /// finished by byte 4470; add_saved_comparables' INSERT into
-/// `_prisma_migrations` is bytes 4470-4822. The xtask's preflight sends 1034
-/// bytes in all and db-test's checks as many; Prisma's connection check
-/// sends `SELECT 1` as bytes 1107-1143, then its Terminate (to 1170).
+/// `_prisma_migrations` is bytes 4470-4822. The xtask's preflight sends
+/// every check's statements in its one batch, about 2600 bytes (tests that
+/// cut below that let its connection through: `start_after`); migrate's
+/// diagnosis after a failure sends 1052 bytes in all; Prisma's connection
+/// check sends `SELECT 1` as bytes 1107-1143, then its Terminate (to 1170).
 ///
 /// This cut comes in the engine's first statement, after Prisma's check
 /// had its answer.
@@ -76,6 +78,16 @@ impl Proxy {
     /// The same, for the first `n` connections only.
     pub fn start_for(upstream: u16, fault: Fault, n: usize) -> Proxy {
         Self::start_with(upstream, move |i| if i < n { fault } else { Fault::Pass })
+    }
+
+    /// The first `skip` connections pass through (the preflight's, whose
+    /// one batch of every check is longer than the cuts measured below),
+    /// every later one gets `fault`.
+    pub fn start_after(upstream: u16, skip: usize, fault: Fault) -> Proxy {
+        Self::start_with(
+            upstream,
+            move |i| if i < skip { Fault::Pass } else { fault },
+        )
     }
 
     /// Connection `i` (in the order accepted, from 0) gets `plan[i]`; those

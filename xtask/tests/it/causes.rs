@@ -1,0 +1,351 @@
+//! The causes users report (`../shared/reference/causes.md`), each
+//! reproduced with real parts and named after its entry there: a real
+//! PostgreSQL (the dev-db), Debian's real PgBouncer, the real Prisma CLI
+//! with its real schema engine (the WebAssembly build), and the fault
+//! proxy where a network or a managed proxy (RDS Proxy, Supavisor) is
+//! imitated at its boundary.
+
+use crate::support::pgbouncer::{PgBouncer, PoolMode};
+use crate::support::*;
+
+fn check<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["targets"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {v}"))
+}
+
+fn code(v: &serde_json::Value) -> &str {
+    v["targets"][0]["diagnosis"]["code"].as_str().unwrap()
+}
+
+/// Cause 1: migrations pointed at a transaction-mode pooler. db-test saw
+/// "ok" through Debian's PgBouncer in transaction mode; now the pooler
+/// layer names it by behaviour (PgBouncer's made-up startup pid, then a
+/// second session on the same backend), on a port that names nothing.
+#[test]
+fn cause_01_transaction_mode_pooler_is_named_by_db_test() {
+    let db = DevDb::start(&[]);
+    let pgb = PgBouncer::start(&db, PoolMode::Transaction, &[]);
+    let (r, v) = db_test_json(&db.password, &pgb.url(&db, "sslmode=require"), &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "pooler_transaction", "{v}");
+    let p = check(&v, "pooler");
+    assert_eq!(p["status"], "fail", "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("transaction pooling"), "{detail}");
+    let hint = p["hint"].as_str().unwrap();
+    assert!(hint.contains("env(\"DIRECT_URL\")"), "{hint}");
+    assert!(hint.contains("advisory lock"), "{hint}");
+    // The same server directly: nothing in between.
+    let (r, v) = db_test_json(&db.password, &db.url, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let p = check(&v, "pooler");
+    assert_eq!(p["status"], "pass", "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("none: PostgreSQL itself"),
+        "{p}"
+    );
+}
+
+/// The same PgBouncer in session mode keeps a session per client: the
+/// pooler is seen (on a port that names nothing), and the check passes.
+#[test]
+fn session_mode_pooler_is_named_and_passes() {
+    let db = DevDb::start(&[]);
+    let pgb = PgBouncer::start(&db, PoolMode::Session, &[]);
+    let (r, v) = db_test_json(&db.password, &pgb.url(&db, "sslmode=require"), &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let p = check(&v, "pooler");
+    assert_eq!(p["status"], "pass", "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("session pooling"),
+        "{p}"
+    );
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("a pooler or proxy"),
+        "{p}"
+    );
+}
+
+/// Cause 27: PgBouncer refuses the `options` startup parameter, the form
+/// `env-fix --statement-timeout` writes. The refusal is named with the
+/// SQL that sets the same on the role.
+#[test]
+fn cause_27_pgbouncer_refuses_options() {
+    let db = DevDb::start(&[]);
+    let pgb = PgBouncer::start(&db, PoolMode::Transaction, &[]);
+    let url = pgb.url(&db, "sslmode=require&options=-c%20statement_timeout%3D0");
+    let (r, v) = db_test_json(&db.password, &url, &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "startup_param_refused", "{v}");
+    let a = check(&v, "auth");
+    assert!(
+        a["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unsupported startup parameter: options"),
+        "{a}"
+    );
+    let hint = a["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("ALTER ROLE \"app\" SET statement_timeout = '0'"),
+        "{hint}"
+    );
+}
+
+/// Causes 1 and 2 through `migrate`: prisma.config.ts reads DATABASE_URL,
+/// which points at a transaction pooler. The preflight names the pooler
+/// and Prisma is not started. Then its hint, followed to the letter (the
+/// direct URL in DIRECT_URL, `env("DIRECT_URL")` in prisma.config.ts),
+/// makes the same deploy apply every migration on the real engine, with
+/// DATABASE_URL still pooled.
+#[test]
+fn cause_02_config_on_the_pooled_url_is_stopped_and_direct_url_fixes_it() {
+    let db = DevDb::start(&[]);
+    let pgb = PgBouncer::start(&db, PoolMode::Transaction, &[]);
+    let pooled = pgb.url(&db, "sslmode=require");
+    let app = App::new(Some(&format!("DATABASE_URL=\"{pooled}\"\n")));
+    let r = app.migrate_wasm(&["--deploy"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("Prisma was not started"), "{}", r.all());
+    assert!(r.stderr.contains("pooler_transaction"), "{}", r.all());
+    assert!(r.stderr.contains("env(\"DIRECT_URL\")"), "{}", r.all());
+    assert!(db.recorded().is_none(), "nothing ran");
+
+    std::fs::write(
+        app.path().join(".env.local"),
+        format!("DATABASE_URL=\"{pooled}\"\nDIRECT_URL=\"{}\"\n", db.url),
+    )
+    .unwrap();
+    let config = app.path().join("prisma.config.ts");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("env(\"DATABASE_URL\")"));
+    std::fs::write(
+        &config,
+        text.replace("env(\"DATABASE_URL\")", "env(\"DIRECT_URL\")"),
+    )
+    .unwrap();
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("datasource.url reads DIRECT_URL"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(db.finished().len(), 2, "{}", r.all());
+    assert_no_secret(&r.all(), &db.password);
+}
+
+/// A prisma.config.ts whose datasource reads a variable set nowhere:
+/// exit 2, naming the file and the variable, before anything connects.
+#[test]
+fn config_reading_a_missing_variable_is_bad_input() {
+    let app = App::new(Some(
+        "DATABASE_URL=\"postgresql://app:pw@127.0.0.1:1/db\"\n",
+    ));
+    let config = app.path().join("prisma.config.ts");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("env(\"DATABASE_URL\")", "env(\"DIRECT_URL\")"),
+    )
+    .unwrap();
+    let r = app.migrate_wasm(&["--deploy"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("prisma.config.ts"), "{}", r.all());
+    assert!(r.stderr.contains("DIRECT_URL"), "{}", r.all());
+    std::fs::write(&config, "export default {{{").unwrap();
+    let r = app.migrate_wasm(&["--deploy"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("prisma.config.ts does not evaluate"),
+        "{}",
+        r.all()
+    );
+}
+
+/// db-test's JSON for `url`, with the password checked absent.
+fn db_test(db: &DevDb, url: &str) -> (Run, serde_json::Value) {
+    db_test_json(&db.password, url, &[])
+}
+
+/// Cause 14: a statement_timeout set on the role cancels a long
+/// migration (P3018, 57014). db-test and the preflight name it before
+/// Prisma starts, with where it comes from and the SQL; that SQL, run as
+/// the hint says, lets the same migration apply on the real engine.
+#[test]
+fn cause_14_role_statement_timeout_is_named_before_the_run() {
+    let db = DevDb::start(&[]);
+    db.admin()
+        .batch_execute("ALTER ROLE app SET statement_timeout = '1s'")
+        .unwrap();
+    let (r, v) = db_test(&db, &db.url);
+    assert_eq!(r.code, 0, "a warning, not a failure: {}", r.all());
+    let server = check(&v, "server");
+    assert_eq!(server["status"], "warn", "{server}");
+    let hint = server["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("statement_timeout is 1s (set on role app)"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("`ALTER ROLE \"app\" SET statement_timeout = 0`"),
+        "{hint}"
+    );
+
+    let app = App::new(Some(&format!("DATABASE_URL=\"{}\"\n", db.url)));
+    app.add_migration("20261201000000_slow", "SELECT pg_sleep(2);\n");
+    let r = app.migrate_wasm(&["--deploy", "--retry-delay", "0.1"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let preflight = r.stderr.find("preflight ok").expect("preflight ran");
+    let named = r
+        .stderr
+        .find("statement_timeout is 1s (set on role app)")
+        .expect("named");
+    let prisma = r.stderr.find("running ").expect("Prisma ran");
+    assert!(
+        preflight < named && named < prisma,
+        "named before Prisma started: {}",
+        r.all()
+    );
+    assert!(r.stderr.contains("P3018"), "{}", r.all());
+
+    // The hint's SQL, as written there.
+    db.admin()
+        .batch_execute("ALTER ROLE \"app\" SET statement_timeout = 0")
+        .unwrap();
+    db.superuser_on("summitly")
+        .batch_execute("DELETE FROM _prisma_migrations WHERE finished_at IS NULL")
+        .unwrap();
+    let r = app.migrate_wasm(&["--deploy"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(db.finished().contains(&"20261201000000_slow".to_string()));
+}
+
+/// Cause 38: `?schema=` names a schema that does not exist, and the role
+/// may not create it (Prisma's CREATE SCHEMA fails). Named with the GRANT;
+/// after it, the real engine migrates into the new schema.
+#[test]
+fn cause_38_missing_schema_the_role_cannot_create() {
+    let db = DevDb::start(&[]);
+    db.admin()
+        .batch_execute(
+            "ALTER DATABASE summitly OWNER TO postgres; REVOKE CREATE ON DATABASE summitly FROM PUBLIC, app",
+        )
+        .unwrap();
+    let url = format!("{}&schema=app2", db.url);
+    let (r, v) = db_test(&db, &url);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "migration_role_lacks", "{v}");
+    let m = check(&v, "migrations");
+    assert!(
+        m["detail"]
+            .as_str()
+            .unwrap()
+            .contains("schema app2 does not exist and app may not create it"),
+        "{m}"
+    );
+    let hint = m["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("`GRANT CREATE ON DATABASE \"summitly\" TO \"app\"`"),
+        "{hint}"
+    );
+    // The migration fails the same way without the check (Prisma's own words).
+    let app = App::new(Some(&format!("DATABASE_URL=\"{url}\"\n")));
+    let r = app.migrate_wasm(&["--deploy", "--no-preflight"], &[]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("permission denied"), "{}", r.all());
+
+    db.admin()
+        .batch_execute("GRANT CREATE ON DATABASE \"summitly\" TO \"app\"")
+        .unwrap();
+    let (r, _) = db_test(&db, &url);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = app.migrate_wasm(&["--deploy"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(schema_has_table(&db, "app2", "_prisma_migrations"));
+}
+
+fn schema_has_table(db: &DevDb, schema: &str, table: &str) -> bool {
+    db.superuser_on("summitly")
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = $2",
+            &[&schema, &table],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        == 1
+}
+
+/// Cause 26, for one role: a role connection limit leaves no room for
+/// `migrate dev`'s two connections while an app server holds one. Named
+/// with the limit that fits; after it, db-test passes.
+#[test]
+fn cause_26_role_connection_limit_leaves_no_room() {
+    let db = DevDb::start(&[]);
+    db.admin()
+        .batch_execute("ALTER ROLE app CONNECTION LIMIT 2")
+        .unwrap();
+    let _app_server = db.app();
+    let (r, v) = db_test(&db, &db.url);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "migration_role_lacks", "{v}");
+    let m = check(&v, "migrations");
+    let hint = m["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("`ALTER ROLE \"app\" CONNECTION LIMIT 3`"),
+        "{hint}"
+    );
+    db.admin()
+        .batch_execute("ALTER ROLE \"app\" CONNECTION LIMIT 3")
+        .unwrap();
+    let (r, _) = db_test(&db, &db.url);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+/// Cause 5: a session left open holds Prisma's advisory lock. db-test
+/// names it (pid, user, client, state) as stale, with the SQL that ends it,
+/// and ends nothing itself.
+#[test]
+fn cause_05_stale_lock_holder_is_named_with_the_sql_that_ends_it() {
+    let db = DevDb::start(&[]);
+    let mut holder = db.app();
+    holder
+        .batch_execute("SET application_name = 'forgotten-psql'; SELECT pg_advisory_lock(72707369)")
+        .unwrap();
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let (r, v) = db_test(&db, &db.url);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let m = check(&v, "migrations");
+    let detail = m["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "held by pid {pid} (forgotten-psql), user app, from 127.0.0.1, idle for"
+        )),
+        "{detail}"
+    );
+    let hint = m["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("it is idle, so no migration is running on it"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains(&format!("`SELECT pg_terminate_backend({pid})`")),
+        "{hint}"
+    );
+    // Still there: the tool ends nothing.
+    let held: i64 = holder.query_one("SELECT 1::bigint", &[]).unwrap().get(0);
+    assert_eq!(held, 1);
+}
