@@ -205,7 +205,8 @@ mod tests {
                 "tracked_by_git",
                 "permissions",
                 "line_break",
-                "unreadable_line"
+                "unreadable_line",
+                "options_via_pooler"
             ]
         );
     }

@@ -126,12 +126,6 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         shadow: Shadow::for_dev(envload::find("SHADOW_DATABASE_URL", &files).is_some()),
         progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    if !json && cli.name() != "DATABASE_URL" {
-        output::out(format!(
-            "prisma.config.ts: Prisma's CLI migrates through {} (its datasource.url); DATABASE_URL is the app's",
-            cli.name()
-        ));
-    }
     let results = test_all(
         &vars,
         explicit,
@@ -173,6 +167,12 @@ fn test_all(
     aws: Option<&AwsOptions>,
     json: bool,
 ) -> anyhow::Result<Vec<(Report, Option<rds::Report>)>> {
+    if !json && cli.name() != "DATABASE_URL" {
+        output::out(format!(
+            "prisma.config.ts: Prisma's CLI migrates through {} (its datasource.url); DATABASE_URL is the app's",
+            cli.name()
+        ));
+    }
     let mut results = Vec::new();
     let mut first = None;
     for (i, var) in vars.iter().enumerate() {

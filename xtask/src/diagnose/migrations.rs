@@ -48,53 +48,64 @@ fn connections_needed(s: &Settings) -> i64 {
     }
 }
 
-pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Option<()>) {
-    let mut notes = Vec::new();
-    let mut hints = Vec::new();
-    let privileges = reads.row(Statement::Privileges).ok();
-    let col = |i: usize| {
-        privileges
-            .and_then(|r| r.get(i).cloned().flatten())
-            .unwrap_or_default()
-    };
-    let yes = |i: usize| col(i) == "t";
-    let can_create = yes(0);
-    let (role, database) = (col(8), col(9));
-    let schema = url.param("schema").unwrap_or("public").to_string();
-    let mut failures = Vec::new();
-    if privileges.is_some() {
+/// The Privileges statement's row: what the role may do and its limits.
+struct Role<'a>(&'a [Option<String>]);
+
+impl<'a> Role<'a> {
+    fn read(reads: &'a Reads) -> Option<Role<'a>> {
+        reads.row(Statement::Privileges).ok().map(Role)
+    }
+    fn col(&self, i: usize) -> String {
+        self.0.get(i).cloned().flatten().unwrap_or_default()
+    }
+    fn yes(&self, i: usize) -> bool {
+        self.col(i) == "t"
+    }
+
+    /// What stops a migration: (what, the fix with its SQL), each.
+    fn shortfalls(
+        &self,
+        schema: &str,
+        s: &Settings,
+        notes: &mut Vec<String>,
+    ) -> Vec<(String, String)> {
+        let (role, database) = (self.col(8), self.col(9));
         let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-        if !yes(1) && !yes(3) {
+        let mut failures = Vec::new();
+        if !self.yes(1) && !self.yes(3) {
             failures.push((
                 format!("schema {schema} does not exist and {role} may not create it"),
-                format!("Prisma runs CREATE SCHEMA first and fails (permission denied for database {database}): as the database owner, `CREATE SCHEMA {} AUTHORIZATION {}` or `GRANT CREATE ON DATABASE {} TO {}`", quoted(&schema), quoted(&role), quoted(&database), quoted(&role)),
+                format!("Prisma runs CREATE SCHEMA first and fails (permission denied for database {database}): as the database owner, `CREATE SCHEMA {} AUTHORIZATION {}` or `GRANT CREATE ON DATABASE {} TO {}`", quoted(schema), quoted(&role), quoted(&database), quoted(&role)),
             ));
-        } else if !yes(1) {
+        } else if !self.yes(1) {
             notes.push(format!(
                 "schema {schema} does not exist yet; {role} may create it"
             ));
-        } else if !yes(2) {
+        } else if !self.yes(2) {
             failures.push((
                 format!("{role} may not create objects in schema {schema}"),
-                format!("every migration that creates a table fails (42501, permission denied for schema {schema}): as its owner, `GRANT CREATE ON SCHEMA {} TO {}`", quoted(&schema), quoted(&role)),
+                format!("every migration that creates a table fails (42501, permission denied for schema {schema}): as its owner, `GRANT CREATE ON SCHEMA {} TO {}`", quoted(schema), quoted(&role)),
             ));
         }
         let need = connections_needed(s);
         for (limit, used, what, sql) in [
             (
-                col(4),
-                col(5),
+                4,
+                5,
                 format!("role {role}"),
                 format!("ALTER ROLE {} CONNECTION LIMIT", quoted(&role)),
             ),
             (
-                col(6),
-                col(7),
+                6,
+                7,
                 format!("database {database}"),
                 format!("ALTER DATABASE {} CONNECTION LIMIT", quoted(&database)),
             ),
         ] {
-            let (Ok(limit), Ok(used)) = (limit.parse::<i64>(), used.parse::<i64>()) else {
+            let (Ok(limit), Ok(used)) = (
+                self.col(limit).parse::<i64>(),
+                self.col(used).parse::<i64>(),
+            ) else {
                 continue;
             };
             if limit < 0 {
@@ -110,7 +121,21 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
                 ));
             }
         }
+        failures
     }
+}
+
+pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Option<()>) {
+    let mut notes = Vec::new();
+    let mut hints = Vec::new();
+    let schema = url.param("schema").unwrap_or("public").to_string();
+    let role = Role::read(reads);
+    let failures = role
+        .as_ref()
+        .map(|r| r.shortfalls(&schema, s, &mut notes))
+        .unwrap_or_default();
+    let can_create = role.as_ref().is_some_and(|r| r.yes(0));
+    let role = role.map(|r| r.col(8)).unwrap_or_default();
     if can_create {
         notes.push("may create databases (shadow database ok)".to_string());
     } else if s.shadow == Shadow::Configured {

@@ -45,6 +45,7 @@ stable_names! {
         Permissions = "permissions",
         LineBreak = "line_break",
         UnreadableLine = "unreadable_line",
+        OptionsViaPooler = "options_via_pooler",
     }
 }
 

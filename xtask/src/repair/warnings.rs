@@ -5,6 +5,7 @@
 
 use super::{Finding, Kind, Options};
 use crate::pgurl::{self, PgUrl};
+use crate::poolers;
 
 pub(super) fn url_warnings(var: &str, url: &PgUrl, opts: &Options, warnings: &mut Vec<Finding>) {
     let host = url.host();
@@ -13,6 +14,16 @@ pub(super) fn url_warnings(var: &str, url: &PgUrl, opts: &Options, warnings: &mu
     }
     if url.param("pgbouncer") == Some("true") || url.port() == 6543 {
         warnings.push(Finding::new(var, Kind::Pooler, format!("{host}:{} looks like a connection pooler (pgbouncer=true or port 6543): migrations need a direct connection on 5432", url.port())));
+    }
+    // `options` (what --statement-timeout writes) is refused at startup by
+    // PgBouncer before 1.20 and by RDS Proxy: the session never starts.
+    if let (Some(options), Some(pooler)) = (url.param("options"), poolers::named_by(url)) {
+        let role = url.user().unwrap_or("app");
+        let sql: Vec<String> = poolers::option_settings(options)
+            .iter()
+            .map(|(k, v)| poolers::alter_role_sql(role, k, v))
+            .collect();
+        warnings.push(Finding::new(var, Kind::OptionsViaPooler, format!("{} ({}) may refuse the `options` parameter at startup (PgBouncer: `unsupported startup parameter: options`; RDS Proxy: command-line options are not supported): set it on the role instead{}, or use this URL's options only on a direct connection", pooler.kind.label(), pooler.why, if sql.is_empty() { String::new() } else { format!(": `{}`", sql.join("; ")) })));
     }
     if let Some(mode) = url.param("sslmode").filter(|m| super::tls::is_weak(m)) {
         if !url.is_local() {

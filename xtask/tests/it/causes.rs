@@ -349,3 +349,53 @@ fn cause_05_stale_lock_holder_is_named_with_the_sql_that_ends_it() {
     let held: i64 = holder.query_one("SELECT 1::bigint", &[]).unwrap().get(0);
     assert_eq!(held, 1);
 }
+
+/// Cause 27, before it happens: `env-fix --statement-timeout` writes
+/// `options=`, which PgBouncer refuses. On a URL that names a pooler
+/// (`pgbouncer=true`) env-fix says so, with the ALTER ROLE that does the
+/// same on every path; db-test then shows the refusal for real, and the
+/// ALTER ROLE with a URL without `options` passes through the same
+/// PgBouncer.
+#[test]
+fn cause_27_env_fix_warns_before_writing_options_for_a_pooler() {
+    let db = DevDb::start(&[]);
+    let pgb = PgBouncer::start(&db, PoolMode::Session, &[]);
+    let url = pgb.url(&db, "sslmode=require&pgbouncer=true");
+    let dir = TempDir::new("envfix-pooler");
+    let env_local = dir.path().join(".env.local");
+    std::fs::write(&env_local, format!("DATABASE_URL=\"{url}\"\n")).unwrap();
+    let p = dir.path().to_str().unwrap();
+    let r = xtask(
+        &["--project-dir", p, "env-fix", "--statement-timeout", "0", "--json"],
+        dir.path(),
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_no_secret(&r.all(), &db.password);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let warning = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["kind"] == "options_via_pooler")
+        .unwrap_or_else(|| panic!("no options_via_pooler warning: {v}"));
+    let text = warning.to_string();
+    assert!(text.contains("ALTER ROLE \\\"app\\\" SET statement_timeout = '0'"), "{text}");
+
+    let db_test = || {
+        let r = xtask(&["--project-dir", p, "db-test", "--json", "--var", "DATABASE_URL"], dir.path(), &[], None);
+        assert_no_secret(&r.all(), &db.password);
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        (r.code, v)
+    };
+    let (c, v) = db_test();
+    assert_eq!((c, code(&v)), (1, "startup_param_refused"), "{v}");
+
+    db.admin()
+        .batch_execute("ALTER ROLE \"app\" SET statement_timeout = '0'")
+        .unwrap();
+    std::fs::write(&env_local, format!("DATABASE_URL=\"{url}\"\n")).unwrap();
+    let (c, v) = db_test();
+    assert_eq!((c, code(&v)), (0, "ok"), "{v}");
+}
