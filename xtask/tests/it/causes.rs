@@ -366,7 +366,14 @@ fn cause_27_env_fix_warns_before_writing_options_for_a_pooler() {
     std::fs::write(&env_local, format!("DATABASE_URL=\"{url}\"\n")).unwrap();
     let p = dir.path().to_str().unwrap();
     let r = xtask(
-        &["--project-dir", p, "env-fix", "--statement-timeout", "0", "--json"],
+        &[
+            "--project-dir",
+            p,
+            "env-fix",
+            "--statement-timeout",
+            "0",
+            "--json",
+        ],
         dir.path(),
         &[],
         None,
@@ -381,10 +388,25 @@ fn cause_27_env_fix_warns_before_writing_options_for_a_pooler() {
         .find(|w| w["kind"] == "options_via_pooler")
         .unwrap_or_else(|| panic!("no options_via_pooler warning: {v}"));
     let text = warning.to_string();
-    assert!(text.contains("ALTER ROLE \\\"app\\\" SET statement_timeout = '0'"), "{text}");
+    assert!(
+        text.contains("ALTER ROLE \\\"app\\\" SET statement_timeout = '0'"),
+        "{text}"
+    );
 
     let db_test = || {
-        let r = xtask(&["--project-dir", p, "db-test", "--json", "--var", "DATABASE_URL"], dir.path(), &[], None);
+        let r = xtask(
+            &[
+                "--project-dir",
+                p,
+                "db-test",
+                "--json",
+                "--var",
+                "DATABASE_URL",
+            ],
+            dir.path(),
+            &[],
+            None,
+        );
         assert_no_secret(&r.all(), &db.password);
         let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
         (r.code, v)
@@ -398,4 +420,74 @@ fn cause_27_env_fix_warns_before_writing_options_for_a_pooler() {
     std::fs::write(&env_local, format!("DATABASE_URL=\"{url}\"\n")).unwrap();
     let (c, v) = db_test();
     assert_eq!((c, code(&v)), (0, "ok"), "{v}");
+}
+
+/// Cause 28: RDS Proxy refuses `options` at startup. No RDS Proxy runs
+/// here: its startup filter is imitated at its boundary by the fault
+/// proxy, answering with RDS Proxy's documented text; db-test's reading of
+/// it, and the hint, are the real code. (Plain TCP: the imitation
+/// declines TLS, which a real RDS Proxy would not.)
+#[test]
+fn cause_28_rds_proxy_refuses_command_line_options() {
+    use crate::support::proxy::{Fault, Proxy};
+    let db = DevDb::start(&[]);
+    let proxy = Proxy::start(
+        db.port,
+        Fault::StartupFatal(
+            Some("options"),
+            "0A000",
+            "Feature not supported: RDS Proxy currently doesn\u{2019}t support command-line options.",
+        ),
+    );
+    let url = format!(
+        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=disable&options=-c%20lock_timeout%3D5s",
+        db.password_encoded(),
+        proxy.port
+    );
+    let (r, v) = db_test(&db, &url);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "startup_param_refused", "{v}");
+    let a = check(&v, "auth");
+    assert!(
+        a["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("RDS Proxy refused the startup parameter `options`"),
+        "{a}"
+    );
+    assert!(
+        a["hint"]
+            .as_str()
+            .unwrap()
+            .contains("ALTER ROLE \"app\" SET lock_timeout = '5s'"),
+        "{a}"
+    );
+}
+
+/// Cause 37: Supavisor's "Tenant or user not found" for a user without
+/// the `.<project-ref>` suffix, imitated at its boundary (no Supavisor
+/// runs here). db-test passes the server's text on as the finding.
+#[test]
+fn cause_37_supavisor_tenant_not_found_is_passed_on() {
+    use crate::support::proxy::{Fault, Proxy};
+    let db = DevDb::start(&[]);
+    let proxy = Proxy::start(
+        db.port,
+        Fault::StartupFatal(None, "XX000", "Tenant or user not found"),
+    );
+    let url = format!(
+        "postgresql://postgres:{}@127.0.0.1:{}/postgres?sslmode=disable",
+        db.password_encoded(),
+        proxy.port
+    );
+    let (r, v) = db_test(&db, &url);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let a = check(&v, "auth");
+    assert!(
+        a["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Tenant or user not found (XX000)"),
+        "{a}"
+    );
 }

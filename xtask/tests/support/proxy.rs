@@ -55,6 +55,11 @@ pub enum Fault {
     /// Close a connection on which nothing moved for this long (a NAT, VPN
     /// or firewall idle timeout).
     CloseIdle(Duration),
+    /// A managed proxy's startup filter (RDS Proxy, Supavisor), imitated
+    /// at its boundary: TLS is declined ('N'), and a StartupMessage that
+    /// carries the parameter (any, with None) gets this FATAL
+    /// (SQLSTATE, message) and a close; one without it is forwarded.
+    StartupFatal(Option<&'static str>, &'static str, &'static str),
 }
 
 struct State {
@@ -159,6 +164,9 @@ fn handle(
             drop(client);
         }
         Fault::Stall => held.push(client),
+        Fault::StartupFatal(param, code, message) => {
+            thread::spawn(move || startup_filter(client, upstream, param, code, message));
+        }
         _ => {
             let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                 return;
@@ -310,3 +318,73 @@ fn set_linger_zero(s: &TcpStream) {
 
 #[cfg(not(unix))]
 fn set_linger_zero(_s: &TcpStream) {}
+
+/// Reads one length-prefixed message (the startup phase has no type byte).
+fn read_startup(c: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    c.read_exact(&mut len).ok()?;
+    let n = u32::from_be_bytes(len) as usize;
+    let mut body = vec![0u8; n.checked_sub(4)?];
+    c.read_exact(&mut body).ok()?;
+    let mut all = len.to_vec();
+    all.extend(body);
+    Some(all)
+}
+
+fn startup_filter(
+    mut client: TcpStream,
+    upstream: u16,
+    param: Option<&'static str>,
+    code: &str,
+    message: &str,
+) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+    let Some(mut first) = read_startup(&mut client) else {
+        return;
+    };
+    // SSLRequest (or GSSENCRequest): decline, then read the real startup.
+    if first.len() == 8 {
+        if client.write_all(b"N").is_err() {
+            return;
+        }
+        let Some(next) = read_startup(&mut client) else {
+            return;
+        };
+        first = next;
+    }
+    // Protocol version, then name\0value\0 pairs.
+    let fields: Vec<&[u8]> = first[8..].split(|b| *b == 0).collect();
+    let has = |p: &str| fields.iter().step_by(2).any(|k| *k == p.as_bytes());
+    if param.is_none_or(has) {
+        let mut body = Vec::new();
+        for (t, v) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', code),
+            (b'M', message),
+        ] {
+            body.push(t);
+            body.extend_from_slice(v.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut msg = vec![b'E'];
+        msg.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        msg.extend(body);
+        let _ = client.write_all(&msg);
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    if server.write_all(&first).is_err() {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let last = Arc::new(Mutex::new(Instant::now()));
+    let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let (st, la) = (stop.clone(), last.clone());
+    thread::spawn(move || pump(c2, s2, None, None, st, la));
+    pump(server, client, None, None, stop, last);
+}
