@@ -136,16 +136,7 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
         .unwrap_or_default();
     let can_create = role.as_ref().is_some_and(|r| r.yes(0));
     let role = role.map(|r| r.col(8)).unwrap_or_default();
-    if can_create {
-        notes.push("may create databases (shadow database ok)".to_string());
-    } else if s.shadow == Shadow::Configured {
-        notes.push("cannot create databases; SHADOW_DATABASE_URL is set".to_string());
-    } else if s.shadow == Shadow::Unused {
-        notes.push("cannot create databases (migrate deploy needs no shadow database)".to_string());
-    } else {
-        notes.push("cannot create databases".to_string());
-        hints.push(format!("`migrate dev` creates a shadow database and will fail with P3014: `ALTER ROLE \"{}\" CREATEDB` (as an admin), or set datasource.shadowDatabaseUrl in prisma.config.ts (SHADOW_DATABASE_URL)", role.replace('"', "\"\"")));
-    }
+    shadow(can_create, &role, s, &mut notes, &mut hints);
     let mut failed = Vec::new();
     let rows = match reads.rows(Statement::Migrations) {
         Ok(rows) => Some(migration_rows(rows)),
@@ -212,5 +203,25 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
         (pass(detail), Some(()))
     } else {
         (warn(detail, hints.join("; ")), Some(()))
+    }
+}
+
+/// What `migrate dev`'s shadow database needs of the role.
+fn shadow(
+    can_create: bool,
+    role: &str,
+    s: &Settings,
+    notes: &mut Vec<String>,
+    hints: &mut Vec<String>,
+) {
+    if can_create {
+        notes.push("may create databases (shadow database ok)".to_string());
+    } else if s.shadow == Shadow::Configured {
+        notes.push("cannot create databases; SHADOW_DATABASE_URL is set".to_string());
+    } else if s.shadow == Shadow::Unused {
+        notes.push("cannot create databases (migrate deploy needs no shadow database)".to_string());
+    } else {
+        notes.push("cannot create databases".to_string());
+        hints.push(format!("`migrate dev` creates a shadow database and will fail with P3014: `ALTER ROLE \"{}\" CREATEDB` (as an admin), or set datasource.shadowDatabaseUrl in prisma.config.ts (SHADOW_DATABASE_URL)", role.replace('"', "\"\"")));
     }
 }

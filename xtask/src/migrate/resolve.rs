@@ -87,22 +87,7 @@ impl Urls {
         } else {
             found.value.clone()
         };
-        // The shadow database's URL gets the same tuning, once for all attempts.
-        let shadow_var = match config.datasource.as_ref().and_then(|d| d.shadow.as_deref()) {
-            Some(v) => prisma::config::var_holding(v, &file_vars).map(str::to_string),
-            None => Some("SHADOW_DATABASE_URL".to_string()),
-        };
-        let shadow = shadow_var.and_then(|v| {
-            let s = envload::find(&v, &files)?;
-            let value = match PgUrl::parse(&s.value) {
-                Ok(mut u) if plan.tune => {
-                    repair::tune(&v, &mut u);
-                    u.render_for(Reader::Prisma)
-                }
-                _ => s.value.clone(),
-            };
-            Some((v, value))
-        });
+        let shadow = shadow_url(&config, &file_vars, &files, plan);
         output::err(format!(
             "{} {name} from {}: {}",
             style.dim("migrate:"),
@@ -216,4 +201,30 @@ fn source_note(cli: &CliUrl, files: &[envload::EnvFile]) -> Option<String> {
             }),
             CliUrl::Literal(path, _) => Some(format!("{path} writes datasource.url itself (no env variable): checked as written, not tuned")),
         }
+}
+
+/// The shadow database's variable (prisma.config.ts's shadowDatabaseUrl,
+/// else SHADOW_DATABASE_URL) and its URL, with the same tuning, once for
+/// all attempts.
+fn shadow_url(
+    config: &prisma::config::Read,
+    file_vars: &[(String, String)],
+    files: &[envload::EnvFile],
+    plan: &Plan,
+) -> Option<(String, String)> {
+    let shadow_var = match config.datasource.as_ref().and_then(|d| d.shadow.as_deref()) {
+        Some(v) => prisma::config::var_holding(v, file_vars).map(str::to_string),
+        None => Some("SHADOW_DATABASE_URL".to_string()),
+    };
+    shadow_var.and_then(|v| {
+        let s = envload::find(&v, files)?;
+        let value = match PgUrl::parse(&s.value) {
+            Ok(mut u) if plan.tune => {
+                repair::tune(&v, &mut u);
+                u.render_for(Reader::Prisma)
+            }
+            _ => s.value.clone(),
+        };
+        Some((v, value))
+    })
 }
