@@ -130,15 +130,19 @@ pub fn file_vars(files: &[EnvFile]) -> Vec<(String, String)> {
     out
 }
 
-/// The URL Prisma's CLI connects with: prisma.config.ts evaluated as
-/// Prisma evaluates it, with the files' variables. A variable the config
-/// needs and nobody sets is that URL, missing (its check says so); a
-/// config that does not evaluate is bad input naming the file.
-pub fn cli_url(project_dir: &Path, files: &[EnvFile]) -> anyhow::Result<CliUrl> {
+/// The URL Prisma's CLI connects with, and the variable its shadow
+/// database's URL comes from: prisma.config.ts evaluated as Prisma
+/// evaluates it, with the files' variables. A variable the config needs
+/// and nobody sets is that URL, missing (its check says so); a config
+/// that does not evaluate is bad input naming the file.
+pub fn cli_url(project_dir: &Path, files: &[EnvFile]) -> anyhow::Result<(CliUrl, Option<String>)> {
     let vars = file_vars(files);
     match config::start(project_dir, &vars).finish() {
-        Ok(read) => Ok(config::cli_url(&read, &vars)),
-        Err(ConfigError::MissingVar { var, .. }) => Ok(CliUrl::Var(var)),
+        Ok(read) => Ok((
+            config::cli_url(&read, &vars),
+            config::shadow_var(&read, &vars),
+        )),
+        Err(ConfigError::MissingVar { var, .. }) => Ok((CliUrl::Var(var), None)),
         Err(e) => Err(bad_input(e.to_string())),
     }
 }

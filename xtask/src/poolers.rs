@@ -143,6 +143,58 @@ pub fn refused_startup_param(message: &str) -> Option<Refusal> {
     None
 }
 
+/// A pooler or proxy turned the session away for a reason of its own
+/// (PgBouncer's `janitor.c`/`client.c` texts, RDS Proxy's documented
+/// ones, as causes.md quotes them: entries 29 and 31).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The pooler's own client limit (`max_client_conn`, RDS Proxy's
+    /// maximum client connections).
+    ClientLimit,
+    /// The pooler cannot log in to, or reach, the server behind it.
+    ServerSide,
+    /// Waited too long for a server connection from the pool.
+    PoolWait,
+    /// The proxy requires TLS and the client did not use it.
+    TlsRequired,
+}
+
+/// Reads a pooler's or proxy's own refusal; None for anything else.
+pub fn refused(message: &str) -> Option<(Kind, Refused)> {
+    let m = message.to_ascii_lowercase();
+    let pgb = |r| Some((Kind::PgBouncer, r));
+    let proxy = |r| Some((Kind::RdsProxy, r));
+    if m.contains("no more connections allowed (max_client_conn)") {
+        return pgb(Refused::ClientLimit);
+    }
+    if m.contains("server login has been failing")
+        || m.contains("pgbouncer cannot connect to server")
+        || m.contains("server login failed")
+    {
+        return pgb(Refused::ServerSide);
+    }
+    if m.starts_with("query_wait_timeout") {
+        return pgb(Refused::PoolWait);
+    }
+    if m.contains("rds proxy requires tls connections") {
+        return proxy(Refused::TlsRequired);
+    }
+    if m.contains("maximum number of client connections to the proxy exceeded")
+        || m.contains("rate of connection to proxy exceeded")
+    {
+        return proxy(Refused::ClientLimit);
+    }
+    if m.contains("timed-out waiting to acquire database connection") {
+        return proxy(Refused::PoolWait);
+    }
+    if m.contains("this rds proxy has no credentials for the role")
+        || m.contains("the password that was provided for the role")
+    {
+        return proxy(Refused::ServerSide);
+    }
+    None
+}
+
 /// The settings in an `options` value (`-c k=v`, `-ck=v`, `--k=v`), in order.
 pub fn option_settings(options: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -246,6 +298,41 @@ mod tests {
             r("Feature not supported: RDS Proxy currently doesn't support the option search_path."),
             Some((Kind::RdsProxy, "search_path".into()))
         );
+        assert_eq!(r("password authentication failed for user \"app\""), None);
+    }
+
+    #[test]
+    fn pool_refusals() {
+        let r = |m: &str| refused(m);
+        assert_eq!(
+            r("no more connections allowed (max_client_conn)"),
+            Some((Kind::PgBouncer, Refused::ClientLimit))
+        );
+        assert_eq!(
+            r("server login has been failing, try again later (server_login_retry)"),
+            Some((Kind::PgBouncer, Refused::ServerSide))
+        );
+        assert_eq!(
+            r("pgbouncer cannot connect to server"),
+            Some((Kind::PgBouncer, Refused::ServerSide))
+        );
+        assert_eq!(
+            r("query_wait_timeout"),
+            Some((Kind::PgBouncer, Refused::PoolWait))
+        );
+        assert_eq!(
+            r("This RDS Proxy requires TLS connections."),
+            Some((Kind::RdsProxy, Refused::TlsRequired))
+        );
+        assert_eq!(
+            r("Timed-out waiting to acquire database connection."),
+            Some((Kind::RdsProxy, Refused::PoolWait))
+        );
+        assert_eq!(
+            r("The maximum number of client connections to the proxy exceeded 100."),
+            Some((Kind::RdsProxy, Refused::ClientLimit))
+        );
+        assert_eq!(r("This RDS proxy has no credentials for the role app. Check the credentials for this role and try again."), Some((Kind::RdsProxy, Refused::ServerSide)));
         assert_eq!(r("password authentication failed for user \"app\""), None);
     }
 

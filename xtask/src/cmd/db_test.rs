@@ -102,7 +102,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         .into());
     }
     let files = envload::read_files(&ctx.project_dir, &env_files)?;
-    let cli = envload::cli_url(&ctx.project_dir, &files)?;
+    let (cli, shadow_var) = envload::cli_url(&ctx.project_dir, &files)?;
     let explicit = !vars.is_empty();
     let vars: Vec<String> = if explicit {
         vars
@@ -110,6 +110,10 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         let mut v: Vec<String> = DEFAULT_VARS.iter().map(|s| s.to_string()).collect();
         if !v.iter().any(|n| n == cli.name()) {
             v.insert(1, cli.name().to_string());
+        }
+        // The config's shadowDatabaseUrl, under whatever name it has.
+        if let Some(s) = shadow_var.clone().filter(|s| !v.contains(s)) {
+            v.push(s);
         }
         v
     };
@@ -123,7 +127,9 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         },
         project_dir: ctx.project_dir.clone(),
         migrates: true,
-        shadow: Shadow::for_dev(envload::find("SHADOW_DATABASE_URL", &files).is_some()),
+        shadow: Shadow::for_dev(
+            shadow_var.is_some() || envload::find("SHADOW_DATABASE_URL", &files).is_some(),
+        ),
         progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let results = test_all(

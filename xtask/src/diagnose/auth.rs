@@ -5,7 +5,7 @@ use super::{closed_hint, fail, pass, Code, Outcome};
 use crate::conn::{self, ConnectError, Target};
 use crate::conn::{Link, Session};
 use crate::pgurl::PgUrl;
-use crate::poolers::{self, Refusal};
+use crate::poolers::{self, Kind, Refusal, Refused};
 
 /// Startup and authentication on the connection the earlier layers opened
 /// (or, for a Unix socket, on one opened here), within the target's bound.
@@ -36,6 +36,9 @@ fn classify(e: &tokio_postgres::Error, user: &str, db: &str, host: &str, url: &P
         let msg = crate::secret::redact(dbe.message());
         if let Some(r) = poolers::refused_startup_param(dbe.message()) {
             return refused(&r, &msg, dbe.code().code(), user, url);
+        }
+        if let Some((by, why)) = poolers::refused(dbe.message()) {
+            return pooler_refused(by, why, &msg, dbe.code().code());
         }
         return match dbe.code().code() {
             "28P01" => fail(Code::AuthFailed, format!("password authentication failed for {user} (28P01)"), "wrong password, or one whose @ # $ & were not percent-encoded, or a `$` eaten by dotenv: run `cargo xtask env-fix` (or set it with --password-stdin)"),
@@ -95,4 +98,16 @@ fn refused(r: &Refusal, msg: &str, code: &str, user: &str, url: &PgUrl) -> Outco
             r.by.label()
         ),
     )
+}
+
+/// A pooler or proxy turned the session away for a reason of its own.
+fn pooler_refused(by: Kind, why: Refused, msg: &str, code: &str) -> Outcome {
+    let by = by.label();
+    let detail = format!("{by} refused the session: {msg} ({code})");
+    match why {
+        Refused::ClientLimit => fail(Code::TooManyConnections, detail, format!("{by} has no room for another client: close idle clients (dev servers, other deploys) or raise its client limit (PgBouncer: max_client_conn; RDS Proxy: MaxConnectionsPercent); migrations can connect directly instead")),
+        Refused::ServerSide => fail(Code::AuthFailed, detail, format!("{by} cannot log in to the database behind it: its credentials for this role (PgBouncer: auth_file/auth_type, e.g. an md5 entry against a SCRAM server; RDS Proxy: the Secrets Manager secret) or the server itself; check with the direct URL")),
+        Refused::PoolWait => fail(Code::TooManyConnections, detail, format!("every server connection in {by}'s pool is busy: size the pool, or connect directly for migrations")),
+        Refused::TlsRequired => fail(Code::TlsRequired, detail, "this proxy requires TLS: add sslmode=require to the URL (`cargo xtask env-fix` does it)"),
+    }
 }

@@ -104,7 +104,7 @@ pub(super) fn check_db(ctx: &Ctx, n: &mut Notes) -> StepResult {
     })?;
     // The URL Prisma's CLI migrates through (prisma.config.ts), which is
     // what the migrate step after this one needs.
-    let cli = envload::cli_url(&ctx.project_dir, &files).map_err(|e| {
+    let (cli, _) = envload::cli_url(&ctx.project_dir, &files).map_err(|e| {
         n.note(&e);
         (e.to_string(), "fix prisma.config.ts".into())
     })?;

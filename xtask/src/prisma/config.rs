@@ -217,6 +217,13 @@ pub fn cli_url(config: &Read, vars: &[(String, String)]) -> CliUrl {
     }
 }
 
+/// The variable that holds the config's `shadowDatabaseUrl`, if it has
+/// one that a variable holds.
+pub fn shadow_var(config: &Read, vars: &[(String, String)]) -> Option<String> {
+    let url = config.datasource.as_ref()?.shadow.as_ref()?;
+    var_holding(url, vars).map(str::to_string)
+}
+
 /// Which of `vars` holds `value`: the name a URL came from, for messages
 /// and for the checks that belong to the URL Prisma uses.
 pub fn var_holding<'a>(value: &str, vars: &'a [(String, String)]) -> Option<&'a str> {

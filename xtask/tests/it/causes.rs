@@ -259,8 +259,13 @@ fn cause_38_missing_schema_the_role_cannot_create() {
         hint.contains("`GRANT CREATE ON DATABASE \"summitly\" TO \"app\"`"),
         "{hint}"
     );
-    // The migration fails the same way without the check (Prisma's own words).
+    // migrate's preflight names it and does not start Prisma.
     let app = App::new(Some(&format!("DATABASE_URL=\"{url}\"\n")));
+    let r = app.migrate_wasm(&["--deploy"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("Prisma was not started"), "{}", r.all());
+    assert!(r.stderr.contains("migration_role_lacks"), "{}", r.all());
+    // The migration fails the same way without the check (Prisma's own words).
     let r = app.migrate_wasm(&["--deploy", "--no-preflight"], &[]);
     assert_ne!(r.code, 0, "{}", r.all());
     assert!(r.all().contains("permission denied"), "{}", r.all());
@@ -490,4 +495,274 @@ fn cause_37_supavisor_tenant_not_found_is_passed_on() {
             .contains("Tenant or user not found (XX000)"),
         "{a}"
     );
+}
+
+/// The pinned Prisma CLI itself, as people run it (`npx prisma ...`),
+/// with the real schema engine (the WebAssembly build, through the engine
+/// host) and `url` as DATABASE_URL: no xtask in between.
+fn prisma_cli(app: &App, args: &[&str], url: &str) -> Run {
+    let out = std::process::Command::new("node")
+        .arg(node_modules().join("prisma/build/index.js"))
+        .args(args)
+        .current_dir(app.path())
+        .env("PRISMA_SCHEMA_ENGINE_BINARY", engine_host())
+        .env("DATABASE_URL", url)
+        .env_remove("SHADOW_DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .env("CI", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Cause 6: Prisma run straight through a transaction pooler takes its
+/// session advisory lock on a server connection that PgBouncer keeps
+/// after the client leaves (no reset query in transaction mode). db-test
+/// on the direct URL then names the holder as stale, with the SQL that
+/// ends it; that SQL frees the lock.
+#[test]
+fn cause_06_lock_left_behind_on_a_pooled_connection() {
+    let db = DevDb::start(&[]);
+    let pgb = PgBouncer::start(&db, PoolMode::Transaction, &[]);
+    let app = App::new(None);
+    let r = prisma_cli(
+        &app,
+        &["migrate", "deploy"],
+        &pgb.url(&db, "sslmode=require"),
+    );
+    assert_eq!(r.code, 0, "Prisma itself reports success: {}", r.all());
+    assert_eq!(db.finished().len(), 2);
+    // The client is gone; the lock is not.
+    let (r, v) = db_test(&db, &db.url);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let m = check(&v, "migrations");
+    let detail = m["detail"].as_str().unwrap();
+    assert!(detail.contains("lock 72707369 is held by pid"), "{m}");
+    assert!(detail.contains("user app, from 127.0.0.1, idle for"), "{m}");
+    let hint = m["hint"].as_str().unwrap();
+    let pid: i32 = detail
+        .split("held by pid ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let sql = format!("SELECT pg_terminate_backend({pid})");
+    assert!(hint.contains(&format!("`{sql}`")), "{hint}");
+    // The hint's SQL, as written, frees the lock.
+    let mut admin = db.admin();
+    admin.batch_execute(&sql).unwrap();
+    // pg_terminate_backend signals; the backend is gone a moment later.
+    let start = std::time::Instant::now();
+    while admin
+        .query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&pid])
+        .unwrap()
+        .len()
+        == 1
+    {
+        assert!(start.elapsed().as_secs() < 10, "pid {pid} did not end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (_, v) = db_test(&db, &db.url);
+    let m = check(&v, "migrations");
+    assert!(!m["detail"].as_str().unwrap().contains("held by"), "{m}");
+    assert_eq!(m["status"], "pass", "{m}");
+}
+
+/// prisma.config.ts without `import "dotenv/config"`, as `prisma init`
+/// writes it without dotenv: Prisma 7's CLI reads no env file.
+const CONFIG_WITHOUT_DOTENV: &str = r#"import { defineConfig, env } from "prisma/config";
+export default defineConfig({
+  schema: "prisma/schema.prisma",
+  migrations: { path: "prisma/migrations" },
+  datasource: { url: env("DATABASE_URL") },
+});
+"#;
+
+/// Cause 3: Prisma 7's CLI loads no env file, so a URL kept only in
+/// .env.local (Next.js's file) never reaches a config that does not load
+/// it. Prisma alone fails; `migrate` hands Prisma the env files'
+/// variables and the real engine applies every migration.
+#[test]
+fn cause_03_env_local_reaches_a_config_that_loads_no_env_file() {
+    let db = DevDb::start(&[]);
+    let app = App::new(Some(&format!("DATABASE_URL=\"{}\"\n", db.url)));
+    std::fs::write(app.path().join("prisma.config.ts"), CONFIG_WITHOUT_DOTENV).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(node_modules().join("prisma/build/index.js"))
+        .args(["migrate", "deploy"])
+        .current_dir(app.path())
+        .env("PRISMA_SCHEMA_ENGINE_BINARY", engine_host())
+        .env_remove("DATABASE_URL")
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
+    let r = app.migrate_wasm(&["--deploy"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(db.finished().len(), 2);
+}
+
+/// Cause 18, before the run: an idle_session_timeout on the role ends
+/// `migrate dev`'s main connection while the shadow database replays the
+/// history (P1017). db-test names it with its source and the SQL.
+#[test]
+fn cause_18_role_idle_session_timeout_is_named_with_its_source() {
+    let db = DevDb::start(&[]);
+    db.admin()
+        .batch_execute("ALTER ROLE app IN DATABASE summitly SET idle_session_timeout = '3s'")
+        .unwrap();
+    let (r, v) = db_test(&db, &db.url);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let hint = check(&v, "server")["hint"].as_str().unwrap().to_string();
+    assert!(
+        hint.contains("idle_session_timeout is 3s (set on role app in database summitly)"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("`ALTER ROLE \"app\" IN DATABASE \"summitly\" SET idle_session_timeout = 0`"),
+        "{hint}"
+    );
+    db.admin()
+        .batch_execute("ALTER ROLE \"app\" IN DATABASE \"summitly\" SET idle_session_timeout = 0")
+        .unwrap();
+    let (_, v) = db_test(&db, &db.url);
+    assert_eq!(check(&v, "server")["status"], "pass", "{v}");
+}
+
+/// Cause 29: RDS Proxy's "requires TLS" refusal, imitated at its boundary
+/// (no RDS Proxy here): named as tls_required, with the sslmode fix.
+#[test]
+fn cause_29_rds_proxy_requires_tls() {
+    use crate::support::proxy::{Fault, Proxy};
+    let db = DevDb::start(&[]);
+    let proxy = Proxy::start(
+        db.port,
+        Fault::StartupFatal(None, "08P01", "This RDS Proxy requires TLS connections."),
+    );
+    let url = format!(
+        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=disable",
+        db.password_encoded(),
+        proxy.port
+    );
+    let (r, v) = db_test(&db, &url);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "tls_required", "{v}");
+    assert!(
+        check(&v, "auth")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("sslmode=require"),
+        "{v}"
+    );
+}
+
+/// Cause 31: PgBouncer's own client limit (max_client_conn), with the
+/// real PgBouncer: named as PgBouncer's limit, not the server's.
+#[test]
+fn cause_31_pgbouncer_client_limit() {
+    let db = DevDb::start(&[]);
+    let pgb = PgBouncer::start(&db, PoolMode::Session, &["max_client_conn = 1"]);
+    let mut c = postgres::Config::new();
+    c.host("127.0.0.1")
+        .port(pgb.port)
+        .user("app")
+        .password(&db.password)
+        .dbname("summitly");
+    let _held = connect(c, true);
+    let (r, v) = db_test(&db, &pgb.url(&db, "sslmode=require"));
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "too_many_connections", "{v}");
+    let a = check(&v, "auth");
+    assert!(
+        a["detail"].as_str().unwrap().contains(
+            "PgBouncer refused the session: no more connections allowed (max_client_conn)"
+        ),
+        "{a}"
+    );
+    assert!(
+        a["hint"].as_str().unwrap().contains("max_client_conn"),
+        "{a}"
+    );
+}
+
+/// Cause 36 (and 21): the server is starting up (57P03), imitated at the
+/// boundary by its FATAL: named with "wait and retry".
+#[test]
+fn cause_36_database_starting_up() {
+    use crate::support::proxy::{Fault, Proxy};
+    let db = DevDb::start(&[]);
+    let proxy = Proxy::start(
+        db.port,
+        Fault::StartupFatal(None, "57P03", "the database system is starting up"),
+    );
+    let url = format!(
+        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=disable",
+        db.password_encoded(),
+        proxy.port
+    );
+    let (r, v) = db_test(&db, &url);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let a = check(&v, "auth");
+    assert!(
+        a["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the database system is starting up (57P03)"),
+        "{a}"
+    );
+    assert!(
+        a["hint"]
+            .as_str()
+            .unwrap()
+            .contains("wait a minute and retry"),
+        "{a}"
+    );
+}
+
+/// Cause 40: prisma.config.ts's shadowDatabaseUrl reads a variable of its
+/// own (SHADOW_URL here), which points at a server that never answers.
+/// db-test finds that variable through the config and checks it too.
+#[test]
+fn cause_40_the_configs_shadow_url_is_checked() {
+    use crate::support::proxy::{Fault, Proxy};
+    let db = DevDb::start(&[]);
+    let dead = Proxy::start(db.port, Fault::Stall);
+    let shadow = format!(
+        "postgresql://app:{}@127.0.0.1:{}/shadow?sslmode=require&connect_timeout=2",
+        db.password_encoded(),
+        dead.port
+    );
+    let app = App::new(Some(&format!(
+        "DATABASE_URL=\"{}\"\nSHADOW_URL=\"{shadow}\"\n",
+        db.url
+    )));
+    std::fs::write(
+        app.path().join("prisma.config.ts"),
+        CONFIG_WITHOUT_DOTENV.replace(
+            "url: env(\"DATABASE_URL\") }",
+            "url: env(\"DATABASE_URL\"), shadowDatabaseUrl: env(\"SHADOW_URL\") }",
+        ),
+    )
+    .unwrap();
+    let p = app.path().to_str().unwrap();
+    let r = xtask(
+        &["--project-dir", p, "db-test", "--json"],
+        app.path(),
+        &[],
+        None,
+    );
+    assert_no_secret(&r.all(), &db.password);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let targets = v["targets"].as_array().unwrap();
+    let names: Vec<&str> = targets.iter().map(|t| t["var"].as_str().unwrap()).collect();
+    assert_eq!(names, ["DATABASE_URL", "SHADOW_URL"], "{v}");
+    assert_eq!(targets[0]["diagnosis"]["code"], "ok", "{v}");
+    assert_ne!(targets[1]["diagnosis"]["code"], "ok", "{v}");
 }
