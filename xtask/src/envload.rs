@@ -135,16 +135,31 @@ pub fn file_vars(files: &[EnvFile]) -> Vec<(String, String)> {
 /// evaluates it, with the files' variables. A variable the config needs
 /// and nobody sets is that URL, missing (its check says so); a config
 /// that does not evaluate is bad input naming the file.
+///
+/// The answer is remembered (`config::Mapping`) while the config file,
+/// the Prisma version and the variables' names stay the same.
 pub fn cli_url(project_dir: &Path, files: &[EnvFile]) -> anyhow::Result<(CliUrl, Option<String>)> {
     let vars = file_vars(files);
-    match config::start(project_dir, &vars).finish() {
-        Ok(read) => Ok((
+    if let Some(m) = config::remembered(project_dir, &vars) {
+        return Ok((CliUrl::Var(m.url_var), m.shadow_var));
+    }
+    let (cli, shadow) = match config::start(project_dir, &vars).finish() {
+        Ok(read) => (
             config::cli_url(&read, &vars),
             config::shadow_var(&read, &vars),
-        )),
-        Err(ConfigError::MissingVar { var, .. }) => Ok((CliUrl::Var(var), None)),
-        Err(e) => Err(bad_input(e.to_string())),
+        ),
+        Err(ConfigError::MissingVar { var, .. }) => (CliUrl::Var(var), None),
+        Err(e) => return Err(bad_input(e.to_string())),
+    };
+    // A URL written in the file itself is not remembered: it holds a password.
+    if let CliUrl::Var(v) = &cli {
+        let m = config::Mapping {
+            url_var: v.clone(),
+            shadow_var: shadow.clone(),
+        };
+        config::remember(project_dir, &vars, &m);
     }
+    Ok((cli, shadow))
 }
 
 /// Every env file name that `find` would look at, for messages.

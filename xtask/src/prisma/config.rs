@@ -48,6 +48,97 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// The config files Prisma looks for, in its order.
+const CONFIG_FILES: [&str; 7] = [
+    "prisma.config.ts",
+    "prisma.config.js",
+    "prisma.config.mjs",
+    "prisma.config.cjs",
+    "prisma.config.mts",
+    "prisma.config.cts",
+    ".config/prisma.ts",
+];
+
+fn config_file(project_dir: &Path) -> Option<PathBuf> {
+    CONFIG_FILES
+        .iter()
+        .map(|f| project_dir.join(f))
+        .find(|p| p.exists())
+}
+
+/// Which variables the config's URLs come from: what db-test and onboard
+/// need to know, remembered so that they do not pay a Node start on every
+/// run. The key is what the answer depends on, without any value (no
+/// secret is hashed or stored): the config file's bytes, the Prisma
+/// version, and the names of the variables in force. `migrate` always
+/// evaluates the config afresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub url_var: String,
+    pub shadow_var: Option<String>,
+}
+
+fn cache_path(project_dir: &Path) -> Option<PathBuf> {
+    let modules = project_dir.join("node_modules");
+    modules
+        .is_dir()
+        .then(|| modules.join(".cache/xtask/prisma-config"))
+}
+
+fn cache_key(project_dir: &Path, vars: &[(String, String)]) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    let config = std::fs::read(config_file(project_dir)?).ok()?;
+    let prisma =
+        std::fs::read(project_dir.join("node_modules/prisma/package.json")).unwrap_or_default();
+    let mut names: Vec<String> = vars.iter().map(|(k, _)| k.clone()).collect();
+    names.extend(
+        std::env::vars()
+            .filter(|(_, v)| v.starts_with("postgres"))
+            .map(|(k, _)| k),
+    );
+    names.sort();
+    // SipHash with fixed keys: the same input gives the same key on every run.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (config, prisma, names).hash(&mut h);
+    Some(format!("{:016x}", h.finish()))
+}
+
+/// The remembered mapping for this config and these variable names.
+pub fn remembered(project_dir: &Path, vars: &[(String, String)]) -> Option<Mapping> {
+    let text = std::fs::read_to_string(cache_path(project_dir)?).ok()?;
+    let mut lines = text.lines();
+    if lines.next()? != cache_key(project_dir, vars)? {
+        return None;
+    }
+    let url_var = lines.next()?.strip_prefix("url=")?.to_string();
+    let shadow_var = lines
+        .next()?
+        .strip_prefix("shadow=")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    Some(Mapping {
+        url_var,
+        shadow_var,
+    })
+}
+
+/// Remembers `m`; a cache that cannot be written is no error.
+pub fn remember(project_dir: &Path, vars: &[(String, String)], m: &Mapping) {
+    let (Some(path), Some(key)) = (cache_path(project_dir), cache_key(project_dir, vars)) else {
+        return;
+    };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let shadow = m.shadow_var.as_deref().unwrap_or("");
+    // Written aside, then renamed: a reader sees the old file or the new.
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    if std::fs::write(&tmp, format!("{key}\nurl={}\nshadow={shadow}\n", m.url_var)).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+    let _ = std::fs::remove_file(&tmp);
+}
+
 /// A config being read in the background.
 pub struct Pending {
     child: Option<Child>,
@@ -60,17 +151,7 @@ pub struct Pending {
 /// environment (the env files' variables, as Prisma will get them).
 /// Nothing runs when the project has no config file.
 pub fn start(project_dir: &Path, env: &[(String, String)]) -> Pending {
-    let has_config = [
-        "prisma.config.ts",
-        "prisma.config.js",
-        "prisma.config.mjs",
-        "prisma.config.cjs",
-        "prisma.config.mts",
-        "prisma.config.cts",
-        ".config/prisma.ts",
-    ]
-    .iter()
-    .any(|f| project_dir.join(f).exists());
+    let has_config = config_file(project_dir).is_some();
     let mut pending = Pending {
         child: None,
         unavailable: None,

@@ -120,6 +120,19 @@ fn cause_02_config_on_the_pooled_url_is_stopped_and_direct_url_fixes_it() {
     assert!(r.stderr.contains("pooler_transaction"), "{}", r.all());
     assert!(r.stderr.contains("env(\"DIRECT_URL\")"), "{}", r.all());
     assert!(db.recorded().is_none(), "nothing ran");
+    let migrate_url = || {
+        let p = app.path().to_str().unwrap();
+        let r = xtask(
+            &["--project-dir", p, "db-test", "--json"],
+            app.path(),
+            &[],
+            None,
+        );
+        assert_no_secret(&r.all(), &db.password);
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        v["migrate_url"].as_str().unwrap().to_string()
+    };
+    assert_eq!(migrate_url(), "DATABASE_URL");
 
     std::fs::write(
         app.path().join(".env.local"),
@@ -134,6 +147,8 @@ fn cause_02_config_on_the_pooled_url_is_stopped_and_direct_url_fixes_it() {
         text.replace("env(\"DATABASE_URL\")", "env(\"DIRECT_URL\")"),
     )
     .unwrap();
+    // db-test remembered the config's answer; an edited config is read again.
+    assert_eq!(migrate_url(), "DIRECT_URL");
     let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
