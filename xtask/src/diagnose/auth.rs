@@ -13,14 +13,15 @@ pub(super) fn check(
     link: Result<Link, ConnectError>,
     url: &PgUrl,
     target: &Target,
+    bound: std::time::Duration,
 ) -> (Outcome, Option<Session>) {
     let user = url.user().unwrap_or("-").to_string();
     let db = url.database().unwrap_or(&user).to_string();
     let host = url.host();
-    match link.and_then(|l| l.startup(&target.config, target.timeout)) {
+    match link.and_then(|l| l.startup(&target.config, bound)) {
         Ok(c) => (pass(format!("authenticated as {user} to database {db}")), Some(c)),
-        Err(ConnectError::TimedOut(t)) => (
-            fail(Code::StartupTimeout, format!("no answer to the startup message within {}s", t.as_secs()), "the server accepted TCP but never answered: check the port, any proxy or tunnel, and the server's load"),
+        Err(ConnectError::TimedOut(_)) => (
+            fail(Code::StartupTimeout, format!("the connection was not ready within connect_timeout ({}s): authentication had not finished", target.timeout.as_secs()), "a slow link (a VPN, another region) or a busy server needs more time than connect_timeout gives the whole connection: raise connect_timeout (`cargo xtask env-fix` sets 30; Prisma's default is 5s); if it never answers, check the port, any proxy or tunnel"),
             None,
         ),
         Err(ConnectError::Setup(e)) => (fail(Code::TlsFailed, e, "check sslrootcert"), None),

@@ -354,15 +354,23 @@ impl Runner<'_> {
                 target.timeout.as_secs()
             ));
         }
-        let link = if first.is_socket() {
+        let (link, attempt) = if first.is_socket() {
             self.step::<()>(Layer::Dns, || (skip("a Unix socket: no DNS"), Some(())));
             self.step::<()>(Layer::Tcp, || (skip("a Unix socket: no TCP"), Some(())));
             self.step::<()>(Layer::Tls, || (skip("a Unix socket: no TLS"), Some(())));
-            unix_link(target)
+            (unix_link(target), Instant::now())
         } else {
-            Ok(self.link(&first, target)?)
+            let (link, attempt) = self.link(&first, target)?;
+            (Ok(link), attempt)
         };
-        let mut session = self.step(Layer::Auth, || auth::check(link, url, target))?;
+        // Like libpq's (and Prisma's) connect_timeout, one bound covers the
+        // whole attempt, authentication included: on a slow link the steps
+        // may each fit while the whole does not, and Prisma then fails.
+        let left = target
+            .timeout
+            .saturating_sub(attempt.elapsed())
+            .max(Duration::from_millis(100));
+        let mut session = self.step(Layer::Auth, || auth::check(link, url, target, left))?;
         if !self.session(&mut session, url, target, s) {
             return None;
         }
@@ -378,8 +386,9 @@ impl Runner<'_> {
         }
     }
 
-    /// The dns, tcp and tls stages: the connection, ready for startup.
-    fn link(&mut self, first: &Endpoint, target: &Target) -> Option<Link> {
+    /// The dns, tcp and tls stages: the connection, ready for startup,
+    /// and when its attempt began.
+    fn link(&mut self, first: &Endpoint, target: &Target) -> Option<(Link, Instant)> {
         let (address, name) = (first.address().to_string(), first.name().to_string());
         let t = target.timeout;
         let addrs = self.step(Layer::Dns, || dns::check(&address, first.port, t))?;
@@ -391,6 +400,7 @@ impl Runner<'_> {
             .saturating_sub(attempt.elapsed())
             .max(Duration::from_millis(100));
         self.step(Layer::Tls, || tls::check(&name, stream, target, left))
+            .map(|link| (link, attempt))
     }
 
     /// The checks on an authenticated session, up to `s.upto`, from one

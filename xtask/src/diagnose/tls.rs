@@ -40,7 +40,7 @@ pub(super) fn check(
         }
         SslAnswer::Closed => return (fail(Code::ServerClosed, "the server closed the connection at the TLS request", closed_hint()), None),
         SslAnswer::Silent => {
-            return (fail(Code::StartupTimeout, format!("the server accepted the connection but said nothing for {}s", target.timeout.as_secs()), "something accepts TCP but does not speak PostgreSQL (a stuck proxy, a wrong port, an overloaded server): check the port and any proxy or tunnel"), None)
+            return (fail(Code::StartupTimeout, format!("the server accepted the connection but said nothing for {}s", target.timeout.as_secs()), "a server still waking up (Aurora Serverless, Neon) or a slow link (a VPN, another region) answers given more time: raise connect_timeout (`cargo xtask env-fix` sets 30; Prisma's default is 5s); if it never answers, something accepts TCP but does not speak PostgreSQL (a stuck proxy, a wrong port): check the port and any proxy or tunnel"), None)
         }
         SslAnswer::Broken(e) => return (fail(Code::ServerClosed, format!("the connection broke at the TLS request: {e}"), closed_hint()), None),
     };

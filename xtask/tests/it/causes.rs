@@ -781,3 +781,75 @@ fn cause_40_the_configs_shadow_url_is_checked() {
     assert_eq!(targets[0]["diagnosis"]["code"], "ok", "{v}");
     assert_ne!(targets[1]["diagnosis"]["code"], "ok", "{v}");
 }
+
+/// Causes 21 and 22: a server slow to answer at connect (waking up, or
+/// behind a slow link) beyond Prisma's default 5 s connect_timeout. Here a
+/// proxy holds each new connection for 3 s before passing it on. With a
+/// 2 s connect_timeout db-test names it with connect_timeout in the
+/// hint; `migrate`, which gives Prisma connect_timeout=30 (the hint's
+/// fix), applies every migration through the same proxy on the real engine.
+#[test]
+fn cause_21_slow_to_answer_at_connect_is_named_and_connect_timeout_fixes_it() {
+    use crate::support::proxy::{Fault, Proxy};
+    let db = DevDb::start(&[]);
+    let proxy = Proxy::start(
+        db.port,
+        Fault::DelayConnect(std::time::Duration::from_secs(3)),
+    );
+    let url = format!(
+        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=require&connect_timeout=2",
+        db.password_encoded(),
+        proxy.port
+    );
+    let (r, v) = db_test(&db, &url);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "startup_timeout", "{v}");
+    let hint = v["targets"][0]["diagnosis"]["hint"].as_str().unwrap();
+    assert!(hint.contains("raise connect_timeout"), "{hint}");
+    let app = App::new(Some(&format!(
+        "DATABASE_URL=\"{}\"\n",
+        url.replace("&connect_timeout=2", "")
+    )));
+    let r = app.migrate_wasm(&["--deploy"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("added connect_timeout=30"), "{}", r.all());
+    assert_eq!(db.finished().len(), 2);
+}
+
+/// Cause 22: a slow link (300 ms each way here, through the proxy's delay
+/// line, as a VPN to another region) where every step fits in
+/// connect_timeout but the whole connection does not. Prisma's bound
+/// covers the whole connection, and so does db-test's now: both fail at 2 s,
+/// and connect_timeout=30 (env-fix's value) passes.
+#[test]
+fn cause_22_slow_link_exceeds_connect_timeout_as_a_whole() {
+    use crate::support::proxy::{Fault, Proxy};
+    let db = DevDb::start(&[]);
+    let proxy = Proxy::start(
+        db.port,
+        Fault::Latency(std::time::Duration::from_millis(300)),
+    );
+    let url = |t: u32| {
+        format!(
+            "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=require&connect_timeout={t}",
+            db.password_encoded(),
+            proxy.port
+        )
+    };
+    let (r, v) = db_test(&db, &url(2));
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "startup_timeout", "{v}");
+    let hint = v["targets"][0]["diagnosis"]["hint"].as_str().unwrap();
+    assert!(hint.contains("raise connect_timeout"), "{hint}");
+    // Prisma on the same URL, as written, without our checks: the same bound fails it.
+    let app = App::new(Some(&format!("DATABASE_URL=\"{}\"\n", url(2))));
+    let r = app.migrate_wasm(
+        &["--deploy", "--no-preflight", "--no-tune", "--retries", "0"],
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("P1001"), "{}", r.all());
+    let (r, v) = db_test(&db, &url(30));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(code(&v), "ok", "{v}");
+}

@@ -55,6 +55,10 @@ pub enum Fault {
     /// Close a connection on which nothing moved for this long (a NAT, VPN
     /// or firewall idle timeout).
     CloseIdle(Duration),
+    /// Accept, then wait this long before connecting on: a server that is
+    /// still waking up (Aurora Serverless, Neon), or a load balancer with
+    /// no healthy target yet.
+    DelayConnect(Duration),
     /// A managed proxy's startup filter (RDS Proxy, Supavisor), imitated
     /// at its boundary: TLS is declined ('N'), and a StartupMessage that
     /// carries the parameter (any, with None) gets this FATAL
@@ -164,6 +168,14 @@ fn handle(
             drop(client);
         }
         Fault::Stall => held.push(client),
+        Fault::DelayConnect(d) => {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                thread::sleep(d);
+                let mut none = Vec::new();
+                handle(client, upstream, Fault::Pass, stop, &mut none);
+            });
+        }
         Fault::StartupFatal(param, code, message) => {
             thread::spawn(move || startup_filter(client, upstream, param, code, message));
         }
