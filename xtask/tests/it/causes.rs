@@ -325,6 +325,12 @@ fn cause_26_role_connection_limit_leaves_no_room() {
         hint.contains("`ALTER ROLE \"app\" CONNECTION LIMIT 3`"),
         "{hint}"
     );
+    // `migrate dev`'s preflight stops there, before Prisma starts.
+    let app = App::new(Some(&format!("DATABASE_URL=\"{}\"\n", db.url)));
+    let r = app.migrate_wasm(&["add_nothing"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("Prisma was not started"), "{}", r.all());
+    assert!(r.stderr.contains("migration_role_lacks"), "{}", r.all());
     db.admin()
         .batch_execute("ALTER ROLE \"app\" CONNECTION LIMIT 3")
         .unwrap();
