@@ -143,16 +143,19 @@ pub fn cli_url(project_dir: &Path, files: &[EnvFile]) -> anyhow::Result<(CliUrl,
     if let Some(m) = config::remembered(project_dir, &vars) {
         return Ok((CliUrl::Var(m.url_var), m.shadow_var));
     }
-    let (cli, shadow) = match config::start(project_dir, &vars).finish() {
+    let (cli, shadow, read) = match config::start(project_dir, &vars).finish() {
         Ok(read) => (
             config::cli_url(&read, &vars),
             config::shadow_var(&read, &vars),
+            read.note.is_none(),
         ),
-        Err(ConfigError::MissingVar { var, .. }) => (CliUrl::Var(var), None),
+        Err(ConfigError::MissingVar { var, .. }) => (CliUrl::Var(var), None, true),
         Err(e) => return Err(bad_input(e.to_string())),
     };
-    // A URL written in the file itself is not remembered: it holds a password.
-    if let CliUrl::Var(v) = &cli {
+    // Only an answer from the config itself is remembered (not the
+    // fallback when Node or Prisma was missing), and not a URL written in
+    // the file: it holds a password.
+    if let (true, CliUrl::Var(v)) = (read, &cli) {
         let m = config::Mapping {
             url_var: v.clone(),
             shadow_var: shadow.clone(),

@@ -66,7 +66,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--iam", value: None, help: "test with an IAM auth token (aws rds generate-db-auth-token) as the password; sslmode=require at least" },
     Flag { name: "--aws-profile", value: Some("NAME"), help: "with --aws, --password-from or --iam: the aws CLI profile" },
     Flag { name: "--my-ip", value: Some("ADDR"), help: "with --aws: your public IP, for the security group and NACL checks" },
-    Flag { name: "--json", value: None, help: "{\"ok\", \"targets\": [{\"var\", \"source\", ..., \"checks\": [...], \"diagnosis\"}], \"engine\": {\"source\", \"path\", \"detail\"}}" },
+    Flag { name: "--json", value: None, help: "{\"ok\", \"targets\": [{\"var\", \"source\", ..., \"checks\": [...], \"diagnosis\"}], \"engine\": {\"source\", \"path\", \"detail\"}, \"migrate_url\": the variable prisma.config.ts gives Prisma's CLI}" },
 ];
 
 /// One line per check: `  pass  tcp            0 ms  connected to ...`.

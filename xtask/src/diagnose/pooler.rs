@@ -80,7 +80,13 @@ pub(super) fn check(
         }
         Mode::Session => {
             detail.push_str("; a second session got a backend of its own: session pooling, as far as one probe can tell");
-            (pass(detail), Some(()))
+            match named.as_ref().filter(|n| n.transaction == Some(true)) {
+                // A busy pool can hand a second session another backend:
+                // the name outweighs one probe.
+                Some(n) if s.migrates => (fail(Code::PoolerTransaction, detail, format!("but {} (transaction pooling): {breaks}; {fix}", n.why)), None),
+                Some(n) => (warn(detail, format!("{} (transaction pooling): fine for the app at runtime, not for migrations: {breaks}", n.why)), Some(())),
+                None => (pass(detail), Some(())),
+            }
         }
         Mode::Unknown(why) => {
             detail.push_str(&format!("; its pooling mode is unknown ({why})"));

@@ -86,8 +86,10 @@ pub(super) fn attempts(
             plan.retries + 1
         ));
         let mut cmd = prisma.install.prisma_command(&ctx.sh, &args);
-        prisma.setup.apply(&mut cmd);
+        // The env files' variables first: the engine we set up wins over a
+        // PRISMA_SCHEMA_ENGINE_BINARY kept in .env.local.
         cmd.envs(urls.child_env());
+        prisma.setup.apply(&mut cmd);
         let t0 = Instant::now();
         let out = process::run_child(cmd, plan.prisma_stdout_to_stderr).with_context(|| {
             format!(

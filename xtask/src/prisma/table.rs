@@ -73,7 +73,7 @@ impl Holder {
     /// What to do about it; the user ends a session, never the tool.
     pub fn advice(&self) -> String {
         if self.stale {
-            format!("it is idle, so no migration is running on it (a session left open, a crashed deploy, or a lock left behind on a pooler's connection): end it with `SELECT pg_terminate_backend({})` if nobody needs it; Prisma gives up after 10s (P1002)", self.pid)
+            format!("it is idle, running nothing: unless a `migrate dev` holds it while it replays its shadow database or waits at its prompt, it was left behind (a session left open, a crashed deploy, a lock left on a pooler's connection): end it with `SELECT pg_terminate_backend({})` if nobody needs it; Prisma gives up after 10s (P1002)", self.pid)
         } else {
             format!("a migration is running on it: wait for it to finish; Prisma gives up after 10s (P1002); if it hangs, end it with `SELECT pg_terminate_backend({})`", self.pid)
         }
