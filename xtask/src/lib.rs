@@ -3,7 +3,8 @@
 //! files. Modules in layers, checked by `tests/it/tidy.rs`: commands on top,
 //! then the flows (`migrate`, `onboarding`, `diagnose`, `rds`), then the
 //! adapters (`conn`, `prisma`, `aws`, `passwords`, `devdb`), then the
-//! models (`pgurl`, `dotenv`, `secret`).
+//! models (`pgurl`, `dotenv`, `secret`) and what is known about poolers
+//! (`poolers`).
 
 // First: the modules below use its macro.
 #[macro_use]

@@ -26,15 +26,20 @@ cargo xtask db-test: diagnose the database connection layer by layer
 
 Usage: cargo xtask db-test [options]
 
-Checks DATABASE_URL (and DIRECT_URL, SHADOW_DATABASE_URL when defined), in order:
+Checks DATABASE_URL (and DIRECT_URL, SHADOW_DATABASE_URL when defined, and the
+variables prisma.config.ts gives Prisma's CLI), in order:
   url         parses; placeholder or unencoded password; parameters the driver must not see
   dns         the addresses the host resolves to
   tcp         connect to each address (refused and timed out are different findings)
   tls         the server's answer to the TLS request, the handshake, certificate checks
   auth        startup and authentication (wrong password, missing database, no slots, ...)
   query       SELECT version()
-  server      connections against max_connections, timeouts, encryption, rds.force_ssl
-  migrations  CREATEDB for the shadow database, _prisma_migrations, advisory lock 72707369
+  pooler      PostgreSQL itself, or a pooler or proxy that owns the session (and whether
+              it pools transactions, which migrations cannot go through)
+  server      connections against max_connections, the timeouts Prisma's sessions get
+              and where each comes from, encryption, rds.force_ssl
+  migrations  privileges (schema, database, CREATEDB), role and database connection
+              limits, _prisma_migrations, who holds advisory lock 72707369
   idle        with --idle-probe SECS: stay idle, then query again (the P1017 pattern)
 
 The URL comes from the environment first, then .env.development.local, .env.local,
