@@ -89,7 +89,8 @@ mod tests {
                 "migration_failed",
                 "startup_param_refused",
                 "pooler_transaction",
-                "migration_role_lacks"
+                "migration_role_lacks",
+                "tcp_unreachable"
             ]
         );
     }

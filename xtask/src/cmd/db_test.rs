@@ -109,19 +109,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let files = envload::read_files(&ctx.project_dir, &env_files)?;
     let (cli, shadow_var) = envload::cli_url(&ctx.project_dir, &files)?;
     let explicit = !vars.is_empty();
-    let vars: Vec<String> = if explicit {
-        vars
-    } else {
-        let mut v: Vec<String> = DEFAULT_VARS.iter().map(|s| s.to_string()).collect();
-        if !v.iter().any(|n| n == cli.name()) {
-            v.insert(1, cli.name().to_string());
-        }
-        // The config's shadowDatabaseUrl, under whatever name it has.
-        if let Some(s) = shadow_var.clone().filter(|s| !v.contains(s)) {
-            v.push(s);
-        }
-        v
-    };
+    let vars = vars_to_test(vars, &cli, shadow_var.as_deref());
     let settings = Settings {
         timeout: timeout.map(Duration::from_secs),
         idle_probe: idle.map(Duration::from_secs),
@@ -161,6 +149,23 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     } else {
         Exit::ok_if(ok)
     })
+}
+
+/// The variables to test: those asked for, else the usual ones plus the
+/// variables prisma.config.ts gives Prisma's CLI (its URL second, its
+/// shadowDatabaseUrl last).
+fn vars_to_test(asked: Vec<String>, cli: &CliUrl, shadow_var: Option<&str>) -> Vec<String> {
+    if !asked.is_empty() {
+        return asked;
+    }
+    let mut v: Vec<String> = DEFAULT_VARS.iter().map(|s| s.to_string()).collect();
+    if !v.iter().any(|n| n == cli.name()) {
+        v.insert(1, cli.name().to_string());
+    }
+    if let Some(s) = shadow_var.filter(|s| !v.iter().any(|n| n == s)) {
+        v.push(s.to_string());
+    }
+    v
 }
 
 /// Tests each variable in turn (DIRECT_URL and SHADOW_DATABASE_URL only

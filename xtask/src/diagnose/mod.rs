@@ -67,6 +67,7 @@ stable_names! {
         StartupParamRefused = "startup_param_refused",
         PoolerTransaction = "pooler_transaction",
         MigrationRoleLacks = "migration_role_lacks",
+        TcpUnreachable = "tcp_unreachable",
     }
 }
 

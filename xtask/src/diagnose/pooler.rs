@@ -57,56 +57,63 @@ pub(super) fn check(
     if let Some(n) = &named {
         detail.push_str(&format!(" ({})", n.why));
     }
-    let mode = probe(target, backend);
+    judge(probe(target, backend), backend, named.as_ref(), detail, s)
+}
+
+/// The verdict: transaction pooling fails the URL Prisma Migrate uses
+/// and is a note for the app's; a name that says transaction pooling
+/// outweighs one probe that saw none (a busy pool can hand a second
+/// session another backend).
+fn judge(
+    mode: Mode,
+    backend: i32,
+    named: Option<&poolers::Named>,
+    mut detail: String,
+    s: &Settings,
+) -> (Outcome, Option<()>) {
     let breaks = poolers::TRANSACTION_POOLING_BREAKS;
     let fix = poolers::DIRECT_URL_FIX;
-    match mode {
+    let named_transaction = named.filter(|n| n.transaction == Some(true));
+    let (transaction, because) = match mode {
         Mode::Transaction => {
             detail.push_str(&format!("; a second session ran on the same backend {backend} while this one idled: transaction pooling"));
-            if s.migrates {
-                (
-                    fail(Code::PoolerTransaction, detail, format!("{breaks}; {fix}")),
-                    None,
-                )
-            } else {
-                (
-                    warn(
-                        detail,
-                        format!("fine for the app at runtime, not for migrations: {breaks}"),
-                    ),
-                    Some(()),
-                )
-            }
+            (true, String::new())
         }
         Mode::Session => {
             detail.push_str("; a second session got a backend of its own: session pooling, as far as one probe can tell");
-            match named.as_ref().filter(|n| n.transaction == Some(true)) {
-                // A busy pool can hand a second session another backend:
-                // the name outweighs one probe.
-                Some(n) if s.migrates => (fail(Code::PoolerTransaction, detail, format!("but {} (transaction pooling): {breaks}; {fix}", n.why)), None),
-                Some(n) => (warn(detail, format!("{} (transaction pooling): fine for the app at runtime, not for migrations: {breaks}", n.why)), Some(())),
-                None => (pass(detail), Some(())),
+            match named_transaction {
+                Some(n) => (true, format!("but {} (transaction pooling): ", n.why)),
+                None => return (pass(detail), Some(())),
             }
         }
         Mode::Unknown(why) => {
             detail.push_str(&format!("; its pooling mode is unknown ({why})"));
-            let transaction = named.as_ref().and_then(|n| n.transaction) == Some(true);
-            if transaction && s.migrates {
-                (
-                    fail(
-                        Code::PoolerTransaction,
-                        detail,
-                        format!("the name says transaction pooling: {breaks}; {fix}"),
-                    ),
-                    None,
-                )
-            } else {
-                (
-                    warn(detail, format!("if it pools transactions, {breaks}; {fix}")),
-                    Some(()),
-                )
+            match named_transaction {
+                Some(n) => (true, format!("{} (transaction pooling): ", n.why)),
+                None => (false, String::new()),
             }
         }
+    };
+    match (transaction, s.migrates) {
+        (true, true) => (
+            fail(
+                Code::PoolerTransaction,
+                detail,
+                format!("{because}{breaks}; {fix}"),
+            ),
+            None,
+        ),
+        (true, false) => (
+            warn(
+                detail,
+                format!("{because}fine for the app at runtime, not for migrations: {breaks}"),
+            ),
+            Some(()),
+        ),
+        (false, _) => (
+            warn(detail, format!("if it pools transactions, {breaks}; {fix}")),
+            Some(()),
+        ),
     }
 }
 

@@ -10,6 +10,7 @@ pub(super) fn check(host: &str, addrs: &[SocketAddr], t: Duration) -> (Outcome, 
     let mut refused = Vec::new();
     let mut timed_out = Vec::new();
     let mut reset = Vec::new();
+    let mut unreachable: Vec<SocketAddr> = Vec::new();
     for a in addrs {
         match TcpStream::connect_timeout(a, t) {
             Ok(s) => {
@@ -35,10 +36,22 @@ pub(super) fn check(host: &str, addrs: &[SocketAddr], t: Duration) -> (Outcome, 
                 reset.push(a.to_string())
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => timed_out.push(a.to_string()),
+            // No route: said at once by this machine, not by a firewall.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NetworkUnreachable | std::io::ErrorKind::HostUnreachable
+                ) =>
+            {
+                unreachable.push(*a)
+            }
             Err(e) => timed_out.push(format!("{a} ({e})")),
         }
     }
     let port = addrs.first().map(|a| a.port()).unwrap_or(5432);
+    if !unreachable.is_empty() && refused.is_empty() && timed_out.is_empty() && reset.is_empty() {
+        return (unreachable_finding(host, &unreachable, addrs), None);
+    }
     if !reset.is_empty() && timed_out.is_empty() {
         (
             fail(
@@ -60,6 +73,30 @@ pub(super) fn check(host: &str, addrs: &[SocketAddr], t: Duration) -> (Outcome, 
         (
             fail(Code::TcpRefused, format!("{} refused the connection", refused.join(", ")), format!("nothing listens on {host}:{port}: check the instance is running (RDS console: Status, or `cargo xtask rds-check`) and the port in the URL")),
             None,
+        )
+    }
+}
+
+/// Every address had no route from here. When the host has only IPv6
+/// addresses, that is an IPv4-only network meeting an IPv6-only host
+/// (Supabase's direct host, causes.md entry 8).
+fn unreachable_finding(host: &str, unreachable: &[SocketAddr], all: &[SocketAddr]) -> Outcome {
+    let list: Vec<String> = unreachable.iter().map(|a| a.to_string()).collect();
+    let detail = format!(
+        "no route from this machine to {} (network unreachable)",
+        list.join(", ")
+    );
+    if all.iter().all(SocketAddr::is_ipv6) {
+        fail(
+            Code::TcpUnreachable,
+            format!("{detail}: {host} has only IPv6 addresses"),
+            "this machine (or CI runner, or VPN) has no IPv6 route, and the host has no IPv4 address: use an IPv4 path to the database (Supabase: the session pooler aws-0-<region>.pooler.supabase.com:5432 with user postgres.<project-ref>, or its IPv4 add-on), or give this network IPv6",
+        )
+    } else {
+        fail(
+            Code::TcpUnreachable,
+            detail,
+            format!("this machine has no route to {host}: a VPN that is not connected, or a private address (an RDS instance without public access) reached from outside its network: connect the VPN, or run from inside the VPC"),
         )
     }
 }

@@ -859,3 +859,91 @@ fn cause_22_slow_link_exceeds_connect_timeout_as_a_whole() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(code(&v), "ok", "{v}");
 }
+
+/// Cause 8: an IPv6-only host (Supabase's direct `db.<ref>.supabase.co`)
+/// from a network without IPv6. The test makes that network: a new
+/// network namespace (loopback only, no route anywhere) with its own
+/// /etc/hosts in a new mount namespace, where `db.test` has only the
+/// documentation address 2001:db8::10. Nothing leaves the namespace.
+/// db-test said "no answer within 10s ... a firewall drops the packets";
+/// it now says at once that there is no route and why.
+#[test]
+fn cause_08_ipv6_only_host_from_a_network_without_ipv6() {
+    let dir = TempDir::new("ipv6only");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n2001:db8::10 db.test\n").unwrap();
+    let script = format!(
+        "mount --bind {} /etc/hosts && ip link set lo up && exec {} --project-dir {} db-test --json --var DATABASE_URL",
+        hosts.display(),
+        xtask_bin().display(),
+        dir.path().display()
+    );
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--net", "sh", "-c", &script])
+        .env(
+            "DATABASE_URL",
+            "postgresql://app:pw-not-used@db.test:5432/postgres?sslmode=require",
+        )
+        .output()
+        .expect("unshare (util-linux) runs as root");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(code(&v), "tcp_unreachable", "{v}");
+    let tcp = check(&v, "tcp");
+    assert!(
+        tcp["detail"]
+            .as_str()
+            .unwrap()
+            .contains("db.test has only IPv6 addresses"),
+        "{tcp}"
+    );
+    assert!(
+        tcp["hint"].as_str().unwrap().contains("session pooler"),
+        "{tcp}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "said at once"
+    );
+}
+
+/// Cause 30: RDS Proxy's own client limit, imitated at its boundary with
+/// its documented text (no RDS Proxy here): named as the proxy's limit.
+#[test]
+fn cause_30_rds_proxy_client_limit() {
+    use crate::support::proxy::{Fault, Proxy};
+    let db = DevDb::start(&[]);
+    let proxy = Proxy::start(
+        db.port,
+        Fault::StartupFatal(
+            None,
+            "08P01",
+            "The maximum number of client connections to the proxy exceeded 100.",
+        ),
+    );
+    let url = format!(
+        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=disable",
+        db.password_encoded(),
+        proxy.port
+    );
+    let (r, v) = db_test(&db, &url);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "too_many_connections", "{v}");
+    let a = check(&v, "auth");
+    assert!(
+        a["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("RDS Proxy refused the session"),
+        "{a}"
+    );
+    assert!(
+        a["hint"]
+            .as_str()
+            .unwrap()
+            .contains("MaxConnectionsPercent"),
+        "{a}"
+    );
+}
