@@ -140,7 +140,8 @@ pub(super) fn check_db(ctx: &Ctx, n: &mut Notes) -> StepResult {
             .map(|c| c.detail.split(" on ").next().unwrap_or("").to_string())
             .unwrap_or_default();
         Ok(format!(
-            "all layers pass ({version}{})",
+            "{}all layers pass ({version}{})",
+            which(&cli),
             if warnings > 0 {
                 format!("; {warnings} warning(s): run `cargo xtask db-test`")
             } else {
@@ -154,13 +155,23 @@ pub(super) fn check_db(ctx: &Ctx, n: &mut Notes) -> StepResult {
         let failed = report.checks.iter().find(|c| c.status == Status::Fail);
         Err((
             format!(
-                "{} at layer {}: {}",
+                "{}{} at layer {}: {}",
+                which(&cli),
                 report.diagnosis.code.as_str(),
                 report.diagnosis.layer.map(Layer::as_str).unwrap_or("-"),
                 failed.map(|c| c.detail.clone()).unwrap_or_default()
             ),
             report.diagnosis.hint.clone(),
         ))
+    }
+}
+
+/// Which URL was checked, when it is not DATABASE_URL: the one Prisma's
+/// CLI uses.
+fn which(cli: &CliUrl) -> String {
+    match cli.name() {
+        "DATABASE_URL" => String::new(),
+        other => format!("{other} (prisma.config.ts's datasource.url): "),
     }
 }
 

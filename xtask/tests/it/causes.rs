@@ -947,3 +947,57 @@ fn cause_30_rds_proxy_client_limit() {
         "{a}"
     );
 }
+
+/// Cause 2 through `onboard`: DATABASE_URL is the pooled runtime URL and
+/// prisma.config.ts reads DIRECT_URL. onboard's db-test step checks the
+/// URL Prisma's CLI uses, and its migrate step applies every migration
+/// through it, with the pooled URL left to the app.
+#[test]
+fn cause_02_onboard_checks_and_migrates_through_the_configs_url() {
+    let db = DevDb::start(&[]);
+    let pgb = PgBouncer::start(&db, PoolMode::Transaction, &[]);
+    let app = App::new(Some(&format!(
+        "DATABASE_URL=\"{}\"\nDIRECT_URL=\"{}\"\n",
+        pgb.url(&db, "sslmode=require"),
+        db.url
+    )));
+    let config = app.path().join("prisma.config.ts");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("env(\"DATABASE_URL\")", "env(\"DIRECT_URL\")"),
+    )
+    .unwrap();
+    let p = app.path().to_str().unwrap();
+    let r = xtask(
+        &[
+            "--project-dir",
+            p,
+            "onboard",
+            "--yes",
+            "--json",
+            "--engine",
+            "wasm",
+        ],
+        app.path(),
+        &[],
+        None,
+    );
+    assert_no_secret(&r.all(), &db.password);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(db.finished().len(), 2, "{}", r.all());
+    let v = last_json(&r.stdout);
+    let step = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "db-test")
+        .unwrap_or_else(|| panic!("no db-test step: {v}"));
+    assert!(
+        step["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("DIRECT_URL (prisma.config.ts's datasource.url): all layers pass"),
+        "{step}"
+    );
+}
