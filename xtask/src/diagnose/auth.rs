@@ -42,11 +42,11 @@ fn classify(e: &tokio_postgres::Error, user: &str, db: &str, host: &str, url: &P
             return pooler_refused(by, why, &msg, dbe.code().code());
         }
         return match dbe.code().code() {
-            "28P01" => fail(Code::AuthFailed, format!("password authentication failed for {user} (28P01)"), "wrong password, or one whose @ # $ & were not percent-encoded, or a `$` eaten by dotenv: run `cargo xtask env-fix` (or set it with --password-stdin)"),
+            "28P01" => fail(Code::AuthFailed, format!("password authentication failed for {user} (28P01)"), format!("wrong password, or one whose @ # $ & were not percent-encoded, or a `$` eaten by dotenv: run `cargo xtask env-fix` (or set it with --password-stdin){}", other_server(url))),
             // The server's own pg_hba message, not a library's: "no
             // encryption" is the only thing that tells this 28000 apart.
             "28000" if msg.contains("no encryption") => fail(Code::TlsRequired, format!("the server requires TLS and this connection did not use it (28000: {msg})"), "add sslmode=require to the URL (RDS sets rds.force_ssl=1): `cargo xtask env-fix` does it"),
-            "28000" => fail(Code::AuthFailed, format!("{msg} (28000)"), format!("the server's pg_hba.conf or the role refuses {user} from here: check the user name and the server's access rules")),
+            "28000" => fail(Code::AuthFailed, format!("{msg} (28000)"), format!("the server's pg_hba.conf or the role refuses {user} from here: check the user name and the server's access rules{}", other_server(url))),
             "3D000" => fail(Code::DatabaseMissing, format!("database {db} does not exist (3D000)"), format!("check the database name after the host in the URL; create it with `CREATE DATABASE \"{db}\"` or use the one RDS created")),
             "53300" => fail(Code::TooManyConnections, format!("{msg} (53300)"), "every connection slot is taken: close idle clients (dev servers, other migrations), lower connection_limit in the app's URL, or raise max_connections in the RDS parameter group"),
             "57P03" => fail(Code::ServerClosed, format!("{msg} (57P03)"), "the server is starting up or shutting down (RDS reboot or failover): wait a minute and retry"),
@@ -111,4 +111,15 @@ fn pooler_refused(by: Kind, why: Refused, msg: &str, code: &str) -> Outcome {
         Refused::PoolWait => fail(Code::TooManyConnections, detail, format!("every server connection in {by}'s pool is busy: size the pool, or connect directly for migrations")),
         Refused::TlsRequired => fail(Code::TlsRequired, detail, "this proxy requires TLS: add sslmode=require to the URL (`cargo xtask env-fix` does it)"),
     }
+}
+
+/// On this machine, a second PostgreSQL (a host install shadowing the
+/// Docker one, another cluster) can answer on the port the URL names, and
+/// it knows other roles and passwords (causes.md entry 11).
+fn other_server(url: &PgUrl) -> String {
+    if !url.is_local() {
+        return String::new();
+    }
+    let port = url.port();
+    format!("; or another PostgreSQL answers on port {port} (an install on the host shadowing Docker's, a second cluster): see which program listens with `ss -ltnp 'sport = :{port}'` (macOS `lsof -iTCP:{port} -sTCP:LISTEN`, Windows `netstat -ano | findstr :{port}`)")
 }

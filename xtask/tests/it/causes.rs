@@ -1001,3 +1001,32 @@ fn cause_02_onboard_checks_and_migrates_through_the_configs_url() {
         "{step}"
     );
 }
+
+/// Cause 11: another PostgreSQL answers on the port the URL names (an
+/// install on the host shadowing Docker's). Two dev-dbs here: the URL
+/// has the first one's password and the second one's port. The finding
+/// says that another server may be answering, and how to see which.
+#[test]
+fn cause_11_another_server_answers_on_the_port() {
+    let a = DevDb::start(&[]);
+    let b = DevDb::start(&[]);
+    assert_ne!(a.password, b.password);
+    let url = format!(
+        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=require",
+        a.password_encoded(),
+        b.port
+    );
+    let (r, v) = db_test(&a, &url);
+    assert_no_secret(&r.all(), &b.password);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "auth_failed", "{v}");
+    let hint = check(&v, "auth")["hint"].as_str().unwrap().to_string();
+    assert!(
+        hint.contains(&format!("another PostgreSQL answers on port {}", b.port)),
+        "{hint}"
+    );
+    assert!(
+        hint.contains(&format!("ss -ltnp 'sport = :{}'", b.port)),
+        "{hint}"
+    );
+}
