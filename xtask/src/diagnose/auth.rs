@@ -46,6 +46,9 @@ fn classify(e: &tokio_postgres::Error, user: &str, db: &str, host: &str, url: &P
             // The server's own pg_hba message, not a library's: "no
             // encryption" is the only thing that tells this 28000 apart.
             "28000" if msg.contains("no encryption") => fail(Code::TlsRequired, format!("the server requires TLS and this connection did not use it (28000: {msg})"), "add sslmode=require to the URL (RDS sets rds.force_ssl=1): `cargo xtask env-fix` does it"),
+            // `localhost` reached the server over ::1 first, and its
+            // pg_hba.conf allows only 127.0.0.1 (causes.md entry 35).
+            "28000" if msg.contains("host \"::1\"") && url.host() == "localhost" => fail(Code::AuthFailed, format!("{msg} (28000)"), "localhost resolved to ::1 first, and the server's pg_hba.conf has no entry for ::1 (libpq and Prisma do not try 127.0.0.1 after a refusal): put 127.0.0.1 in the URL instead of localhost, or add `host all all ::1/128 scram-sha-256` to pg_hba.conf"),
             "28000" => fail(Code::AuthFailed, format!("{msg} (28000)"), format!("the server's pg_hba.conf or the role refuses {user} from here: check the user name and the server's access rules{}", other_server(url))),
             "3D000" => fail(Code::DatabaseMissing, format!("database {db} does not exist (3D000)"), format!("check the database name after the host in the URL; create it with `CREATE DATABASE \"{db}\"` or use the one RDS created")),
             "53300" => fail(Code::TooManyConnections, format!("{msg} (53300)"), "every connection slot is taken: close idle clients (dev servers, other migrations), lower connection_limit in the app's URL, or raise max_connections in the RDS parameter group"),

@@ -1030,3 +1030,89 @@ fn cause_11_another_server_answers_on_the_port() {
         "{hint}"
     );
 }
+
+/// Cause 35: `localhost` resolves to ::1 first, and the server listens
+/// there too but its pg_hba.conf allows only 127.0.0.1. The dev-db is made
+/// so (listening on both, the ::1 line removed), and `localhost` is mapped
+/// to ::1 first in a mount namespace the test makes (its own /etc/hosts;
+/// the network is this machine's loopback). Named with the fix, which
+/// passes.
+#[test]
+fn cause_35_localhost_reaches_ipv6_first_and_pg_hba_refuses_it() {
+    let db = DevDb::start(&[]);
+    db.admin()
+        .batch_execute("ALTER SYSTEM SET listen_addresses = '127.0.0.1,::1'")
+        .unwrap();
+    // listen_addresses needs a restart; `up` writes pg_hba.conf afresh,
+    // so the ::1 line is removed after it, and the file reloaded.
+    let d = db.data_dir();
+    let port = db.port.to_string();
+    for args in [
+        vec!["dev-db", "down", "--data-dir", &d],
+        vec![
+            "dev-db",
+            "up",
+            "--data-dir",
+            &d,
+            "--port",
+            &port,
+            "--stop-after",
+            "900",
+        ],
+    ] {
+        let r = xtask(&args, db.dir.path(), &[], None);
+        assert_eq!(r.code, 0, "{}", r.all());
+    }
+    let hba = std::path::Path::new(&d).join("pgdata/pg_hba.conf");
+    let text = std::fs::read_to_string(&hba).unwrap();
+    let only_v4: String = text
+        .lines()
+        .filter(|l| !l.contains("::1"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(
+        text, only_v4,
+        "the dev-db's pg_hba.conf has a ::1 line to remove"
+    );
+    std::fs::write(&hba, only_v4).unwrap();
+    db.admin().batch_execute("SELECT pg_reload_conf()").unwrap();
+    let dir = TempDir::new("localhost6");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "::1 localhost\n127.0.0.1 localhost\n").unwrap();
+    let db_test_in_namespace = |host: &str| {
+        let url = db.url.replace("127.0.0.1", host);
+        let script = format!(
+            "mount --bind {} /etc/hosts && exec {} --project-dir {} db-test --json --var DATABASE_URL",
+            hosts.display(),
+            xtask_bin().display(),
+            dir.path().display()
+        );
+        let out = std::process::Command::new("unshare")
+            .args(["--mount", "sh", "-c", &script])
+            .env("DATABASE_URL", url)
+            .output()
+            .expect("unshare (util-linux) runs as root");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_no_secret(&stdout, &db.password);
+        assert_no_secret(&String::from_utf8_lossy(&out.stderr), &db.password);
+        let v: serde_json::Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+        v
+    };
+    let v = db_test_in_namespace("localhost");
+    assert_eq!(code(&v), "auth_failed", "{v}");
+    let a = check(&v, "auth");
+    assert!(
+        a["detail"].as_str().unwrap().contains("host \"::1\""),
+        "{a}"
+    );
+    assert!(
+        a["hint"]
+            .as_str()
+            .unwrap()
+            .contains("put 127.0.0.1 in the URL instead of localhost"),
+        "{a}"
+    );
+    let v = db_test_in_namespace("127.0.0.1");
+    assert_eq!(code(&v), "ok", "{v}");
+}
