@@ -28,6 +28,8 @@ pub struct FileOutcome {
     pub changes: Vec<Finding>,
     pub warnings: Vec<Finding>,
     pub backup: Option<PathBuf>,
+    /// Where the new text went (through links, in place), when written.
+    pub written: Option<util::Replaced>,
 }
 
 /// Repairs one file: parse (or fail naming the line), repair, and write
@@ -72,16 +74,22 @@ pub fn fix_file(
     let new_text = outcome.doc.render();
     let changed = new_text != text;
     let mut backup = None;
+    let mut written = None;
     if changed && write != Write::No {
+        // The backup goes beside the file written: through a link, the
+        // file the link leads to.
+        let real = util::real_path(path).map_err(|e| refuse(&e))?;
         if write == Write::WithBackup {
-            backup = Some(back_up(path, &text)?);
+            backup = Some(back_up(&real, &text)?);
         }
-        util::atomic_write(path, new_text.as_bytes()).with_context(|| {
-            format!(
-                "{}: not rewritten, the original is unchanged",
-                path.display()
-            )
-        })?;
+        let w =
+            util::replace_file(path, new_text.as_bytes(), text.as_bytes()).with_context(|| {
+                format!(
+                    "{}: not rewritten, the original is unchanged",
+                    path.display()
+                )
+            })?;
+        written = Some(w);
     }
     Ok(FileOutcome {
         text,
@@ -90,6 +98,7 @@ pub fn fix_file(
         changes: outcome.changes,
         warnings: outcome.warnings,
         backup,
+        written,
     })
 }
 
@@ -211,6 +220,8 @@ pub struct UrlWritten {
     /// The value it replaced, masked, and where its backup is: set when
     /// that value was not a URL of the same local database.
     pub replaced: Option<(String, PathBuf)>,
+    /// Where an existing file's new text went (through links, in place).
+    pub file: Option<util::Replaced>,
 }
 
 /// Puts `url` into the project's `.env.local` as `DATABASE_URL`, touching no
@@ -237,14 +248,17 @@ pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<UrlWritten> 
     let found = doc
         .find_one("DATABASE_URL")
         .map_err(|e| bad_input(format!("{}: {e}, then run again", path.display())))?;
-    let mut written = UrlWritten { replaced: None };
+    let mut written = UrlWritten {
+        replaced: None,
+        file: None,
+    };
     match found {
         None => doc.append("DATABASE_URL", &rendered),
         Some(one) if doc.literal(one) == rendered => return Ok(written),
         Some(one) => {
             let old = doc.literal(one);
             if !same_local_database(&old, &url) {
-                let backup = back_up(&path, &text)?;
+                let backup = back_up(&util::real_path(&path)?, &text)?;
                 let shown = PgUrl::parse(&old)
                     .map(|u| u.masked())
                     .unwrap_or_else(|_| "a value that is not a URL".into());
@@ -253,7 +267,21 @@ pub fn write_database_url(ctx: &Ctx, url: &PgUrl) -> anyhow::Result<UrlWritten> 
             doc.set_value(one, &rendered);
         }
     }
-    util::atomic_write(&path, doc.render().as_bytes())?;
+    if util::is_dangling_link(&path) {
+        return Err(bad_input(format!(
+            "{} is a link to a file that does not exist: fix or remove the link; nothing was written",
+            path.display()
+        )));
+    }
+    if text.is_empty() && !path.exists() {
+        util::atomic_write(&path, doc.render().as_bytes())?;
+    } else {
+        written.file = Some(util::replace_file(
+            &path,
+            doc.render().as_bytes(),
+            text.as_bytes(),
+        )?);
+    }
     Ok(written)
 }
 

@@ -150,7 +150,10 @@ fn write_temp(path: &Path, bytes: &[u8], like: &Path) -> anyhow::Result<PathBuf>
             .open(&tmp)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
         match fs::metadata(like) {
-            Ok(meta) => f.set_permissions(meta.permissions())?,
+            Ok(meta) => {
+                f.set_permissions(meta.permissions())?;
+                keep_owner(&f, &meta);
+            }
             // A new file: ours hold passwords, so only the owner reads them.
             #[cfg(unix)]
             Err(_) => {
@@ -171,6 +174,129 @@ fn write_temp(path: &Path, bytes: &[u8], like: &Path) -> anyhow::Result<PathBuf>
             let _ = fs::remove_file(&tmp);
             Err(e)
         }
+    }
+}
+
+/// Gives `f` the owner and group of `meta`'s file, where this process may
+/// (root may; a normal user may only keep its own): a file repaired with
+/// sudo, or in a container running as root, stays its developer's.
+#[cfg(unix)]
+fn keep_owner(f: &fs::File, meta: &fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let _ = std::os::unix::fs::fchown(f, Some(meta.uid()), Some(meta.gid()));
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_f: &fs::File, _meta: &fs::Metadata) {}
+
+/// What `replace_file` wrote.
+#[derive(Debug, Clone)]
+pub struct Replaced {
+    /// The file written: the path given, or the file its links lead to.
+    pub real: PathBuf,
+    /// The path given was a symbolic link (kept as it was written).
+    pub through_link: bool,
+    /// The file's other names (hard links), which kept sharing it: it was
+    /// written in place rather than replaced.
+    pub other_names: u64,
+}
+
+impl Replaced {
+    /// Where the text went, when that is not simply the path given:
+    /// "through the link, into ../../.env.local; in place (1 other name)".
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.through_link {
+            parts.push(format!("through the link, into {}", self.real.display()));
+        }
+        if self.other_names > 0 {
+            parts.push(format!(
+                "in place, so its {} other name(s) (hard links) see it too",
+                self.other_names
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// Replaces the contents of the file `path` names, keeping the file the
+/// user has. Through symbolic links (absolute, relative, chains) the file
+/// they lead to is written, in its own directory, and the links stay as
+/// written. Its owner, group and mode are kept where this process may.
+/// A file with other hard links is written in place, so that every name
+/// sees the new contents: first in full to a temporary file beside it (so
+/// a full disk fails before the file is touched), then, the temporary
+/// file removed, over the old contents; should that fail, `old` is put
+/// back. Any other file is replaced by an atomic rename. On any failure
+/// the file is as it was and no temporary file is left.
+pub fn replace_file(path: &Path, bytes: &[u8], old: &[u8]) -> anyhow::Result<Replaced> {
+    let through_link = is_link(path);
+    let real = real_path(path)?;
+    let links = hard_links(&real);
+    let tmp = write_temp(&real, bytes, &real)?;
+    if links <= 1 {
+        fs::rename(&tmp, &real)
+            .with_context(|| format!("cannot replace {}", real.display()))
+            .inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })?;
+        return Ok(Replaced {
+            real,
+            through_link,
+            other_names: 0,
+        });
+    }
+    let _ = fs::remove_file(&tmp);
+    let in_place = |b: &[u8]| -> std::io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&real)?;
+        f.write_all(b)?;
+        f.sync_all()
+    };
+    if let Err(e) = in_place(bytes) {
+        let _ = in_place(old);
+        return Err(anyhow::anyhow!(e))
+            .with_context(|| format!("cannot write {} in place", real.display()));
+    }
+    Ok(Replaced {
+        real,
+        through_link,
+        other_names: links - 1,
+    })
+}
+
+fn is_link(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The file `path` names: itself, or the file its links lead to.
+pub fn real_path(path: &Path) -> anyhow::Result<PathBuf> {
+    if is_link(path) {
+        fs::canonicalize(path)
+            .with_context(|| format!("{} is a link to a file that does not exist", path.display()))
+    } else {
+        Ok(path.to_path_buf())
+    }
+}
+
+/// A symbolic link whose target does not exist.
+pub fn is_dangling_link(path: &Path) -> bool {
+    is_link(path) && !path.exists()
+}
+
+/// How many names (hard links) the file has.
+fn hard_links(path: &Path) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path).map(|m| m.nlink()).unwrap_or(1)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        1
     }
 }
 

@@ -108,6 +108,13 @@ fn up(ctx: &Ctx, cluster: &mut Cluster, mut args: Args) -> anyhow::Result<Exit> 
         true => Some(envfile::write_database_url(ctx, &state.url())?),
         false => None,
     };
+    if let Some(how) = written
+        .as_ref()
+        .and_then(|w| w.file.as_ref())
+        .and_then(|f| f.describe())
+    {
+        output::err(format!("dev-db: .env.local written {how}"));
+    }
     if let Some((old, backup)) = written.as_ref().and_then(|w| w.replaced.as_ref()) {
         // On stderr: with --json, stdout carries one object.
         output::err(format!(

@@ -132,7 +132,14 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let shown = path.display().to_string();
     if json {
         let written = changed && !check && !dry_run;
-        print_json(&shown, changed, written, changes, warnings);
+        print_json(
+            &shown,
+            changed,
+            written,
+            changes,
+            warnings,
+            outcome.written.as_ref(),
+        );
     } else {
         print_human(&shown, &outcome, check || dry_run, dry_run);
     }
@@ -145,11 +152,22 @@ fn print_json(
     written: bool,
     changes: &[Finding],
     warnings: &[Finding],
+    how: Option<&crate::util::Replaced>,
 ) {
     output::json(&Json::obj([
         ("file", Json::str(shown)),
         ("changed", Json::Bool(changed)),
         ("written", Json::Bool(written)),
+        // The file written (through links), and its other names, which
+        // were kept by writing in place.
+        (
+            "written_to",
+            Json::opt_str(how.map(|w| w.real.display().to_string())),
+        ),
+        (
+            "other_names",
+            Json::Num(how.map(|w| w.other_names).unwrap_or(0) as f64),
+        ),
         (
             "changes",
             Json::Arr(changes.iter().map(Finding::json).collect()),
@@ -300,10 +318,18 @@ fn print_human(shown: &str, o: &FileOutcome, nothing_written: bool, dry_run: boo
             "{shown}: {} change(s) needed, nothing written",
             o.changes.len()
         ),
-        (true, false) => match &o.backup {
-            Some(b) => format!("{shown}: rewritten (backup: {})", b.display()),
-            None => format!("{shown}: rewritten"),
-        },
+        (true, false) => {
+            let how = o
+                .written
+                .as_ref()
+                .and_then(|w| w.describe())
+                .map(|d| format!(", {d}"))
+                .unwrap_or_default();
+            match &o.backup {
+                Some(b) => format!("{shown}: rewritten{how} (backup: {})", b.display()),
+                None => format!("{shown}: rewritten{how}"),
+            }
+        }
     });
 }
 

@@ -158,3 +158,42 @@ fn full_disk_and_read_only_directory_keep_the_original() {
         assert_no_secret(err, "p@ss$w#rd");
     }
 }
+
+/// The full disk again, with `.env.local` a link into the full file
+/// system (the file is repaired where the link leads, so its temporary
+/// file goes there too): the file byte-identical, the link kept, no
+/// temporary file left, and a message that says the disk is full.
+#[cfg(target_os = "linux")]
+#[test]
+fn full_disk_through_a_symlink_keeps_the_original_and_the_link() {
+    let work = TempDir::new("disklink");
+    let mnt = work.path().join("mnt");
+    let app = work.path().join("app");
+    fs::create_dir_all(&mnt).unwrap();
+    fs::create_dir_all(&app).unwrap();
+    let src = work.path().join("original");
+    fs::write(&src, BROKEN).unwrap();
+    let x = xtask_bin();
+    let (m, s, a, x) = (mnt.display(), src.display(), app.display(), x.display());
+    let out = in_mount_namespace(&format!(
+        "set -e; mount -t tmpfs -o size=16k tmpfs {m}; cp {s} {m}/.env.local; ln -s {m}/.env.local {a}/.env.local
+         dd if=/dev/zero of={m}/fill bs=1k count=64 2>/dev/null || true
+         set +e; {x} --project-dir {a} env-fix >/dev/null 2>{a}.err; echo \"exit=$?\"
+         echo '--- file'; cat {m}/.env.local; echo '--- ls'; ls -A {m}; echo '--- link'; readlink {a}/.env.local; echo '--- err'; cat {a}.err"
+    ));
+    assert!(!out.contains("exit=0"), "env-fix must fail:\n{out}");
+    let part = |from: &str, to: &str| {
+        out.split(from).nth(1).unwrap().split(to).next().unwrap().to_string()
+    };
+    assert_eq!(part("--- file\n", "--- ls"), BROKEN, "{out}");
+    let names: Vec<String> = part("--- ls\n", "--- link")
+        .lines()
+        .filter(|l| *l != "fill")
+        .map(str::to_string)
+        .collect();
+    assert_eq!(names, [".env.local"], "stray files:\n{out}");
+    assert_eq!(part("--- link\n", "--- err").trim(), format!("{m}/.env.local"));
+    let err = out.split("--- err\n").nth(1).unwrap();
+    assert!(err.contains("No space left on device") || err.contains("disk is full"), "{err}");
+    assert_no_secret(err, "p@ss$w#rd");
+}

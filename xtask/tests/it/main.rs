@@ -10,6 +10,7 @@ mod db_test;
 mod dev_db;
 mod engine_choice;
 mod engine_host;
+mod env_files;
 mod env_fix;
 mod env_fix_stress;
 mod exit_codes;
