@@ -36,7 +36,8 @@ fn a_symlinked_env_local_is_repaired_where_it_points_and_the_link_stays() {
     let web = root.path().join("apps/web");
     fs::create_dir_all(&web).unwrap();
     let real = root.path().join(".env.local");
-    let cases: [(&str, Box<dyn Fn()>); 3] = [
+    type MakeLink<'a> = Box<dyn Fn() + 'a>;
+    let cases: [(&str, MakeLink); 3] = [
         (
             "../../.env.local",
             Box::new(|| {

@@ -183,7 +183,13 @@ fn full_disk_through_a_symlink_keeps_the_original_and_the_link() {
     ));
     assert!(!out.contains("exit=0"), "env-fix must fail:\n{out}");
     let part = |from: &str, to: &str| {
-        out.split(from).nth(1).unwrap().split(to).next().unwrap().to_string()
+        out.split(from)
+            .nth(1)
+            .unwrap()
+            .split(to)
+            .next()
+            .unwrap()
+            .to_string()
     };
     assert_eq!(part("--- file\n", "--- ls"), BROKEN, "{out}");
     let names: Vec<String> = part("--- ls\n", "--- link")
@@ -192,8 +198,14 @@ fn full_disk_through_a_symlink_keeps_the_original_and_the_link() {
         .map(str::to_string)
         .collect();
     assert_eq!(names, [".env.local"], "stray files:\n{out}");
-    assert_eq!(part("--- link\n", "--- err").trim(), format!("{m}/.env.local"));
+    assert_eq!(
+        part("--- link\n", "--- err").trim(),
+        format!("{m}/.env.local")
+    );
     let err = out.split("--- err\n").nth(1).unwrap();
-    assert!(err.contains("No space left on device") || err.contains("disk is full"), "{err}");
+    assert!(
+        err.contains("No space left on device") || err.contains("disk is full"),
+        "{err}"
+    );
     assert_no_secret(err, "p@ss$w#rd");
 }
