@@ -118,6 +118,17 @@ impl PgUrl {
         }
         let raw_query = tail.strip_prefix('?').map(str::to_string);
         let params = raw_query.as_deref().map(parse_query).unwrap_or_default();
+        // libpq (and node-postgres's pg-connection-string) refuse a bad
+        // escape anywhere; we stay lenient only in the userinfo, where a raw
+        // `%` in a password is what env-fix repairs.
+        if let Some(db) = &database {
+            check_escapes("the database name", db.raw.as_deref().unwrap_or(&db.value))?;
+        }
+        for p in &params {
+            if let Some(raw) = &p.raw {
+                check_escapes(&format!("parameter `{}`", p.key), raw)?;
+            }
+        }
         let mut url = PgUrl {
             scheme: scheme.to_string(),
             user,
@@ -412,6 +423,33 @@ impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(secret::MASK)
     }
+}
+
+/// A `%` must start two hex digits, and `%00` is refused, as libpq's
+/// `conninfo_uri_decode` has it. The message names the token and where it
+/// is, never the whole value (a `password=` parameter's is a secret).
+fn check_escapes(what: &str, raw: &str) -> Result<(), UrlError> {
+    let b = raw.as_bytes();
+    for (i, _) in raw.match_indices('%') {
+        let hex = b
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+        let token: String = raw[i..].chars().take(3).collect();
+        match hex {
+            None => {
+                return Err(UrlError::Invalid(format!(
+                    "invalid percent-encoded token `{token}` in {what}, which libpq and node-postgres refuse: write a literal % as %25"
+                )))
+            }
+            Some(h) if h == b"00" => {
+                return Err(UrlError::Invalid(format!(
+                    "forbidden value %00 in {what} (libpq refuses it)"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The `key=value` pairs of a query string, in the order written.

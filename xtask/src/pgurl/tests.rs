@@ -327,3 +327,41 @@ fn a_password_equal_to_the_user_never_masks_the_user_in_free_text() {
     PgUrl::parse("postgresql://appuser:appuser@h/app").unwrap();
     assert_eq!(crate::secret::redact("role appuser"), "role appuser");
 }
+
+/// libpq's `conninfo_uri_decode`: "invalid percent-encoded token" and
+/// "forbidden value %00", in the database name and in parameters (issue
+/// 19's `postgres://host?dbname=%XXfoo`, which libpq and pg-connection-
+/// string refuse). A raw `%` in the password stays env-fix's to repair.
+#[test]
+fn bad_escapes_outside_the_userinfo_are_refused_as_libpq_refuses_them() {
+    for (url, token) in [
+        (
+            "postgres://host?dbname=%XXfoo",
+            "`%XX` in parameter `dbname`",
+        ),
+        ("postgres://host/db%zz", "`%zz` in the database name"),
+        (
+            "postgres://host/db?application_name=a%2",
+            "`%2` in parameter `application_name`",
+        ),
+    ] {
+        let e = PgUrl::parse(url).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("invalid percent-encoded token {token}")),
+            "{url}: {e}"
+        );
+    }
+    let e = PgUrl::parse("postgres://host/db%00")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("forbidden value %00 in the database name"),
+        "{e}"
+    );
+    // The message never quotes a password= parameter's value.
+    let e = PgUrl::parse("postgres://host/db?password=s3cret%zz")
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("s3cret"), "{e}");
+    assert!(PgUrl::parse("postgres://u:50%off@host/db%2Fx?dbname=a%20b").is_ok());
+}

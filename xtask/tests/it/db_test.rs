@@ -598,3 +598,21 @@ fn a_password_that_is_an_ordinary_word_does_not_garble_our_own_lines() {
     );
     assert_no_secret_in_urls(&r.all(), "require");
 }
+
+/// `postgres://host?dbname=%XXfoo`: libpq and node-postgres refuse the
+/// bad escape; db-test read the database as `%XXfoo` and said nothing.
+/// Now it is bad input (exit 2), said as libpq says it.
+#[test]
+fn a_bad_percent_escape_is_refused_as_libpq_refuses_it() {
+    let (r, v) = db_test("unused", "postgres://app@127.0.0.1:1?dbname=%XXfoo", &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(code(&v), "url_invalid", "{v}");
+    let url = check(&v, "url");
+    assert!(
+        url["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invalid percent-encoded token `%XX` in parameter `dbname`"),
+        "{url}"
+    );
+}
