@@ -56,6 +56,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--pool-timeout", value: Some("SECS"), help: "minimum pool_timeout (default 30)" },
     Flag { name: "--statement-timeout", value: Some("MS"), help: "set statement_timeout through options" },
     Flag { name: "--show-secret", value: None, help: "with DATABASE_URL only in your shell: print the repaired value with its password" },
+    Flag { name: "--sslmode", value: Some("MODE"), help: "set sslmode=MODE on the URLs it repairs, local hosts included (a local server that requires TLS: --sslmode require)" },
     Flag { name: "--keep-sslmode", value: None, help: "keep sslmode=disable/allow/prefer on a remote host (default: raise it to require)" },
     Flag { name: "--password-stdin", value: None, help: "read a new password from standard input (never pass it as an argument)" },
     Flag { name: "--password-from", value: Some("SOURCE"), help: "aws-secret:ID[#key] (Secrets Manager) or aws-rds-managed (the instance's master user secret), through your aws CLI" },
@@ -83,6 +84,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     )?;
     let profile = args.value("--aws-profile")?;
     let keep_sslmode = args.flag("--keep-sslmode");
+    let sslmode = args.value("--sslmode")?;
     let check = args.flag("--check");
     let dry_run = args.flag("--dry-run");
     let no_backup = args.flag("--no-backup");
@@ -105,6 +107,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         statement_timeout,
         adapter_pg: prisma::uses_adapter_pg(&ctx.project_dir),
         keep_sslmode,
+        sslmode,
         ..Options::default()
     };
     (opts.password, opts.password_origin) =

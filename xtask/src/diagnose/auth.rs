@@ -45,7 +45,12 @@ fn classify(e: &tokio_postgres::Error, user: &str, db: &str, host: &str, url: &P
             "28P01" => fail(Code::AuthFailed, format!("password authentication failed for {user} (28P01)"), format!("wrong password, or one whose @ # $ & were not percent-encoded, or a `$` eaten by dotenv: run `cargo xtask env-fix` (or set it with --password-stdin){}", other_server(url))),
             // The server's own pg_hba message, not a library's: "no
             // encryption" is the only thing that tells this 28000 apart.
-            "28000" if msg.contains("no encryption") => fail(Code::TlsRequired, format!("the server requires TLS and this connection did not use it (28000: {msg})"), "add sslmode=require to the URL (RDS sets rds.force_ssl=1): `cargo xtask env-fix` does it"),
+            "28000" if msg.contains("no encryption") => fail(Code::TlsRequired, format!("the server requires TLS and this connection did not use it (28000: {msg})"), if url.is_local() {
+                // env-fix leaves a local host's sslmode as written unless asked.
+                "the server requires TLS: set sslmode=require in the URL: `cargo xtask env-fix --sslmode require` does it"
+            } else {
+                "add sslmode=require to the URL (RDS sets rds.force_ssl=1): `cargo xtask env-fix` does it"
+            }),
             // `localhost` reached the server over ::1 first, and its
             // pg_hba.conf allows only 127.0.0.1 (causes.md entry 35).
             "28000" if msg.contains("host \"::1\"") && url.host() == "localhost" => fail(Code::AuthFailed, format!("{msg} (28000)"), "localhost resolved to ::1 first, and the server's pg_hba.conf has no entry for ::1 (libpq and Prisma do not try 127.0.0.1 after a refusal): put 127.0.0.1 in the URL instead of localhost, or add `host all all ::1/128 scram-sha-256` to pg_hba.conf"),

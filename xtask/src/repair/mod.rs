@@ -94,6 +94,8 @@ pub struct Options {
     pub adapter_pg: bool,
     /// Leave a weak `sslmode` (disable, allow, prefer) on a remote host.
     pub keep_sslmode: bool,
+    /// `--sslmode MODE`: this mode on every URL, local hosts included.
+    pub sslmode: Option<String>,
 }
 
 impl Default for Options {
@@ -108,6 +110,7 @@ impl Default for Options {
             password_origin: None,
             adapter_pg: false,
             keep_sslmode: false,
+            sslmode: None,
         }
     }
 }

@@ -35,6 +35,26 @@ pub(super) fn require_tls(
             VALID[..6].join(", ")
         ));
     }
+    // Asked for: the same on every host. A local server that requires TLS
+    // (the dev-db, a Docker image with ssl=on) needs it; nothing else tells
+    // env-fix so, since it does not connect.
+    if let Some(want) = &opts.sslmode {
+        if !VALID.contains(&want.as_str()) {
+            return Err(format!(
+                "--sslmode {want} is not one of {}",
+                VALID[..6].join(", ")
+            ));
+        }
+        if current.as_deref() != Some(want.as_str()) {
+            url.set_param("sslmode", want);
+            changes.push(Finding::new(
+                var,
+                Kind::Sslmode,
+                format!("set sslmode={want} (--sslmode)"),
+            ));
+        }
+        return Ok(());
+    }
     if url.is_local() {
         return Ok(());
     }

@@ -230,3 +230,54 @@ fn dev_db_write_env_writes_through_the_link() {
     assert!(text.starts_with("OTHER=1\nDATABASE_URL="), "{text}");
     assert!(r.stderr.contains("through the link"), "{}", r.all());
 }
+
+/// A local server that requires TLS, with `sslmode=disable` in the URL.
+/// env-fix leaves a local URL's sslmode as written, so the old hint
+/// ("env-fix does it") was a dead loop. The hint now names
+/// `env-fix --sslmode require`, and that command really makes db-test pass.
+#[test]
+fn the_local_tls_required_hint_names_a_command_that_fixes_it() {
+    let db = DevDb::start(&[]);
+    let dir = TempDir::new("localtls");
+    let url = db.url_with("sslmode=require", "sslmode=disable");
+    fs::write(
+        dir.path().join(".env.local"),
+        format!("DATABASE_URL=\"{url}\"\n"),
+    )
+    .unwrap();
+    let p = dir.path().to_str().unwrap();
+    let db_test = || {
+        let r = xtask(
+            &[
+                "--project-dir",
+                p,
+                "db-test",
+                "--json",
+                "--var",
+                "DATABASE_URL",
+            ],
+            dir.path(),
+            &[],
+            None,
+        );
+        assert_no_secret(&r.all(), &db.password);
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        v["targets"][0]["diagnosis"].clone()
+    };
+    let d = db_test();
+    assert_eq!(d["code"], "tls_required", "{d}");
+    let hint = d["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("`cargo xtask env-fix --sslmode require`"),
+        "{hint}"
+    );
+    // The command, as the hint writes it.
+    let r = xtask(
+        &["--project-dir", p, "env-fix", "--sslmode", "require"],
+        dir.path(),
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(db_test()["code"], "ok");
+}
