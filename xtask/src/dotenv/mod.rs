@@ -78,8 +78,8 @@ impl Document {
     /// Parses the file, keeping the lines dotenvy rejects as they are (with
     /// their errors) when the rest still has clear line boundaries: Node's
     /// dotenv, which Next.js uses, reads lines such as `MY-KEY=1` or
-    /// `KEY: value` that dotenvy refuses. An unclosed quote is still an
-    /// error, since no line after it can be placed.
+    /// `KEY: value` that dotenvy refuses. A quote that never closes makes
+    /// its own line unreadable, and the lines after it are read afresh.
     pub fn parse_lenient(text: &str) -> Result<(Document, Vec<ParseError>), ParseError> {
         let mut unreadable = Vec::new();
         let (bom, body) = match text.strip_prefix('\u{feff}') {
@@ -87,11 +87,11 @@ impl Document {
             None => (false, text),
         };
         let mut entries = Vec::new();
-        let mut physical = body.split_inclusive('\n').peekable();
-        let mut line_no = 1;
-        while let Some(first) = physical.next() {
-            let start_line = line_no;
-            line_no += 1;
+        let lines: Vec<&str> = body.split_inclusive('\n').collect();
+        let mut next = 0;
+        while let Some(first) = lines.get(next).copied() {
+            let start_line = next + 1;
+            next += 1;
             let mut raw = first.to_string();
             // dotenvy treats a line starting with `#` as a comment before
             // it looks at quotes.
@@ -106,6 +106,7 @@ impl Document {
             let mut state = JoinState::Complete;
             let mut comment_at = None;
             let mut offset = 0;
+            let mut joined = next;
             loop {
                 let (s, c) = join_state(state, &raw[offset..]);
                 state = s;
@@ -115,20 +116,34 @@ impl Document {
                 if matches!(state, JoinState::Complete | JoinState::Comment) {
                     break;
                 }
-                match physical.next() {
-                    Some(next) => {
+                match lines.get(joined) {
+                    Some(more) => {
                         offset = raw.len();
-                        raw.push_str(next);
-                        line_no += 1;
+                        raw.push_str(more);
+                        joined += 1;
                     }
-                    None => return Err(ParseError {
-                        line: start_line,
-                        message:
-                            "a quote opened here is never closed (or the line ends in a backslash)"
-                                .into(),
-                    }),
+                    None => break,
                 }
             }
+            if !matches!(state, JoinState::Complete | JoinState::Comment) {
+                // A quote that never closes (`TAGLINE=Sally's place`):
+                // dotenvy refuses the line; Node's dotenv, which Next.js
+                // uses, reads it as it is. This line alone is unreadable,
+                // and the next one starts afresh.
+                unreadable.push(ParseError {
+                    line: start_line,
+                    message:
+                        "a quote opened here is never closed (or the line ends in a backslash)"
+                            .into(),
+                });
+                entries.push(Entry {
+                    raw: first.to_string(),
+                    line: start_line,
+                    var: None,
+                });
+                continue;
+            }
+            next = joined;
             let content_end = comment_at.unwrap_or_else(|| {
                 raw.strip_suffix('\n')
                     .map(|r| r.strip_suffix('\r').unwrap_or(r))

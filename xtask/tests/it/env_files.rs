@@ -281,3 +281,29 @@ fn the_local_tls_required_hint_names_a_command_that_fixes_it() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(db_test()["code"], "ok");
 }
+
+/// `TAGLINE=Sally's place`: Node's dotenv (Next.js) reads it as it is,
+/// dotenvy sees a quote that never closes. env-fix refused the whole file;
+/// now that line alone is left as it is, with a warning, and the URL's
+/// line is repaired, before or after it.
+#[test]
+fn a_line_with_an_unclosed_quote_does_not_stop_the_repair() {
+    for text in [
+        format!("{BROKEN}TAGLINE=Sally's place\n"),
+        format!("TAGLINE=Sally's place\n{BROKEN}"),
+    ] {
+        let dir = TempDir::new("tagline");
+        let file = dir.path().join(".env.local");
+        fs::write(&file, &text).unwrap();
+        let r = env_fix(dir.path(), &["--json"]);
+        assert_eq!(r.code, 0, "{text}: {}", r.all());
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        let warned = v["warnings"].as_array().unwrap().iter().any(|w| {
+            w["kind"] == "unreadable_line" && w["detail"].as_str().unwrap().contains("never closed")
+        });
+        assert!(warned, "{v}");
+        let after = fs::read_to_string(&file).unwrap();
+        assert!(repaired(&after), "{after}");
+        assert!(after.contains("TAGLINE=Sally's place\n"), "{after}");
+    }
+}
