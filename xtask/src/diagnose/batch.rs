@@ -1,8 +1,8 @@
 //! Every read-only check after authentication in one round trip: the
 //! query, server and migrations checks' statements go to the server as one
 //! simple-protocol batch, and each check reads its own statement's rows.
-//! The `_prisma_migrations` read comes last: where the table does not exist
-//! it fails, and the statements before it have already answered.
+//! The `_prisma_migrations` read comes last; where the table does not
+//! exist it returns no rows and logs no error (`prisma::table`).
 
 use std::time::Duration;
 
@@ -18,15 +18,17 @@ pub(super) enum Statement {
     Timeouts,
     Privileges,
     LockHolder,
+    MigrationsTable,
     Migrations,
 }
 
-const ORDER: [Statement; 6] = [
+const ORDER: [Statement; 7] = [
     Statement::Version,
     Statement::Server,
     Statement::Timeouts,
     Statement::Privileges,
     Statement::LockHolder,
+    Statement::MigrationsTable,
     Statement::Migrations,
 ];
 
@@ -37,14 +39,6 @@ pub(super) struct Reads {
 
 impl Reads {
     /// A statement's rows, or why there are none.
-    /// `s` failed because a table it reads does not exist (SQLSTATE 42P01).
-    pub(super) fn missing_table(&self, s: Statement) -> bool {
-        let i = ORDER.iter().position(|x| *x == s).unwrap_or(0);
-        i == self.batch.results.len()
-            && matches!(&self.batch.error, Some(crate::conn::BatchError::Db(state, _))
-                if state == tokio_postgres::error::SqlState::UNDEFINED_TABLE.code())
-    }
-
     pub(super) fn rows(&self, s: Statement) -> Result<&Rows, String> {
         let i = ORDER.iter().position(|x| *x == s).unwrap_or(0);
         match self.batch.results.get(i) {

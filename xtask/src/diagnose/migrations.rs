@@ -6,16 +6,18 @@ use super::batch::{Reads, Statement};
 use super::{fail, pass, warn, Code, Outcome, Settings, Shadow};
 use crate::pgurl::PgUrl;
 use crate::prisma::table::{
-    local_migrations, lock_holder, migration_rows, migrations_sql, MigrationRows, LOCK_HOLDER_SQL,
+    local_migrations, lock_holder, migration_rows, migrations_sql, migrations_table_sql,
+    MigrationRows, LOCK_HOLDER_SQL,
 };
 
 /// This check's statements for the batch, in its order: the role's
 /// privileges and limits, the lock's holder, then `_prisma_migrations`
 /// (last: it fails without the table).
-pub(super) fn statements(schema: &str) -> [String; 3] {
+pub(super) fn statements(schema: &str) -> [String; 4] {
     [
         privileges_sql(schema),
         LOCK_HOLDER_SQL.to_string(),
+        migrations_table_sql(schema),
         migrations_sql(schema),
     ]
 }
@@ -138,11 +140,14 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
     let role = role.map(|r| r.col(8)).unwrap_or_default();
     shadow(can_create, &role, s, &mut notes, &mut hints);
     let mut failed = Vec::new();
+    let missing = reads
+        .row(Statement::MigrationsTable)
+        .is_ok_and(|r| r.first().and_then(|v| v.as_deref()) == Some("f"));
     let rows = match reads.rows(Statement::Migrations) {
-        Ok(rows) => Some(migration_rows(rows)),
         // Only a missing table means "not migrated yet"; anything else
         // (permission denied, a broken connection) is said as it is.
-        Err(_) if reads.missing_table(Statement::Migrations) => None,
+        _ if missing => None,
+        Ok(rows) => Some(migration_rows(rows)),
         Err(e) => {
             hints.push(format!("cannot read {schema}._prisma_migrations ({e}): Prisma needs to; check the user's grants on it"));
             None
@@ -166,7 +171,7 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
                 ));
             }
         }
-        None if reads.missing_table(Statement::Migrations) => notes.push(format!(
+        None if missing => notes.push(format!(
             "no _prisma_migrations table in schema {schema} yet"
         )),
         None => {}

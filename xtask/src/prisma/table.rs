@@ -13,12 +13,28 @@ pub struct MigrationRows {
     pub failed: Vec<String>,
 }
 
-/// Reads `_prisma_migrations` in `schema`; it fails where the table is not
-/// there (or cannot be read).
-pub fn migrations_sql(schema: &str) -> String {
+/// Whether `_prisma_migrations` exists in `schema`: one row, `t` or `f`.
+pub fn migrations_table_sql(schema: &str) -> String {
     format!(
-        "SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL FROM \"{}\"._prisma_migrations ORDER BY started_at",
-        schema.replace('"', "\"\"")
+        "SELECT to_regclass(format('%I._prisma_migrations', '{}')) IS NOT NULL",
+        schema.replace('\'', "''")
+    )
+}
+
+/// Reads `_prisma_migrations` in `schema`: no rows where the table is not
+/// there, and no error either. A plain SELECT of a missing table writes
+/// an ERROR line into the server's log (on RDS, into CloudWatch, where
+/// log-based alarms read it) on every check of a database not migrated
+/// yet. Here the table is read through `query_to_xml`, which plans its
+/// query only when it runs, behind a one-time filter on `to_regclass`:
+/// for a missing table it never runs.
+pub fn migrations_sql(schema: &str) -> String {
+    let lit = schema.replace('\'', "''");
+    format!(
+        "SELECT x.name, x.finished, x.rolled_back FROM xmltable('/table/row' PASSING \
+         query_to_xml(format('SELECT migration_name, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back FROM %I._prisma_migrations ORDER BY started_at', '{lit}'), false, false, '') \
+         COLUMNS name text PATH 'migration_name', finished bool PATH 'finished', rolled_back bool PATH 'rolled_back') AS x \
+         WHERE to_regclass(format('%I._prisma_migrations', '{lit}')) IS NOT NULL"
     )
 }
 
@@ -43,8 +59,16 @@ pub fn migration_rows(rows: &Rows) -> MigrationRows {
 /// Reads `_prisma_migrations` in `schema` on its own; None when the table
 /// is not there (or cannot be read).
 pub fn prisma_migrations(session: &mut Session, schema: &str) -> Option<MigrationRows> {
-    let b = session.batch(&migrations_sql(schema), Duration::from_secs(10));
-    b.results.first().map(migration_rows)
+    let sql = format!(
+        "{};\n{}",
+        migrations_table_sql(schema),
+        migrations_sql(schema)
+    );
+    let b = session.batch(&sql, Duration::from_secs(10));
+    let exists = b.results.first()?.first()?.first()?.as_deref() == Some("t");
+    exists
+        .then(|| b.results.get(1).map(migration_rows))
+        .flatten()
 }
 
 /// Who holds Prisma's migration lock (advisory lock 72707369): no row when

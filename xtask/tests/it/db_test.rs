@@ -616,3 +616,39 @@ fn a_bad_percent_escape_is_refused_as_libpq_refuses_it() {
         "{url}"
     );
 }
+
+/// No `_prisma_migrations` yet: each db-test wrote an ERROR line
+/// ("relation does not exist") into the server's log, which on RDS lands
+/// in CloudWatch where log-based alarms read it. Now it leaves nothing
+/// there, and still says the table is not there yet; once it is, its rows
+/// are read as before.
+#[test]
+fn the_migrations_check_leaves_nothing_in_the_servers_log() {
+    let db = DevDb::start(&[]);
+    let log = std::path::Path::new(&db.data_dir()).join("server.log");
+    let before = std::fs::read_to_string(&log).unwrap().len();
+    let (r, v) = db_test(&db.password, &db.url, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let m = check(&v, "migrations");
+    assert!(
+        m["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no _prisma_migrations table in schema public yet"),
+        "{m}"
+    );
+    let after = std::fs::read_to_string(&log).unwrap();
+    assert!(!after[before..].contains("ERROR"), "{}", &after[before..]);
+    db.superuser_on("summitly")
+        .batch_execute("CREATE TABLE _prisma_migrations (id text, migration_name text, started_at timestamptz DEFAULT now(), finished_at timestamptz, rolled_back_at timestamptz); INSERT INTO _prisma_migrations (migration_name, finished_at) VALUES ('20260101000000_a&b', now()); GRANT SELECT ON _prisma_migrations TO app")
+        .unwrap();
+    let (_, v) = db_test(&db.password, &db.url, &[]);
+    let m = check(&v, "migrations");
+    assert!(
+        m["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 migration(s) applied"),
+        "{m}"
+    );
+}
