@@ -139,6 +139,51 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
     let can_create = role.as_ref().is_some_and(|r| r.yes(0));
     let role = role.map(|r| r.col(8)).unwrap_or_default();
     shadow(can_create, &role, s, &mut notes, &mut hints);
+    let failed = history(reads, &schema, s, &mut notes, &mut hints);
+    if let Some(h) = reads.rows(Statement::LockHolder).ok().and_then(lock_holder) {
+        notes.push(format!(
+            "Prisma's advisory lock 72707369 is held by {}",
+            h.described
+        ));
+        hints.push(format!(
+            "another session holds Prisma's migration lock: {}",
+            h.advice()
+        ));
+    }
+    let detail = notes.join("; ");
+    if !failures.is_empty() {
+        let (what, fixes): (Vec<String>, Vec<String>) = failures.into_iter().unzip();
+        return (
+            fail(
+                Code::MigrationRoleLacks,
+                format!("{detail}; {}", what.join("; ")),
+                fixes.join("; "),
+            ),
+            None,
+        );
+    }
+    if !failed.is_empty() {
+        return (
+            fail(Code::MigrationFailed, format!("{detail}; failed migration(s): {}", failed.join(", ")), format!("Prisma refuses to migrate until they are resolved (P3009): fix the database, then `npx prisma migrate resolve --rolled-back {}` (or --applied)", failed[0])),
+            None,
+        );
+    }
+    if hints.is_empty() {
+        (pass(detail), Some(()))
+    } else {
+        (warn(detail, hints.join("; ")), Some(()))
+    }
+}
+
+/// `_prisma_migrations`: applied, failed, and the local migrations not
+/// applied yet; the failed ones returned.
+fn history(
+    reads: &Reads,
+    schema: &str,
+    s: &Settings,
+    notes: &mut Vec<String>,
+    hints: &mut Vec<String>,
+) -> Vec<String> {
     let mut failed = Vec::new();
     let missing = reads
         .row(Statement::MigrationsTable)
@@ -176,39 +221,7 @@ pub(super) fn check(reads: &Reads, url: &PgUrl, s: &Settings) -> (Outcome, Optio
         )),
         None => {}
     }
-    if let Some(h) = reads.rows(Statement::LockHolder).ok().and_then(lock_holder) {
-        notes.push(format!(
-            "Prisma's advisory lock 72707369 is held by {}",
-            h.described
-        ));
-        hints.push(format!(
-            "another session holds Prisma's migration lock: {}",
-            h.advice()
-        ));
-    }
-    let detail = notes.join("; ");
-    if !failures.is_empty() {
-        let (what, fixes): (Vec<String>, Vec<String>) = failures.into_iter().unzip();
-        return (
-            fail(
-                Code::MigrationRoleLacks,
-                format!("{detail}; {}", what.join("; ")),
-                fixes.join("; "),
-            ),
-            None,
-        );
-    }
-    if !failed.is_empty() {
-        return (
-            fail(Code::MigrationFailed, format!("{detail}; failed migration(s): {}", failed.join(", ")), format!("Prisma refuses to migrate until they are resolved (P3009): fix the database, then `npx prisma migrate resolve --rolled-back {}` (or --applied)", failed[0])),
-            None,
-        );
-    }
-    if hints.is_empty() {
-        (pass(detail), Some(()))
-    } else {
-        (warn(detail, hints.join("; ")), Some(()))
-    }
+    failed
 }
 
 /// What `migrate dev`'s shadow database needs of the role.

@@ -8,6 +8,7 @@
 
 mod auth;
 mod batch;
+mod connect;
 mod dns;
 mod idle;
 mod migrations;
@@ -20,11 +21,11 @@ mod url;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::conn::{ConnectError, Target};
-use crate::conn::{Link, Session};
+use crate::conn::Session;
+use crate::conn::Target;
 use crate::envload::Found;
 use crate::output;
-use crate::pgurl::{Endpoint, PgUrl};
+use crate::pgurl::PgUrl;
 
 stable_names! {
     /// The layers, in the order they are checked.
@@ -340,70 +341,6 @@ impl Runner<'_> {
         }
     }
 
-    /// dns, tcp and tls as the stages of the one connection (so their
-    /// failures are told apart), auth on it, then the checks that need a
-    /// session; the session when they all passed. The host is the first one
-    /// libpq tries: `hostaddr` is where it connects, the host name what TLS
-    /// checks.
-    fn network(&mut self, url: &PgUrl, target: &Target, s: &Settings) -> Option<Session> {
-        let first = url.endpoints().ok()?.into_iter().next()?;
-        if s.progress {
-            output::err_partial(format!(
-                "  …     connecting to {}:{} (each step waits up to {} s)\r",
-                first.name(),
-                first.port,
-                target.timeout.as_secs()
-            ));
-        }
-        let (link, attempt) = if first.is_socket() {
-            self.step::<()>(Layer::Dns, || (skip("a Unix socket: no DNS"), Some(())));
-            self.step::<()>(Layer::Tcp, || (skip("a Unix socket: no TCP"), Some(())));
-            self.step::<()>(Layer::Tls, || (skip("a Unix socket: no TLS"), Some(())));
-            (unix_link(target), Instant::now())
-        } else {
-            let (link, attempt) = self.link(&first, target)?;
-            (Ok(link), attempt)
-        };
-        // Like libpq's (and Prisma's) connect_timeout, one bound covers the
-        // whole attempt, authentication included: on a slow link the steps
-        // may each fit while the whole does not, and Prisma then fails.
-        let left = target
-            .timeout
-            .saturating_sub(attempt.elapsed())
-            .max(Duration::from_millis(100));
-        let mut session = self.step(Layer::Auth, || auth::check(link, url, target, left))?;
-        if !self.session(&mut session, url, target, s) {
-            return None;
-        }
-        match s.idle_probe {
-            // As before: the idle probe follows a complete run only.
-            Some(idle) if s.upto >= Layer::Migrations => {
-                self.step::<()>(Layer::Idle, || {
-                    (idle::check(session, idle, target), Some(()))
-                });
-                None
-            }
-            _ => Some(session),
-        }
-    }
-
-    /// The dns, tcp and tls stages: the connection, ready for startup,
-    /// and when its attempt began.
-    fn link(&mut self, first: &Endpoint, target: &Target) -> Option<(Link, Instant)> {
-        let (address, name) = (first.address().to_string(), first.name().to_string());
-        let t = target.timeout;
-        let addrs = self.step(Layer::Dns, || dns::check(&address, first.port, t))?;
-        // Like libpq's connect_timeout, one bound covers the TCP connect
-        // and the TLS request of this attempt.
-        let attempt = Instant::now();
-        let stream = self.step(Layer::Tcp, || tcp::check(&address, &addrs, t))?;
-        let left = t
-            .saturating_sub(attempt.elapsed())
-            .max(Duration::from_millis(100));
-        self.step(Layer::Tls, || tls::check(&name, stream, target, left))
-            .map(|link| (link, attempt))
-    }
-
     /// The checks on an authenticated session, up to `s.upto`, from one
     /// round trip; true when none failed.
     fn session(
@@ -441,20 +378,5 @@ impl Runner<'_> {
             || self
                 .step(Layer::Migrations, || migrations::check(&reads, url, s))
                 .is_some()
-    }
-}
-
-/// A Unix socket's connection: no dns, tcp or tls stage to attribute.
-fn unix_link(target: &Target) -> Result<Link, ConnectError> {
-    #[cfg(unix)]
-    {
-        Link::unix(&target.host, target.port, target.timeout)
-    }
-    #[cfg(not(unix))]
-    {
-        Err(ConnectError::Setup(format!(
-            "{}: Unix sockets need a Unix system",
-            target.host
-        )))
     }
 }

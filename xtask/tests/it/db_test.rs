@@ -652,3 +652,42 @@ fn the_migrations_check_leaves_nothing_in_the_servers_log() {
         "{m}"
     );
 }
+
+/// A host list (`host1,host2`), as libpq reads it: hosts are tried in
+/// order, and the verdict says which answered. The first host here is a
+/// closed port, the second the dev-db; then both closed.
+#[test]
+fn a_host_list_is_checked_host_by_host() {
+    let db = DevDb::start(&[]);
+    let closed = free_port();
+    let url = db.url.replace(
+        &format!("127.0.0.1:{}", db.port),
+        &format!("127.0.0.1:{closed},127.0.0.1:{}", db.port),
+    );
+    let (r, v) = db_test(&db.password, &url, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let dns = check(&v, "dns")["detail"].as_str().unwrap().to_string();
+    assert!(
+        dns.starts_with(&format!("host 2 of 2, 127.0.0.1:{}", db.port)),
+        "{dns}"
+    );
+    assert!(
+        dns.contains(&format!(
+            "tried before it: 127.0.0.1:{closed} (tcp_refused at tcp)"
+        )),
+        "{dns}"
+    );
+    let other = free_port();
+    let url = db.url.replace(
+        &format!("127.0.0.1:{}", db.port),
+        &format!("127.0.0.1:{closed},127.0.0.1:{other}"),
+    );
+    let (r, v) = db_test(&db.password, &url, &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(code(&v), "tcp_refused", "{v}");
+    let dns = check(&v, "dns")["detail"].as_str().unwrap().to_string();
+    assert!(
+        dns.starts_with(&format!("host 2 of 2, 127.0.0.1:{other}")),
+        "{dns}"
+    );
+}
