@@ -103,29 +103,7 @@ impl Document {
                 });
                 continue;
             }
-            let mut state = JoinState::Complete;
-            let mut comment_at = None;
-            let mut offset = 0;
-            let mut joined = next;
-            loop {
-                let (s, c) = join_state(state, &raw[offset..]);
-                state = s;
-                if let Some(c) = c {
-                    comment_at = Some(offset + c);
-                }
-                if matches!(state, JoinState::Complete | JoinState::Comment) {
-                    break;
-                }
-                match lines.get(joined) {
-                    Some(more) => {
-                        offset = raw.len();
-                        raw.push_str(more);
-                        joined += 1;
-                    }
-                    None => break,
-                }
-            }
-            if !matches!(state, JoinState::Complete | JoinState::Comment) {
+            let Some((joined, comment_at)) = join_logical_line(&lines, next - 1, &mut raw) else {
                 // A quote that never closes (`TAGLINE=Sally's place`):
                 // dotenvy refuses the line; Node's dotenv, which Next.js
                 // uses, reads it as it is. This line alone is unreadable,
@@ -142,7 +120,7 @@ impl Document {
                     var: None,
                 });
                 continue;
-            }
+            };
             next = joined;
             let content_end = comment_at.unwrap_or_else(|| {
                 raw.strip_suffix('\n')
@@ -360,6 +338,34 @@ impl Document {
         } else {
             format!("lines {}-{}", e.line, e.line + extra)
         }
+    }
+}
+
+/// Joins the physical lines a quoted value spans onto `raw` (which holds
+/// line `start`): the index of the line after them and where a comment
+/// starts, or None when the quote never closes.
+fn join_logical_line(
+    lines: &[&str],
+    start: usize,
+    raw: &mut String,
+) -> Option<(usize, Option<usize>)> {
+    let mut state = JoinState::Complete;
+    let mut comment_at = None;
+    let mut offset = 0;
+    let mut joined = start + 1;
+    loop {
+        let (s, c) = join_state(state, &raw[offset..]);
+        state = s;
+        if let Some(c) = c {
+            comment_at = Some(offset + c);
+        }
+        if matches!(state, JoinState::Complete | JoinState::Comment) {
+            return Some((joined, comment_at));
+        }
+        let more = lines.get(joined)?;
+        offset = raw.len();
+        raw.push_str(more);
+        joined += 1;
     }
 }
 
