@@ -65,8 +65,14 @@ pub fn read_files(project_dir: &Path, explicit: &[PathBuf]) -> anyhow::Result<Ve
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_empty() => continue,
             Err(e) => return Err(bad_input(format!("{}: {e}", path.display()))),
         };
-        let doc =
-            Document::parse(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+        // As Next.js (Node's dotenv) reads it: a line only dotenvy rejects
+        // (`TAGLINE=Sally's place`) is passed over, as env-fix passes it
+        // over; a URL's line that cannot be read is an error naming it.
+        let (doc, unreadable) = Document::parse_lenient(&text)
+            .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+        if let Some(e) = unreadable.iter().find(|e| holds_a_url(&doc, e.line)) {
+            return Err(bad_input(format!("{}: {e}", path.display())));
+        }
         let name = if explicit.is_empty() {
             path.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -77,6 +83,24 @@ pub fn read_files(project_dir: &Path, explicit: &[PathBuf]) -> anyhow::Result<Ve
         files.push(EnvFile { name, doc });
     }
     Ok(files)
+}
+
+/// Whether the entry at `line` looks like a URL variable: one of the
+/// usual names, or a value with `://` in it.
+fn holds_a_url(doc: &Document, line: usize) -> bool {
+    let Some(raw) = doc
+        .entries
+        .iter()
+        .find(|e| e.line == line)
+        .map(|e| e.raw.as_str())
+    else {
+        return false;
+    };
+    let key = raw.trim_start().trim_start_matches("export ").trim_start();
+    ["DATABASE_URL", "DIRECT_URL", "SHADOW_DATABASE_URL"]
+        .iter()
+        .any(|v| key.starts_with(v))
+        || raw.contains("://")
 }
 
 /// Finds `var` in the environment, then in `files`.

@@ -307,3 +307,45 @@ fn a_line_with_an_unclosed_quote_does_not_stop_the_repair() {
         assert!(after.contains("TAGLINE=Sally's place\n"), "{after}");
     }
 }
+
+/// The same file as db-test and migrate read it: the line only dotenvy
+/// rejects is passed over (as Next.js reads it), so what env-fix repaired
+/// is what they test. A URL line that cannot be read is still refused.
+#[test]
+fn db_test_reads_past_a_line_only_dotenvy_rejects() {
+    let db = DevDb::start(&[]);
+    let dir = TempDir::new("tagline-read");
+    let p = dir.path().to_str().unwrap();
+    fs::write(
+        dir.path().join(".env.local"),
+        format!("TAGLINE=Sally's place\nDATABASE_URL=\"{}\"\n", db.url),
+    )
+    .unwrap();
+    let r = xtask(
+        &["--project-dir", p, "db-test", "--var", "DATABASE_URL"],
+        dir.path(),
+        &[],
+        None,
+    );
+    assert_no_secret(&r.all(), &db.password);
+    assert_eq!(r.code, 0, "{}", r.all());
+    fs::write(
+        dir.path().join(".env.local"),
+        format!("TAGLINE=ok\nDATABASE_URL=\"{}\n", db.url),
+    )
+    .unwrap();
+    let r = xtask(
+        &["--project-dir", p, "db-test", "--var", "DATABASE_URL"],
+        dir.path(),
+        &[],
+        None,
+    );
+    assert_no_secret(&r.all(), &db.password);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains(".env.local: line 2: a quote opened here is never closed"),
+        "{}",
+        r.all()
+    );
+}
