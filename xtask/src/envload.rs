@@ -282,9 +282,13 @@ mod tests {
     }
 
     #[test]
-    fn an_unparsable_file_names_its_line() {
-        let p = Project::new(&[(".env.local", "A=1\nB=\"open\n")]);
+    fn an_unreadable_url_line_names_its_line_and_other_lines_are_passed_over() {
+        let p = Project::new(&[(".env.local", "A=1\nDATABASE_URL=\"postgresql://u:p@h/db\n")]);
         let e = read_files(&p.0, &[]).err().unwrap().to_string();
         assert!(e.contains(".env.local") && e.contains("line 2"), "{e}");
+        // Node's dotenv reads `B="open` as it is; we pass it over.
+        let p = Project::new(&[(".env.local", "A=1\nB=\"open\nC=2\n")]);
+        let files = read_files(&p.0, &[]).unwrap();
+        assert_eq!(find("C", &files).unwrap().value, "2");
     }
 }
