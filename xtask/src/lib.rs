@@ -33,5 +33,6 @@ mod prisma;
 mod process;
 mod rds;
 mod repair;
+mod report;
 pub mod secret;
 pub mod util;

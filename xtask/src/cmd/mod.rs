@@ -8,6 +8,7 @@ pub mod env_fix;
 pub mod migrate;
 pub mod onboard;
 pub mod rds_check;
+pub mod report;
 
 use crate::exit::Exit;
 use crate::flags::{Args, Help};
@@ -29,5 +30,6 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "db-test", summary: "diagnose the database connection layer by layer (DNS, TCP, TLS, auth, ...)", help: db_test::HELP, run: db_test::run },
     Command { name: "migrate", summary: "run prisma migrate (dev, deploy, status) with a preflight, retries and a diagnosis", help: migrate::HELP, run: migrate::run },
     Command { name: "rds-check", summary: "check the AWS side of an RDS URL: status, security group, NACLs, routes, parameters, events, logs", help: rds_check::HELP, run: rds_check::run },
+    Command { name: "report", summary: "write one redacted file of evidence (versions, URL sources, db-test) for a support case", help: report::HELP, run: report::run },
     Command { name: "dev-db", summary: "start, stop or show a local PostgreSQL that behaves like RDS (TLS required)", help: dev_db::HELP, run: dev_db::run },
 ];

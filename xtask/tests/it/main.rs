@@ -20,6 +20,7 @@ mod onboard;
 mod prisma_schema;
 mod rds_check;
 mod rds_check_scripted;
+mod report;
 mod scripts;
 mod secrets;
 mod tidy;

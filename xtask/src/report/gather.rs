@@ -1,0 +1,234 @@
+//! What the report holds, gathered by reading only: versions, where the
+//! URLs come from, and the full db-test verdict.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::{Report, Section};
+use crate::diagnose::{self, Layer, Settings, Shadow, Status};
+use crate::envload::{self, EnvFile, Found};
+use crate::pgurl::PgUrl;
+use crate::prisma::config::CliUrl;
+use crate::prisma::engine::Native;
+use crate::prisma::Install;
+use crate::util::Ctx;
+
+pub fn gather(ctx: &Ctx) -> Report {
+    let mut unknown = Vec::new();
+    let versions = versions(ctx, &mut unknown);
+    let files = match envload::read_files(&ctx.project_dir, &[]) {
+        Ok(f) => f,
+        Err(e) => {
+            unknown.push(format!("the env files: {e}"));
+            Vec::new()
+        }
+    };
+    let cli = match envload::cli_url(&ctx.project_dir, &files) {
+        Ok((cli, _)) => cli,
+        Err(e) => {
+            unknown.push(format!(
+                "the URL prisma.config.ts gives Prisma's CLI: {e}; DATABASE_URL is assumed"
+            ));
+            CliUrl::Var("DATABASE_URL".into())
+        }
+    };
+    let urls = urls(&files, &cli);
+    let (verdict, host) = verdict(ctx, &files, &cli);
+    match host.filter(|h| crate::aws::is_rds_host(h)) {
+        Some(h) => unknown.push(format!("rds-check for {h}: not gathered by this version of the report; run `cargo xtask rds-check` and attach its output")),
+        None => {}
+    }
+    unknown.push("the last migrate run: `migrate` keeps no summary of its runs yet".into());
+    Report {
+        sections: vec![
+            Section {
+                title: "Versions",
+                lines: versions,
+            },
+            Section {
+                title: "Where the URLs come from",
+                lines: urls,
+            },
+            Section {
+                title: "db-test",
+                lines: verdict,
+            },
+        ],
+        unknown,
+    }
+}
+
+/// A program's `--version`, first line.
+fn version_of(program: &str, dir: &Path) -> Option<String> {
+    let out = Command::new(program)
+        .arg("--version")
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status
+        .success()
+        .then(|| text.lines().next().unwrap_or("").trim().to_string())
+}
+
+fn versions(ctx: &Ctx, unknown: &mut Vec<String>) -> Vec<String> {
+    let mut lines = vec![format!("cargo xtask {}", env!("CARGO_PKG_VERSION"))];
+    match Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(&ctx.workspace_root)
+        .output()
+    {
+        Ok(o) if o.status.success() => lines.push(format!(
+            "xtask commit {}",
+            String::from_utf8_lossy(&o.stdout).trim()
+        )),
+        _ => unknown.push(
+            "the xtask's git commit: its workspace is not a git checkout, or git is missing".into(),
+        ),
+    }
+    lines.push(format!(
+        "{} on {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    ));
+    for program in ["node", "npm"] {
+        match version_of(program, &ctx.project_dir) {
+            Some(v) => lines.push(format!("{program} {v}")),
+            None => unknown.push(format!(
+                "{program}'s version: `{program} --version` did not run"
+            )),
+        }
+    }
+    let install = Install::find(&ctx.project_dir);
+    match install.package_version("prisma") {
+        Some(v) => lines.push(format!("Prisma CLI {v} (the project's pinned package)")),
+        None => {
+            unknown.push("the Prisma CLI's version: no node_modules/prisma (run `npm ci`)".into())
+        }
+    }
+    if let Some(v) = install.package_version("@prisma/engines-version") {
+        lines.push(format!("Prisma engines {v}"));
+    }
+    lines.push(format!(
+        "schema engine: {}",
+        Native::find(&install).describe(&install)
+    ));
+    lines.push(format!(
+        "PostgreSQL client: tokio-postgres (Rust), TLS {}",
+        tls_library()
+    ));
+    lines
+}
+
+#[cfg(target_os = "linux")]
+fn tls_library() -> String {
+    openssl::version::version().to_string()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tls_library() -> String {
+    "native-tls (the platform's)".into()
+}
+
+/// Every definition of each URL variable: the environment and each env
+/// file, line by line, masked; which one wins; which one Prisma's CLI reads.
+fn urls(files: &[EnvFile], cli: &CliUrl) -> Vec<String> {
+    let mut lines = match cli {
+        CliUrl::Var(v) => vec![format!(
+            "prisma.config.ts gives Prisma's CLI the URL in {v}"
+        )],
+        CliUrl::Literal(path, url) => vec![format!(
+            "{path} writes the CLI's URL itself: {}",
+            masked(url)
+        )],
+    };
+    let mut vars = vec!["DATABASE_URL", "DIRECT_URL", "SHADOW_DATABASE_URL"];
+    if let CliUrl::Var(v) = cli {
+        if !vars.contains(&v.as_str()) {
+            vars.push(v);
+        }
+    }
+    for var in vars {
+        let mut defined = Vec::new();
+        if let Ok(v) = std::env::var(var) {
+            defined.push(format!("the environment: {}", masked(&v)));
+        }
+        for f in files {
+            for idx in f.doc.find(var) {
+                defined.push(format!(
+                    "{}:{}: {}",
+                    f.name,
+                    f.doc.entries[idx].line,
+                    masked(&f.doc.loaded_value(idx))
+                ));
+            }
+        }
+        match envload::find(var, files) {
+            Some(found) => lines.push(format!(
+                "{var}: in force from {} (defined in {})",
+                found.source,
+                defined.join("; ")
+            )),
+            None => lines.push(format!("{var}: not set")),
+        }
+    }
+    lines
+}
+
+fn masked(value: &str) -> String {
+    PgUrl::parse(value)
+        .map(|u| u.masked())
+        .unwrap_or_else(|_| "a value that is not a PostgreSQL URL".into())
+}
+
+/// db-test's full verdict for the URL Prisma's CLI uses, every layer with
+/// its time; and that URL's host.
+fn verdict(ctx: &Ctx, files: &[EnvFile], cli: &CliUrl) -> (Vec<String>, Option<String>) {
+    let found = match cli {
+        CliUrl::Literal(path, url) => Some(Found {
+            value: url.clone(),
+            source: path.clone(),
+            written: None,
+            shadowed: None,
+        }),
+        CliUrl::Var(v) => envload::find(v, files),
+    };
+    let settings = Settings {
+        timeout: None,
+        idle_probe: None,
+        upto: Layer::Migrations,
+        project_dir: ctx.project_dir.clone(),
+        migrates: true,
+        shadow: Shadow::for_dev(envload::find("SHADOW_DATABASE_URL", files).is_some()),
+        progress: false,
+    };
+    let report = diagnose::diagnose(cli.name(), found.as_ref(), &settings, &|_| {});
+    let mut lines = vec![format!("for {} ({})", cli.name(), report.source)];
+    for c in report
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Skip || c.layer != Layer::Idle)
+    {
+        let mut line = format!(
+            "{} {} ({} ms): {}",
+            c.layer.as_str(),
+            c.status.as_str(),
+            c.ms,
+            c.detail
+        );
+        if let Some(h) = &c.hint {
+            line.push_str(&format!(" (hint: {h})"));
+        }
+        lines.push(line);
+    }
+    lines.push(match report.diagnosis.layer {
+        None => "verdict: ok (every check passed)".into(),
+        Some(l) => format!(
+            "verdict: {} at layer {}: {}",
+            report.diagnosis.code.as_str(),
+            l.as_str(),
+            report.diagnosis.hint
+        ),
+    });
+    (lines, report.url.map(|u| u.host()))
+}

@@ -1,0 +1,132 @@
+//! `cargo xtask report` against the dev-db: the sections, a file readable
+//! by its owner only and never written over, no password in any spelling,
+//! and a report written when db-test fails (what it is for).
+
+use std::fs;
+
+use crate::support::*;
+
+fn report(app: &App, args: &[&str]) -> Run {
+    let mut a = vec!["--project-dir", app.path().to_str().unwrap(), "report"];
+    a.extend_from_slice(args);
+    xtask(&a, app.path(), &[], None)
+}
+
+fn written(app: &App) -> (std::path::PathBuf, String) {
+    let f = fs::read_dir(app.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("xtask-report-")
+        })
+        .expect("a report file");
+    let text = fs::read_to_string(&f).unwrap();
+    (f, text)
+}
+
+#[test]
+fn a_report_against_the_dev_db_has_every_section_and_is_private() {
+    let db = DevDb::start(&[]);
+    let app = App::new(Some(&format!("DATABASE_URL=\"{}\"\n", db.url)));
+    let r = report(&app, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_no_secret(&r.all(), &db.password);
+    let (file, text) = written(&app);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    for section in [
+        "## Versions",
+        "## Where the URLs come from",
+        "## db-test",
+        "## What this report could not find out",
+    ] {
+        assert!(text.contains(section), "{section}:\n{text}");
+    }
+    assert!(
+        text.contains("- Prisma CLI 7.10.1 (the project's pinned package)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- prisma.config.ts gives Prisma's CLI the URL in DATABASE_URL"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "postgresql://app:****@127.0.0.1:{}/summitly",
+            db.port
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("- verdict: ok (every check passed)"),
+        "{text}"
+    );
+    for s in spellings(&db.password) {
+        assert!(
+            !text.contains(&s),
+            "the password, spelled {s:?}, is in the report"
+        );
+    }
+}
+
+/// Passwords in every spelling (raw in one URL, percent-encoded in
+/// another, a `password=` parameter in a third), and a server that does
+/// not answer: the report is still written, with the failure, and none of
+/// the passwords in any spelling.
+#[test]
+fn no_password_in_any_spelling_and_a_failing_db_test_still_reports() {
+    let closed = free_port();
+    let (p1, p2, p3) = ("p@ss#w$rd:1", "Sup3r/secret%", "param-secret-3&x");
+    let env = format!(
+        "DATABASE_URL=postgresql://app:{p1}@127.0.0.1:{closed}/db?sslmode=disable\nDIRECT_URL=\"postgresql://app:{}@127.0.0.1:{closed}/db\"\nSHADOW_DATABASE_URL=\"postgresql://app@127.0.0.1:{closed}/shadow?password={}\"\n",
+        encode(p2),
+        encode(p3)
+    );
+    let app = App::new(Some(&env));
+    let r = report(&app, &["--json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v = one_json(&r);
+    assert!(v["file"].as_str().unwrap().contains("xtask-report-"), "{v}");
+    let (_, text) = written(&app);
+    assert!(
+        text.contains("- verdict: tcp_refused at layer tcp"),
+        "{text}"
+    );
+    for p in [p1, p2, p3] {
+        for s in spellings(p) {
+            assert!(
+                !text.contains(&s),
+                "{p} spelled {s:?} is in the report:\n{text}"
+            );
+            assert!(!r.all().contains(&s), "{p} spelled {s:?} is in the output");
+        }
+    }
+}
+
+#[test]
+fn an_existing_file_is_never_written_over() {
+    let app = App::new(Some(
+        "DATABASE_URL=postgresql://app:x-secret-9@127.0.0.1:1/db\n",
+    ));
+    let out = app.path().join("mine.md");
+    fs::write(&out, "keep me\n").unwrap();
+    let r = report(&app, &["--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("exists: a report is never written over a file"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(fs::read_to_string(&out).unwrap(), "keep me\n");
+}
