@@ -34,9 +34,8 @@ pub fn gather(ctx: &Ctx) -> Report {
     };
     let urls = urls(&files, &cli);
     let (verdict, host) = verdict(ctx, &files, &cli);
-    match host.filter(|h| crate::aws::is_rds_host(h)) {
-        Some(h) => unknown.push(format!("rds-check for {h}: not gathered by this version of the report; run `cargo xtask rds-check` and attach its output")),
-        None => {}
+    if let Some(h) = host.filter(|h| crate::aws::is_rds_host(h)) {
+        unknown.push(format!("rds-check for {h}: not gathered by this version of the report; run `cargo xtask rds-check` and attach its output"));
     }
     unknown.push("the last migrate run: `migrate` keeps no summary of its runs yet".into());
     Report {
