@@ -33,22 +33,28 @@ Exit codes: 0 the report was written, 2 bad usage or a file that exists.
 Example:
   cargo xtask report
   cargo xtask report --out /tmp/db-report.md --json
+  cargo xtask report --redact-hosts              # for a public GitHub issue
 ",
 };
 
 #[rustfmt::skip]
 const FLAGS: &[Flag] = &[
     Flag { name: "--out", value: Some("PATH"), help: "write the report here (default: xtask-report-<UTC time>.md in the project directory)" },
+    Flag { name: "--redact-hosts", value: None, help: "replace host names, IP addresses and AWS account ids with stable placeholders (host-1, ip-1, account-1): for a public issue" },
     Flag { name: "--json", value: None, help: "also print the same content as one object: {\"file\", \"sections\": [{\"title\", \"lines\"}], \"unknown\"}" },
 ];
 
 pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     let out = args.value("--out")?.map(PathBuf::from);
     let json = args.flag("--json");
+    let redact_hosts = args.flag("--redact-hosts");
     args.finish()?;
     let (default, generated) = report::default_path(&ctx.project_dir);
     let path = out.map(|p| ctx.resolve(&p)).unwrap_or(default);
-    let r = report::gather(ctx);
+    let mut r = report::gather(ctx);
+    if redact_hosts {
+        r.redact_hosts();
+    }
     report::write_new(&path, &r.markdown(&generated))?;
     let shown = path.display().to_string();
     if json {

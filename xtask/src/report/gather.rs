@@ -38,7 +38,35 @@ pub fn gather(ctx: &Ctx) -> Report {
         unknown.push(format!("rds-check for {h}: not gathered by this version of the report; run `cargo xtask rds-check` and attach its output"));
     }
     unknown.push("the last migrate run: `migrate` keeps no summary of its runs yet".into());
+    // Every host any URL names, for --redact-hosts.
+    let mut hosts: Vec<String> = [
+        "DATABASE_URL",
+        "DIRECT_URL",
+        "SHADOW_DATABASE_URL",
+        cli.name(),
+    ]
+    .iter()
+    .filter_map(|v| envload::find(v, &files))
+    .filter_map(|f| PgUrl::parse(&f.value).ok())
+    .flat_map(|u| u.endpoints().unwrap_or_default())
+    .map(|e| e.name().to_string())
+    .filter(|h| !h.starts_with('/'))
+    .collect();
+    if let CliUrl::Literal(_, url) = &cli {
+        if let Ok(u) = PgUrl::parse(url) {
+            hosts.extend(
+                u.endpoints()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| e.name().to_string()),
+            );
+        }
+    }
+    hosts.sort();
+    hosts.dedup();
     Report {
+        hosts,
+        redacted: false,
         sections: vec![
             Section {
                 title: "Versions",

@@ -6,6 +6,7 @@
 //! masked by construction, as everywhere.
 
 mod gather;
+mod redact;
 mod write;
 
 pub use write::{default_path, write_new};
@@ -23,16 +24,32 @@ pub struct Report {
     pub sections: Vec<Section>,
     /// What could not be found out, each with why.
     pub unknown: Vec<String>,
+    /// The host names the URLs name (what `--redact-hosts` replaces).
+    pub hosts: Vec<String>,
+    /// Host names, addresses and account ids are placeholders.
+    pub redacted: bool,
 }
 
 pub use gather::gather;
 
 impl Report {
+    /// Replaces host names, IP addresses and account ids with stable
+    /// placeholders, for a public issue.
+    pub fn redact_hosts(&mut self) {
+        let hosts = self.hosts.clone();
+        redact::Redactor::default().apply(self, &hosts);
+        self.redacted = true;
+    }
+
     /// The Markdown file's text.
     pub fn markdown(&self, generated: &str) -> String {
+        let holds = if self.redacted {
+            "Host names, IP addresses and AWS account ids are replaced by stable placeholders (host-1, ip-1, account-1), for a public issue"
+        } else {
+            "It holds host names, ports, user and database names, for AWS Support or a teammate (`--redact-hosts` makes a version for a public issue)"
+        };
         let mut out = format!(
-            "# cargo xtask report\n\nGenerated {generated} by `cargo xtask report`. It holds host names, ports, user and database names, \
-             for AWS Support or a teammate; every password is masked (`****`). Nothing here was gathered by a write to a server or an AWS account.\n"
+            "# cargo xtask report\n\nGenerated {generated} by `cargo xtask report`. {holds}; every password is masked (`****`). Nothing here was gathered by a write to a server or an AWS account.\n"
         );
         for s in &self.sections {
             out.push_str(&format!("\n## {}\n\n", s.title));

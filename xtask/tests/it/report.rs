@@ -130,3 +130,31 @@ fn an_existing_file_is_never_written_over() {
     );
     assert_eq!(fs::read_to_string(&out).unwrap(), "keep me\n");
 }
+
+/// `--redact-hosts`, for a public issue: an RDS host name (reached at
+/// 127.0.0.1 through `hostaddr`, so nothing is resolved or sent off this
+/// machine) and every address become placeholders; the file says so.
+#[test]
+fn redact_hosts_replaces_host_names_and_addresses() {
+    let closed = free_port();
+    let host = "summitly-prod.c9akciq32abc.eu-west-1.rds.amazonaws.com";
+    let app = App::new(Some(&format!(
+        "DATABASE_URL=postgresql://app:r3dact-me@{host}:{closed}/db?hostaddr=127.0.0.1&sslmode=require\n"
+    )));
+    let r = report(&app, &["--redact-hosts"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let (_, text) = written(&app);
+    for leak in [
+        host,
+        "summitly-prod",
+        "c9akciq32abc",
+        "127.0.0.1",
+        "r3dact-me",
+    ] {
+        assert!(!text.contains(leak), "{leak} is in the report:\n{text}");
+    }
+    assert!(text.contains("host-1"), "{text}");
+    assert!(text.contains("ip-1"), "{text}");
+    assert!(text.contains("replaced by stable placeholders"), "{text}");
+    assert!(text.contains("- rds-check for host-1"), "{text}");
+}
