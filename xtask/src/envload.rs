@@ -189,6 +189,20 @@ pub fn cli_url(project_dir: &Path, files: &[EnvFile]) -> anyhow::Result<(CliUrl,
     Ok((cli, shadow))
 }
 
+/// The URL Prisma's CLI connects with, as `find` finds it: its variable's
+/// value, or the URL the config writes itself (its source the config file).
+pub fn find_cli(cli: &CliUrl, files: &[EnvFile]) -> Option<Found> {
+    match cli {
+        CliUrl::Var(v) => find(v, files),
+        CliUrl::Literal(path, url) => Some(Found {
+            value: url.clone(),
+            source: path.clone(),
+            written: None,
+            shadowed: None,
+        }),
+    }
+}
+
 /// Every env file name that `find` would look at, for messages.
 pub fn looked_at(files: &[EnvFile], explicit: &[PathBuf]) -> String {
     if explicit.is_empty() {

@@ -192,14 +192,10 @@ fn test_all(
     let mut results = Vec::new();
     let mut first = None;
     for (i, var) in vars.iter().enumerate() {
-        let found = match &cli {
-            CliUrl::Literal(path, url) if var == cli.name() => Some(Found {
-                value: url.clone(),
-                source: path.clone(),
-                written: None,
-                shadowed: None,
-            }),
-            _ => envload::find(var, files),
+        let found = if var == cli.name() {
+            envload::find_cli(cli, files)
+        } else {
+            envload::find(var, files)
         };
         let found = password_for(
             var,

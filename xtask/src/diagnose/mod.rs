@@ -164,6 +164,22 @@ pub enum Shadow {
     Unused,
 }
 
+impl Settings {
+    /// Every layer, as the URL Prisma Migrate uses, with the URL's own
+    /// bound and no progress line: onboard's db-test step and the report.
+    pub fn for_migrate_url(project_dir: PathBuf, shadow: Shadow) -> Settings {
+        Settings {
+            timeout: None,
+            idle_probe: None,
+            upto: Layer::Migrations,
+            project_dir,
+            migrates: true,
+            shadow,
+            progress: false,
+        }
+    }
+}
+
 impl Shadow {
     /// Created, unless a shadow URL is configured.
     pub fn for_dev(configured: bool) -> Shadow {

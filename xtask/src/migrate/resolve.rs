@@ -45,27 +45,18 @@ impl Urls {
             .finish()
             .map_err(|e| bad_input(e.to_string()))?;
         let source = prisma::config::cli_url(&config, &file_vars);
-        let (var, found) = match &source {
-            CliUrl::Literal(path, url) => (
-                None,
-                Found {
-                    value: url.clone(),
-                    source: path.clone(),
-                    written: None,
-                    shadowed: None,
-                },
-            ),
-            CliUrl::Var(var) => {
-                let Some(found) = envload::find(var, &files) else {
-                    return Err(bad_input(format!(
-                        "{var} is not set in {}: put it in .env.local, or run `cargo xtask dev-db up --write-env` for a local database",
-                        envload::looked_at(&files, &plan.env_files)
-                    )));
-                };
-                (Some(var.clone()), found)
-            }
+        let Some(found) = envload::find_cli(&source, &files) else {
+            return Err(bad_input(format!(
+                "{} is not set in {}: put it in .env.local, or run `cargo xtask dev-db up --write-env` for a local database",
+                source.name(),
+                envload::looked_at(&files, &plan.env_files)
+            )));
         };
-        let name = var.clone().unwrap_or_else(|| "datasource.url".into());
+        let var = match &source {
+            CliUrl::Var(v) => Some(v.clone()),
+            CliUrl::Literal(..) => None,
+        };
+        let name = source.name().to_string();
         let mut url = PgUrl::parse(&found.value)
             .map_err(|e| bad_input(format!("{name} ({}): {e}", found.source)))?;
         if plan.password.is_none()
@@ -168,13 +159,8 @@ impl Urls {
         shadow: Shadow,
     ) -> (Report, Option<Session>) {
         let settings = Settings {
-            timeout: None,
-            idle_probe: None,
             upto,
-            project_dir: ctx.project_dir.clone(),
-            migrates: true,
-            shadow,
-            progress: false,
+            ..Settings::for_migrate_url(ctx.project_dir.clone(), shadow)
         };
         let tuned = Found {
             value: self.child_url.clone(),

@@ -108,24 +108,11 @@ pub(super) fn check_db(ctx: &Ctx, n: &mut Notes) -> StepResult {
         n.note(&e);
         (e.to_string(), "fix prisma.config.ts".into())
     })?;
-    let found = match &cli {
-        CliUrl::Literal(path, url) => Some(envload::Found {
-            value: url.clone(),
-            source: path.clone(),
-            written: None,
-            shadowed: None,
-        }),
-        CliUrl::Var(v) => envload::find(v, &files),
-    };
-    let settings = Settings {
-        timeout: None,
-        idle_probe: None,
-        upto: Layer::Migrations,
-        project_dir: ctx.project_dir.clone(),
-        migrates: true,
-        shadow: Shadow::for_dev(envload::find("SHADOW_DATABASE_URL", &files).is_some()),
-        progress: false,
-    };
+    let found = envload::find_cli(&cli, &files);
+    let settings = Settings::for_migrate_url(
+        ctx.project_dir.clone(),
+        Shadow::for_dev(envload::find("SHADOW_DATABASE_URL", &files).is_some()),
+    );
     let report = diagnose::diagnose(cli.name(), found.as_ref(), &settings, &|_| {});
     let warnings = report
         .checks

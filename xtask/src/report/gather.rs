@@ -6,7 +6,7 @@ use std::process::Command;
 
 use super::{Report, Section};
 use crate::diagnose::{self, Layer, Settings, Shadow, Status};
-use crate::envload::{self, EnvFile, Found};
+use crate::envload::{self, EnvFile};
 use crate::pgurl::PgUrl;
 use crate::prisma::config::CliUrl;
 use crate::prisma::engine::Native;
@@ -211,24 +211,11 @@ fn masked(value: &str) -> String {
 /// db-test's full verdict for the URL Prisma's CLI uses, every layer with
 /// its time; and that URL's host.
 fn verdict(ctx: &Ctx, files: &[EnvFile], cli: &CliUrl) -> (Vec<String>, Option<String>) {
-    let found = match cli {
-        CliUrl::Literal(path, url) => Some(Found {
-            value: url.clone(),
-            source: path.clone(),
-            written: None,
-            shadowed: None,
-        }),
-        CliUrl::Var(v) => envload::find(v, files),
-    };
-    let settings = Settings {
-        timeout: None,
-        idle_probe: None,
-        upto: Layer::Migrations,
-        project_dir: ctx.project_dir.clone(),
-        migrates: true,
-        shadow: Shadow::for_dev(envload::find("SHADOW_DATABASE_URL", files).is_some()),
-        progress: false,
-    };
+    let found = envload::find_cli(cli, files);
+    let settings = Settings::for_migrate_url(
+        ctx.project_dir.clone(),
+        Shadow::for_dev(envload::find("SHADOW_DATABASE_URL", files).is_some()),
+    );
     let report = diagnose::diagnose(cli.name(), found.as_ref(), &settings, &|_| {});
     let mut lines = vec![format!("for {} ({})", cli.name(), report.source)];
     for c in report

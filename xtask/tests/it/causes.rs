@@ -121,15 +121,7 @@ fn cause_02_config_on_the_pooled_url_is_stopped_and_direct_url_fixes_it() {
     assert!(r.stderr.contains("env(\"DIRECT_URL\")"), "{}", r.all());
     assert!(db.recorded().is_none(), "nothing ran");
     let migrate_url = || {
-        let p = app.path().to_str().unwrap();
-        let r = xtask(
-            &["--project-dir", p, "db-test", "--json"],
-            app.path(),
-            &[],
-            None,
-        );
-        assert_no_secret(&r.all(), &db.password);
-        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        let (_, v) = db_test_in(app.path(), &db.password, &[], &[]);
         v["migrate_url"].as_str().unwrap().to_string()
     };
     assert_eq!(migrate_url(), "DATABASE_URL");
@@ -417,21 +409,7 @@ fn cause_27_env_fix_warns_before_writing_options_for_a_pooler() {
     );
 
     let db_test = || {
-        let r = xtask(
-            &[
-                "--project-dir",
-                p,
-                "db-test",
-                "--json",
-                "--var",
-                "DATABASE_URL",
-            ],
-            dir.path(),
-            &[],
-            None,
-        );
-        assert_no_secret(&r.all(), &db.password);
-        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        let (r, v) = db_test_in(dir.path(), &db.password, &["--var", "DATABASE_URL"], &[]);
         (r.code, v)
     };
     let (c, v) = db_test();
@@ -465,11 +443,7 @@ fn cause_28_rds_proxy_refuses_command_line_options() {
             "Feature not supported: RDS Proxy currently doesn\u{2019}t support command-line options.",
         ),
     );
-    let url = format!(
-        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=disable&options=-c%20lock_timeout%3D5s",
-        db.password_encoded(),
-        proxy.port
-    );
+    let url = db.url_at(proxy.port, "sslmode=disable&options=-c%20lock_timeout%3D5s");
     let (r, v) = db_test(&db, &url);
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(code(&v), "startup_param_refused", "{v}");
@@ -666,11 +640,7 @@ fn cause_29_rds_proxy_requires_tls() {
         db.port,
         Fault::StartupFatal(None, "08P01", "This RDS Proxy requires TLS connections."),
     );
-    let url = format!(
-        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=disable",
-        db.password_encoded(),
-        proxy.port
-    );
+    let url = db.url_at(proxy.port, "sslmode=disable");
     let (r, v) = db_test(&db, &url);
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(code(&v), "tls_required", "{v}");
@@ -722,11 +692,7 @@ fn cause_36_database_starting_up() {
         db.port,
         Fault::StartupFatal(None, "57P03", "the database system is starting up"),
     );
-    let url = format!(
-        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=disable",
-        db.password_encoded(),
-        proxy.port
-    );
+    let url = db.url_at(proxy.port, "sslmode=disable");
     let (r, v) = db_test(&db, &url);
     assert_eq!(r.code, 1, "{}", r.all());
     let a = check(&v, "auth");
@@ -771,16 +737,8 @@ fn cause_40_the_configs_shadow_url_is_checked() {
         ),
     )
     .unwrap();
-    let p = app.path().to_str().unwrap();
-    let r = xtask(
-        &["--project-dir", p, "db-test", "--json"],
-        app.path(),
-        &[],
-        None,
-    );
-    assert_no_secret(&r.all(), &db.password);
+    let (r, v) = db_test_in(app.path(), &db.password, &[], &[]);
     assert_eq!(r.code, 1, "{}", r.all());
-    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
     let targets = v["targets"].as_array().unwrap();
     let names: Vec<&str> = targets.iter().map(|t| t["var"].as_str().unwrap()).collect();
     assert_eq!(names, ["DATABASE_URL", "SHADOW_URL"], "{v}");
@@ -802,11 +760,7 @@ fn cause_21_slow_to_answer_at_connect_is_named_and_connect_timeout_fixes_it() {
         db.port,
         Fault::DelayConnect(std::time::Duration::from_secs(3)),
     );
-    let url = format!(
-        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=require&connect_timeout=2",
-        db.password_encoded(),
-        proxy.port
-    );
+    let url = db.url_at(proxy.port, "sslmode=require&connect_timeout=2");
     let (r, v) = db_test(&db, &url);
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(code(&v), "startup_timeout", "{v}");
@@ -835,13 +789,7 @@ fn cause_22_slow_link_exceeds_connect_timeout_as_a_whole() {
         db.port,
         Fault::Latency(std::time::Duration::from_millis(300)),
     );
-    let url = |t: u32| {
-        format!(
-            "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=require&connect_timeout={t}",
-            db.password_encoded(),
-            proxy.port
-        )
-    };
+    let url = |t: u32| db.url_at(proxy.port, &format!("sslmode=require&connect_timeout={t}"));
     let (r, v) = db_test(&db, &url(2));
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(code(&v), "startup_timeout", "{v}");
@@ -923,11 +871,7 @@ fn cause_30_rds_proxy_client_limit() {
             "The maximum number of client connections to the proxy exceeded 100.",
         ),
     );
-    let url = format!(
-        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=disable",
-        db.password_encoded(),
-        proxy.port
-    );
+    let url = db.url_at(proxy.port, "sslmode=disable");
     let (r, v) = db_test(&db, &url);
     assert_eq!(r.code, 1, "{}", r.all());
     assert_eq!(code(&v), "too_many_connections", "{v}");
@@ -1011,11 +955,7 @@ fn cause_11_another_server_answers_on_the_port() {
     let a = DevDb::start(&[]);
     let b = DevDb::start(&[]);
     assert_ne!(a.password, b.password);
-    let url = format!(
-        "postgresql://app:{}@127.0.0.1:{}/summitly?sslmode=require",
-        a.password_encoded(),
-        b.port
-    );
+    let url = a.url_at(b.port, "sslmode=require");
     let (r, v) = db_test(&a, &url);
     assert_no_secret(&r.all(), &b.password);
     assert_eq!(r.code, 1, "{}", r.all());

@@ -247,21 +247,7 @@ fn the_local_tls_required_hint_names_a_command_that_fixes_it() {
     .unwrap();
     let p = dir.path().to_str().unwrap();
     let db_test = || {
-        let r = xtask(
-            &[
-                "--project-dir",
-                p,
-                "db-test",
-                "--json",
-                "--var",
-                "DATABASE_URL",
-            ],
-            dir.path(),
-            &[],
-            None,
-        );
-        assert_no_secret(&r.all(), &db.password);
-        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        let (_, v) = db_test_in(dir.path(), &db.password, &["--var", "DATABASE_URL"], &[]);
         v["targets"][0]["diagnosis"].clone()
     };
     let d = db_test();

@@ -117,16 +117,23 @@ impl Drop for TempDir {
 /// appears in no output and returns the run and its JSON.
 pub fn db_test_json(password: &str, url: &str, extra: &[&str]) -> (Run, serde_json::Value) {
     let dir = TempDir::new("dbtest");
-    let mut args = vec![
-        "--project-dir",
-        dir.path().to_str().unwrap(),
-        "db-test",
-        "--json",
-        "--var",
-        "DATABASE_URL",
-    ];
+    let mut args = vec!["--var", "DATABASE_URL"];
     args.extend_from_slice(extra);
-    let r = xtask(&args, dir.path(), &[("DATABASE_URL", url)], None);
+    db_test_in(dir.path(), password, &args, &[("DATABASE_URL", url)])
+}
+
+/// Runs `db-test --json EXTRA` with `dir` as the project (its env files,
+/// its prisma.config.ts) and `env`; checks that `password` appears in no
+/// output and returns the run and its JSON.
+pub fn db_test_in(
+    dir: &Path,
+    password: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Run, serde_json::Value) {
+    let mut args = vec!["--project-dir", dir.to_str().unwrap(), "db-test", "--json"];
+    args.extend_from_slice(extra);
+    let r = xtask(&args, dir, env, None);
     assert_no_secret(&r.all(), password);
     let v: serde_json::Value =
         serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
@@ -307,6 +314,15 @@ impl DevDb {
     /// The password as it stands in the URL.
     pub fn password_encoded(&self) -> String {
         encode(&self.password)
+    }
+
+    /// The app's URL to `summitly` at 127.0.0.1:`port` (a proxy's or a
+    /// pooler's port, another server's), with `params` after `?`.
+    pub fn url_at(&self, port: u16, params: &str) -> String {
+        format!(
+            "postgresql://app:{}@127.0.0.1:{port}/summitly?{params}",
+            self.password_encoded()
+        )
     }
 
     /// The URL with `old` replaced, e.g. a different sslmode.

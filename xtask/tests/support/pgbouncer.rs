@@ -126,11 +126,7 @@ impl PgBouncer {
 
     /// The app's URL through this PgBouncer (`params` after `?`).
     pub fn url(&self, db: &DevDb, params: &str) -> String {
-        format!(
-            "postgresql://app:{}@127.0.0.1:{}/summitly?{params}",
-            db.password_encoded(),
-            self.port
-        )
+        db.url_at(self.port, params)
     }
 
     /// PgBouncer's own log (what it refused, and why).
