@@ -153,6 +153,10 @@ mod tests {
             names(crate::migrate::Mode::ALL.iter().map(|v| v.as_str())),
             ["dev", "create-only", "deploy", "status"]
         );
+        assert_eq!(
+            names(crate::migrate::WaitKind::ALL.iter().map(|v| v.as_str())),
+            ["advisory_lock", "table_lock", "statement"]
+        );
     }
 
     /// The names as they shipped. Changing one breaks scripts that read

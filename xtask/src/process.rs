@@ -7,19 +7,32 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The running child's process group (0: none), for a second signal.
+static CHILD_GROUP: AtomicI32 = AtomicI32::new(0);
 
-/// Ctrl-C must reach Prisma, and the xtask must outlive it to clean up and
-/// exit 130: record the signal instead of dying.
+/// Ctrl-C must reach Prisma, and the xtask must outlive it to clean up
+/// (cancel the migration on the server, report what it left) and exit 130:
+/// the first signal is recorded instead of dying. A second one means "stop
+/// now": the child's group is killed and we exit at once.
 pub fn install_interrupt_handler() {
     #[cfg(unix)]
     {
         extern "C" fn on_sigint(_: libc::c_int) {
-            INTERRUPTED.store(true, Ordering::SeqCst);
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                let group = CHILD_GROUP.load(Ordering::SeqCst);
+                // SAFETY: kill and _exit are async-signal-safe.
+                unsafe {
+                    if group > 0 {
+                        libc::kill(-group, libc::SIGKILL);
+                    }
+                    libc::_exit(130);
+                }
+            }
         }
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe {
@@ -29,10 +42,48 @@ pub fn install_interrupt_handler() {
     }
 }
 
+/// When the child last printed a line, shared with whoever watches it (a
+/// quiet child is one worth looking at from the server's side).
+#[derive(Clone)]
+pub struct Activity {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    pub fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// How long the child has printed nothing.
+    pub fn quiet_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::SeqCst));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+impl Default for Activity {
+    fn default() -> Activity {
+        Activity::new()
+    }
+}
+
 /// Runs Prisma: stdin inherited (its prompts need the terminal), stdout
 /// inherited at a terminal and otherwise relayed and kept, stderr relayed
-/// live and kept for the diagnosis.
-pub fn run_child(mut cmd: std::process::Command, stdout_to_stderr: bool) -> anyhow::Result<Output> {
+/// live and kept for the diagnosis; each line relayed touches `activity`.
+pub fn run_child(
+    mut cmd: std::process::Command,
+    stdout_to_stderr: bool,
+    activity: &Activity,
+) -> anyhow::Result<Output> {
     let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout()) && !stdout_to_stderr;
     let stdin_tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
     cmd.stdin(Stdio::inherit());
@@ -50,14 +101,23 @@ pub fn run_child(mut cmd: std::process::Command, stdout_to_stderr: bool) -> anyh
         cmd.process_group(0);
     }
     let mut child = cmd.spawn()?;
+    if !stdin_tty {
+        CHILD_GROUP.store(child.id() as i32, Ordering::SeqCst);
+    }
+    activity.touch();
     let out_buf = Arc::new(Mutex::new(String::new()));
     let err_buf = Arc::new(Mutex::new(String::new()));
     let out_thread = child
         .stdout
         .take()
-        .map(|s| relay(s, out_buf.clone(), stdout_to_stderr));
-    let err_thread = child.stderr.take().map(|s| relay(s, err_buf.clone(), true));
-    let status = wait(&mut child, !stdin_tty)?;
+        .map(|s| relay(s, out_buf.clone(), stdout_to_stderr, activity.clone()));
+    let err_thread = child
+        .stderr
+        .take()
+        .map(|s| relay(s, err_buf.clone(), true, activity.clone()));
+    let status = wait(&mut child, !stdin_tty);
+    CHILD_GROUP.store(0, Ordering::SeqCst);
+    let status = status?;
     if let Some(t) = out_thread {
         let _ = t.join();
     }
@@ -77,6 +137,7 @@ fn relay(
     stream: impl Read + Send + 'static,
     keep: Arc<Mutex<String>>,
     to_stderr: bool,
+    activity: Activity,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
@@ -86,6 +147,7 @@ fn relay(
             .map(|n| n > 0)
             .unwrap_or(false)
         {
+            activity.touch();
             let text = String::from_utf8_lossy(&line).into_owned();
             let masked = crate::secret::redact(&text);
             if to_stderr {

@@ -130,6 +130,35 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
     Ok(summary.exit)
 }
 
+/// One wait the watch saw: what, how long, who was in the way, which
+/// timeout would end it.
+fn wait_json(w: &migrate::Wait) -> Json {
+    Json::obj([
+        ("kind", Json::Lit(w.kind.as_str())),
+        ("pid", Json::num(w.pid as f64)),
+        ("seconds", Json::num(w.seconds as f64)),
+        ("said", Json::str(migrate::watch_sentence(w))),
+        (
+            "holder",
+            match &w.holder {
+                Some(h) => Json::obj([
+                    ("pid", Json::num(h.pid as f64)),
+                    ("described", Json::str(&h.described)),
+                    ("stale", Json::Bool(h.stale)),
+                ]),
+                None => Json::Null,
+            },
+        ),
+        (
+            "timeout",
+            w.limit
+                .as_ref()
+                .map(|l| Json::str(l.describe()))
+                .unwrap_or(Json::Null),
+        ),
+    ])
+}
+
 /// `--json`: one object with the attempts, what was applied and the verdict.
 fn summary_json(s: &Summary) -> Json {
     let attempts = s.attempts.iter().map(|a| {
@@ -157,6 +186,7 @@ fn summary_json(s: &Summary) -> Json {
             "applied",
             Json::Arr(s.applied.iter().map(Json::str).collect()),
         ),
+        ("waits", Json::Arr(s.waits.iter().map(wait_json).collect())),
         ("ms", Json::num(s.elapsed.as_millis() as f64)),
         (
             "diagnosis",

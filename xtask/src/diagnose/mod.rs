@@ -84,6 +84,7 @@ impl Code {
 }
 
 pub use crate::checklist::Status;
+pub use server::{limits, show_ms, Limit, TIMEOUTS_SQL};
 
 #[derive(Debug, Clone)]
 pub struct Check {

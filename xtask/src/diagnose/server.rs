@@ -41,7 +41,7 @@ pub(super) const SQL: &str = "SELECT \
 /// The timeouts that will cut Prisma's sessions, with where each value
 /// comes from (`pg_settings.source`: the server's configuration, the
 /// database, the role, the role in this database, the URL).
-pub(super) const TIMEOUTS_SQL: &str = "SELECT name, setting, source, current_user, current_database() \
+pub const TIMEOUTS_SQL: &str = "SELECT name, setting, source, current_user, current_database() \
      FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_session_timeout', 'idle_in_transaction_session_timeout') ORDER BY name";
 
 /// One timeout in force for this session.
@@ -81,10 +81,51 @@ impl Timeout {
     }
 }
 
+/// A timeout in force for a session, for the migrate flow's watch and
+/// diagnosis: its value, where it comes from and what lifts it.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    pub name: String,
+    pub ms: u64,
+    /// "set on role app", "the server's default (on RDS: the parameter group)", ...
+    pub from: String,
+    /// The SQL (or place) that lifts it for the migration role.
+    pub fix: String,
+}
+
+impl Limit {
+    /// "statement_timeout 1s (set on role app)".
+    pub fn describe(&self) -> String {
+        format!("{} {} ({})", self.name, show_ms(self.ms), self.from)
+    }
+}
+
+/// The timeouts in `TIMEOUTS_SQL`'s rows (read on a session of the role and
+/// database in question), the ones set to 0 left out.
+pub fn limits(rows: &crate::conn::Rows) -> Vec<Limit> {
+    let (list, role, db) = timeouts_in(rows);
+    list.into_iter()
+        .filter(|t| t.ms > 0)
+        .map(|t| {
+            let (from, fix) = t.origin(&role, &db);
+            Limit {
+                name: t.name,
+                ms: t.ms,
+                from,
+                fix,
+            }
+        })
+        .collect()
+}
+
 fn timeouts(reads: &Reads) -> (Vec<Timeout>, String, String) {
-    let Ok(rows) = reads.rows(Statement::Timeouts) else {
-        return (Vec::new(), String::new(), String::new());
-    };
+    match reads.rows(Statement::Timeouts) {
+        Ok(rows) => timeouts_in(rows),
+        Err(_) => (Vec::new(), String::new(), String::new()),
+    }
+}
+
+fn timeouts_in(rows: &crate::conn::Rows) -> (Vec<Timeout>, String, String) {
     let text = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
     let role = rows.first().map(|r| text(r, 3)).unwrap_or_default();
     let db = rows.first().map(|r| text(r, 4)).unwrap_or_default();
@@ -168,7 +209,7 @@ pub(super) fn check(reads: &Reads) -> (Outcome, Option<()>) {
 }
 
 /// A duration as PostgreSQL would write it.
-fn show_ms(ms: u64) -> String {
+pub fn show_ms(ms: u64) -> String {
     match ms {
         ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
         ms if ms % 60_000 == 0 => format!("{}min", ms / 60_000),

@@ -2,13 +2,14 @@
 //! what the server shows (db-test's checks after P1017/P1001, the lock's
 //! holder on P1002), with the fix.
 
+use super::evidence;
 use super::preflight::print_report_brief;
 use super::resolve::Urls;
 use super::{Plan, Verdict};
 use crate::diagnose::{Layer, Shadow};
 use crate::output::{self, Style};
 use crate::passwords::iam;
-use crate::prisma::codes::{self, ErrorCode, Failure};
+use crate::prisma::codes::{self, ErrorCode, Failure, ScriptError};
 use crate::prisma::table;
 use crate::prisma::Engine;
 use crate::util::Ctx;
@@ -18,7 +19,7 @@ pub(super) fn explain(
     ctx: &Ctx,
     plan: &Plan,
     failure: Option<Failure>,
-    exit: i32,
+    (exit, script): (i32, Option<&ScriptError>),
     urls: &Urls,
     style: Style,
 ) -> (Verdict, String) {
@@ -39,6 +40,15 @@ pub(super) fn explain(
     let non_tty = !std::io::IsTerminal::is_terminal(&std::io::stdin());
     let (what, fix) = codes::explain(&f, non_tty, rerun);
     output::err(format!("{} {}: {what}", style.red("migrate:"), f.code()));
+    // The server's evidence, where it has some, replaces the generic fix.
+    let read = match (&f, script) {
+        (Failure::Code(ErrorCode::P3018), Some(e)) => evidence::script_failed(ctx, urls, e, style),
+        (Failure::Code(ErrorCode::P3009), _) => evidence::failed_history(ctx, urls, style),
+        _ => None,
+    };
+    if let Some((_, fix)) = read {
+        return (Verdict::Prisma(f), fix);
+    }
     output::err(format!("  fix: {fix}"));
     if matches!(f, Failure::Code(ErrorCode::P1017 | ErrorCode::P1001)) {
         explain_with_db_test(ctx, urls, style);

@@ -8,11 +8,18 @@
 //! summary `cmd::migrate` and onboard render).
 
 mod diagnose;
+mod evidence;
 mod preflight;
 mod report;
 mod resolve;
 mod run;
+mod settle;
 mod wait;
+mod watch;
+
+// WaitKind is named by names.rs, which pins its JSON names.
+#[allow(unused_imports)]
+pub use watch::{sentence as watch_sentence, Wait, WaitKind};
 
 use std::time::{Duration, Instant};
 
@@ -120,6 +127,8 @@ pub struct Summary {
     pub engine: Engine,
     pub attempts: Vec<Attempt>,
     pub applied: Vec<String>,
+    /// What Prisma's sessions were seen waiting on while it was quiet.
+    pub waits: Vec<Wait>,
     /// What went wrong and the fix.
     pub diagnosis: Option<(Verdict, String)>,
     pub elapsed: Duration,
@@ -161,15 +170,22 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         run::Ended::Success => (Exit::Success, None),
         run::Ended::Interrupted => (
             Exit::Interrupted,
-            Some((Verdict::Interrupted, "stopped by Ctrl-C".to_string())),
+            Some((
+                Verdict::Interrupted,
+                settle::after_interrupt(ctx, &urls, &ran, start.elapsed().as_secs(), style),
+            )),
         ),
-        run::Ended::Failed { failure, exit } => (
+        run::Ended::Failed {
+            failure,
+            exit,
+            script,
+        } => (
             Exit::Child(*exit),
             Some(diagnose::explain(
                 ctx,
                 plan,
                 failure.clone(),
-                *exit,
+                (*exit, script.as_ref()),
                 &urls,
                 style,
             )),

@@ -18,7 +18,9 @@ pub(super) fn summary(
     diagnosis: Option<(Verdict, String)>,
     style: Style,
 ) -> Summary {
-    let (attempts, applied) = ran.map(|r| (r.attempts, r.applied)).unwrap_or_default();
+    let (attempts, applied, waits) = ran
+        .map(|r| (r.attempts, r.applied, r.waits))
+        .unwrap_or_default();
     let s = Summary {
         ok: exit == Exit::Success,
         exit,
@@ -26,6 +28,7 @@ pub(super) fn summary(
         engine: plan.engine,
         attempts,
         applied,
+        waits,
         diagnosis,
         elapsed: start.elapsed(),
     };

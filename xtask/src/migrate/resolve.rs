@@ -35,6 +35,53 @@ pub(super) struct Urls {
     pub(super) file_vars: Vec<(String, String)>,
     /// When the IAM token in `child_url` was made.
     pub(super) token_at: Option<Instant>,
+    /// The `application_name` ending that marks the sessions Prisma opens
+    /// for this run (None with --no-tune or a URL written in the config).
+    pub(super) tag: Option<Tag>,
+}
+
+/// What marks this run's Prisma sessions on the server, so the watch and
+/// an interrupt find them, and only them: pg_stat_activity shows no other
+/// tie between a session and the process that opened it. The process id
+/// alone repeats across the machines of a CI matrix; the clock's
+/// nanoseconds make it unique enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Tag(String);
+
+impl Tag {
+    fn new() -> Tag {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        Tag(format!(
+            "xtask-migrate-{}-{:05x}",
+            std::process::id(),
+            nanos & 0xfffff
+        ))
+    }
+
+    /// Puts the tag into `url`'s application_name, after the user's own
+    /// (cut so that the whole stays within PostgreSQL's 63 bytes).
+    fn apply(&self, url: &mut PgUrl) {
+        let value = match url.param("application_name").filter(|a| !a.is_empty()) {
+            Some(own) => {
+                let room = 63usize.saturating_sub(self.0.len() + 1);
+                let mut own = own.to_string();
+                while own.len() > room {
+                    own.pop();
+                }
+                format!("{own} {}", self.0)
+            }
+            None => self.0.clone(),
+        };
+        url.set_param("application_name", &value);
+    }
+
+    /// A LIKE pattern matching this run's sessions' application_name.
+    pub(super) fn like(&self) -> String {
+        format!("%{}", self.0)
+    }
 }
 
 impl Urls {
@@ -70,15 +117,19 @@ impl Urls {
             )));
         }
         // A URL written in the config itself reaches Prisma as written.
-        let child_url = if plan.tune && var.is_some() {
-            for c in repair::tune(&name, &mut url) {
-                output::err(format!("{} {}", style.dim("tune:"), c.detail));
+        let tag = (plan.tune && var.is_some()).then(Tag::new);
+        let child_url = match &tag {
+            Some(tag) => {
+                for c in repair::tune(&name, &mut url) {
+                    output::err(format!("{} {}", style.dim("tune:"), c.detail));
+                }
+                let mut tagged = url.clone();
+                tag.apply(&mut tagged);
+                tagged.render_for(Reader::Prisma)
             }
-            url.render_for(Reader::Prisma)
-        } else {
-            found.value.clone()
+            None => found.value.clone(),
         };
-        let shadow = shadow_url(&config, &file_vars, &files, plan);
+        let shadow = shadow_url(&config, &file_vars, &files, plan, tag.as_ref());
         output::err(format!(
             "{} {name} from {}: {}",
             style.dim("migrate:"),
@@ -102,6 +153,7 @@ impl Urls {
             shadow,
             file_vars,
             token_at: None,
+            tag,
         };
         urls.fetch_password(plan)?;
         Ok(urls)
@@ -142,7 +194,13 @@ impl Urls {
             profile,
             "migrate:",
         )?;
-        self.child_url = child.url;
+        self.child_url = match (&self.tag, PgUrl::parse(&child.url)) {
+            (Some(tag), Ok(mut u)) => {
+                tag.apply(&mut u);
+                u.render_for(Reader::Prisma)
+            }
+            _ => child.url,
+        };
         if let (Some(url), Some((_, old))) = (child.shadow, self.shadow.as_mut()) {
             *old = url;
         }
@@ -169,11 +227,19 @@ impl Urls {
         diagnose::diagnose_keeping(self.name(), Some(&tuned), &settings, &|_| {})
     }
 
-    /// A session for the xtask's own queries, on the URL Prisma gets.
+    /// A session for the xtask's own queries, on the URL Prisma gets but
+    /// named `xtask` (it is not one of the run's tagged sessions).
     pub(super) fn connect(&self, ctx: &Ctx) -> Option<Session> {
-        let url = PgUrl::parse(&self.child_url).unwrap_or_else(|_| self.url.clone());
-        let target = conn::target(&url, &ctx.project_dir, Duration::from_secs(5), None).ok()?;
-        conn::connect(&target).ok()
+        conn::connect(&self.side_target(ctx)?).ok()
+    }
+
+    /// Where `connect` connects, for a session opened on another thread.
+    pub(super) fn side_target(&self, ctx: &Ctx) -> Option<conn::Target> {
+        let mut url = PgUrl::parse(&self.child_url).unwrap_or_else(|_| self.url.clone());
+        if self.tag.is_some() {
+            url.set_param("application_name", "xtask");
+        }
+        conn::target(&url, &ctx.project_dir, Duration::from_secs(5), None).ok()
     }
 }
 
@@ -197,6 +263,7 @@ fn shadow_url(
     file_vars: &[(String, String)],
     files: &[envload::EnvFile],
     plan: &Plan,
+    tag: Option<&Tag>,
 ) -> Option<(String, String)> {
     let shadow_var = match config.datasource.as_ref().and_then(|d| d.shadow.as_deref()) {
         Some(v) => prisma::config::var_holding(v, file_vars).map(str::to_string),
@@ -207,6 +274,9 @@ fn shadow_url(
         let value = match PgUrl::parse(&s.value) {
             Ok(mut u) if plan.tune => {
                 repair::tune(&v, &mut u);
+                if let Some(tag) = tag {
+                    tag.apply(&mut u);
+                }
                 u.render_for(Reader::Prisma)
             }
             _ => s.value.clone(),

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::resolve::Urls;
+use super::watch::{Cancelled, Wait, Watch};
 use super::{Attempt, Mode, Plan};
 use crate::conn::Session;
 use crate::output::{self, Style};
@@ -34,6 +35,8 @@ pub(super) enum Ended {
     Failed {
         failure: Option<Failure>,
         exit: i32,
+        /// P3018's migration, SQLSTATE and message.
+        script: Option<codes::ScriptError>,
     },
 }
 
@@ -42,6 +45,11 @@ pub(super) struct Ran {
     pub attempts: Vec<Attempt>,
     pub applied: Vec<String>,
     pub ended: Ended,
+    /// What the watch saw the tagged sessions wait on, over all attempts.
+    pub waits: Vec<Wait>,
+    /// On an interrupt: the tagged sessions then, their statements
+    /// cancelled (None without an interrupt or without a watch).
+    pub cancelled: Option<Vec<Cancelled>>,
 }
 
 /// Runs Prisma until it succeeds, fails for good, or is interrupted.
@@ -59,6 +67,8 @@ pub(super) fn attempts(
         style,
         attempts: Vec::new(),
         applied: Vec::new(),
+        waits: Vec::new(),
+        cancelled: None,
     };
     let args = prisma_args(plan);
     // At a terminal Prisma writes straight to it and we cannot read its
@@ -91,7 +101,17 @@ pub(super) fn attempts(
         cmd.envs(urls.child_env());
         prisma.setup.apply(&mut cmd);
         let t0 = Instant::now();
-        let out = process::run_child(cmd, plan.prisma_stdout_to_stderr).with_context(|| {
+        let activity = process::Activity::new();
+        let watch = urls
+            .tag
+            .clone()
+            .zip(urls.side_target(ctx))
+            .map(|(tag, target)| Watch::start(target, tag, activity.clone(), style));
+        let out = process::run_child(cmd, plan.prisma_stdout_to_stderr, &activity);
+        let seen = watch.map(Watch::finish).unwrap_or_default();
+        run.waits.extend(seen.waits);
+        run.cancelled = run.cancelled.take().or(seen.cancelled);
+        let out = out.with_context(|| {
             format!(
                 "cannot start {}: is Node.js installed and on PATH?",
                 prisma.install.display(&[])
@@ -104,6 +124,8 @@ pub(super) fn attempts(
                 attempts: run.attempts,
                 applied: run.applied,
                 ended,
+                waits: run.waits,
+                cancelled: run.cancelled,
             });
         }
     }
@@ -164,6 +186,8 @@ struct Run<'a> {
     style: Style,
     attempts: Vec<Attempt>,
     applied: Vec<String>,
+    waits: Vec<Wait>,
+    cancelled: Option<Vec<Cancelled>>,
 }
 
 impl Run<'_> {
@@ -230,7 +254,14 @@ impl Run<'_> {
         // Not transient, or out of retries: `diagnose` explains.
         // 130 is ours for Ctrl-C; Prisma also uses it when it could not ask.
         let exit = out.status.filter(|c| *c != 0 && *c != 130).unwrap_or(1);
-        Some(Ended::Failed { failure, exit })
+        let script = (failure == Some(Failure::Code(ErrorCode::P3018)))
+            .then(|| codes::script_error(&format!("{}\n{}", out.stdout, out.stderr)))
+            .flatten();
+        Some(Ended::Failed {
+            failure,
+            exit,
+            script,
+        })
     }
 
     fn asked_for_help(&self) -> bool {

@@ -161,6 +161,36 @@ pub fn classify(output: &str) -> Option<Failure> {
     None
 }
 
+/// What P3018 says about the migration script that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptError {
+    pub migration: String,
+    /// The SQLSTATE ("none" when the connection broke) as Prisma prints it.
+    pub sqlstate: String,
+    /// The database's message (masked), first line.
+    pub message: String,
+}
+
+/// Reads P3018's "Migration name", "Database error code" and "Database
+/// error" (the native engine's words, which the engine host keeps).
+pub fn script_error(output: &str) -> Option<ScriptError> {
+    let text = strip_ansi(output);
+    let name = regex::Regex::new(r"Migration name: (\S+)").expect("name pattern");
+    let code = regex::Regex::new(r"Database error code: (\S+)").expect("code pattern");
+    let message = regex::Regex::new(r"Database error:\s*\n\s*([^\n]+)").expect("message pattern");
+    Some(ScriptError {
+        migration: name.captures(&text)?[1].to_string(),
+        sqlstate: code
+            .captures(&text)
+            .map(|c| c[1].to_string())
+            .unwrap_or_else(|| "none".into()),
+        message: message
+            .captures(&text)
+            .map(|c| crate::secret::redact(c[1].trim()))
+            .unwrap_or_default(),
+    })
+}
+
 /// The migration names listed after "have been applied" or "created and applied".
 pub fn applied_migrations(stdout: &str) -> Vec<String> {
     let text = strip_ansi(stdout);

@@ -9,6 +9,7 @@ mod install;
 pub mod codes;
 pub mod config;
 pub mod engine;
+pub mod footprint;
 pub mod table;
 
 pub use engine::Engine;

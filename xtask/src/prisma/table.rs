@@ -71,6 +71,56 @@ pub fn prisma_migrations(session: &mut Session, schema: &str) -> Option<Migratio
         .flatten()
 }
 
+/// `_prisma_migrations`' rows in full, oldest first, read as
+/// `migrations_sql` reads them (no error for a missing table): name,
+/// finished, rolled back, seconds since it started, and the first line of
+/// its logs (Prisma writes the database's error there).
+pub fn history_sql(schema: &str) -> String {
+    let lit = schema.replace('\'', "''");
+    format!(
+        "SELECT x.name, x.finished, x.rolled_back, x.age, x.logs FROM xmltable('/table/row' PASSING \
+         query_to_xml(format('SELECT migration_name, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back, extract(epoch FROM now() - started_at)::bigint AS age, split_part(COALESCE(logs, ''''), chr(10), 1) AS logs FROM %I._prisma_migrations ORDER BY started_at', '{lit}'), false, false, '') \
+         COLUMNS name text PATH 'migration_name', finished bool PATH 'finished', rolled_back bool PATH 'rolled_back', age bigint PATH 'age', logs text PATH 'logs') AS x \
+         WHERE to_regclass(format('%I._prisma_migrations', '{lit}')) IS NOT NULL"
+    )
+}
+
+/// One row of `_prisma_migrations`.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub name: String,
+    pub finished: bool,
+    pub rolled_back: bool,
+    /// Seconds since it started, by the server's clock.
+    pub age: u64,
+    /// The first line of its logs (masked), empty when none.
+    pub logs: String,
+}
+
+impl Recorded {
+    /// Started, not finished, not marked rolled back: Prisma stops at it
+    /// with P3009.
+    pub fn failed(&self) -> bool {
+        !self.finished && !self.rolled_back
+    }
+}
+
+/// The rows of `history_sql`.
+pub fn recorded(rows: &Rows) -> Vec<Recorded> {
+    rows.iter()
+        .map(|r| {
+            let text = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+            Recorded {
+                name: text(0),
+                finished: text(1) == "t",
+                rolled_back: text(2) == "t",
+                age: text(3).parse().unwrap_or(0),
+                logs: crate::secret::redact(&text(4)),
+            }
+        })
+        .collect()
+}
+
 /// Who holds Prisma's migration lock (advisory lock 72707369): no row when
 /// nobody does.
 pub const LOCK_HOLDER_SQL: &str = "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \

@@ -24,3 +24,4 @@ mod report;
 mod scripts;
 mod secrets;
 mod tidy;
+mod while_running;

@@ -1,0 +1,118 @@
+//! Stage 5, after an interrupt: what the server was left with, told from
+//! the server. The watch has cancelled the statements of this run's tagged
+//! sessions; here the sessions are seen to go (any that stay are ended:
+//! they are this run's own, and their Prisma is gone), the migration lock
+//! is checked free, and `_prisma_migrations`' rows of this run are read,
+//! each with whether its changes are in the database and the exact
+//! `prisma migrate resolve` that matches.
+
+use std::time::{Duration, Instant};
+
+use super::evidence;
+use super::resolve::Urls;
+use super::run::Ran;
+use crate::conn::Session;
+use crate::output::{self, Style};
+use crate::prisma::table;
+use crate::util::Ctx;
+
+/// How long the cancelled sessions get to end by themselves.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Says what the interrupt left; the hint for the summary.
+pub(super) fn after_interrupt(
+    ctx: &Ctx,
+    urls: &Urls,
+    ran: &Ran,
+    run_secs: u64,
+    style: Style,
+) -> String {
+    let red = style.red("migrate:");
+    let Some(mut s) = urls.connect(ctx) else {
+        let hint = "interrupted; the server could not be reached to see what was left: run `cargo xtask migrate --status`".to_string();
+        output::err(format!("{red} {hint}"));
+        return hint;
+    };
+    let mut said = Vec::new();
+    if let Some(tag) = &urls.tag {
+        said.extend(sessions_gone(&mut s, &tag.like(), ran, style));
+    }
+    match table::advisory_lock_holder(&mut s) {
+        None => said.push("the migration lock is free".to_string()),
+        Some(h) => said.push(format!(
+            "the migration lock is held by another session: {}",
+            h.described
+        )),
+    }
+    let schema = urls.url.param("schema").unwrap_or("public").to_string();
+    let b = s.batch(&table::history_sql(&schema), Duration::from_secs(10));
+    let rows = b.results.first().map(table::recorded).unwrap_or_default();
+    // Started during this run, by the server's clock (with a second's slack).
+    let this_run: Vec<_> = rows.into_iter().filter(|r| r.age <= run_secs + 1).collect();
+    let mut fixes = Vec::new();
+    if this_run.is_empty() {
+        said.push("no migration had started: nothing to resolve".to_string());
+    }
+    for r in &this_run {
+        if r.finished {
+            said.push(format!("{} was applied before the interrupt", r.name));
+            continue;
+        }
+        let (state, fix) = evidence::presence(ctx, urls, &mut s, &r.name).verdict(&r.name);
+        said.push(format!("{} was stopped before it finished: {state}; `_prisma_migrations` records it as failed, so the next run stops with P3009 until you run {fix}", r.name));
+        fixes.push(fix);
+    }
+    output::err(format!("{red} interrupted: {}", said.join("; ")));
+    match fixes.is_empty() {
+        true => format!("interrupted: {}", said.join("; ")),
+        false => format!(
+            "interrupted; before the next run: {}",
+            fixes.join(", then ")
+        ),
+    }
+}
+
+/// Waits for this run's tagged sessions to end after their cancel; ends
+/// the ones that stay (a pooler or proxy may keep a server session whose
+/// client is gone). What happened, for the report.
+fn sessions_gone(s: &mut Session, like: &str, ran: &Ran, style: Style) -> Vec<String> {
+    let like = like.replace('\'', "''");
+    let list = format!("SELECT pid FROM pg_stat_activity WHERE application_name LIKE '{like}' AND pid <> pg_backend_pid()");
+    let left = |s: &mut Session| -> Vec<String> {
+        let b = s.batch(&list, Duration::from_secs(5));
+        b.results
+            .first()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|c| c.first().cloned().flatten())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + GRACE;
+    let mut pids = left(s);
+    while !pids.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        pids = left(s);
+    }
+    let mut said = Vec::new();
+    let cancelled = ran.cancelled.as_deref().unwrap_or_default();
+    if cancelled.iter().any(|c| c.was_active) {
+        said.push("its statement was cancelled on the server".to_string());
+    }
+    if !pids.is_empty() {
+        let end = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE '{like}' AND pid <> pg_backend_pid()");
+        s.batch(&end, Duration::from_secs(5));
+        output::err(format!(
+            "{} this run's own sessions (pid {}) stayed on the server after Prisma was stopped: ended",
+            style.yellow("migrate:"),
+            pids.join(", ")
+        ));
+        said.push(format!(
+            "this run's leftover sessions (pid {}) were ended",
+            pids.join(", ")
+        ));
+    }
+    said.push("no session of this run is left on the server".to_string());
+    said
+}
