@@ -221,3 +221,10 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
 }
+
+impl Output {
+    /// It exited 0.
+    pub fn succeeded(&self) -> bool {
+        self.status == Some(0)
+    }
+}

@@ -5,6 +5,7 @@
 use super::evidence;
 use super::preflight::print_report_brief;
 use super::resolve::Urls;
+use super::watch::Idle;
 use super::{Plan, Verdict};
 use crate::diagnose::{Layer, Shadow};
 use crate::output::{self, Style};
@@ -14,12 +15,19 @@ use crate::prisma::table;
 use crate::prisma::Engine;
 use crate::util::Ctx;
 
+/// What the failed attempt left besides Prisma's code.
+pub(super) struct Left<'a> {
+    pub exit: i32,
+    pub script: Option<&'a ScriptError>,
+    pub idle: Option<&'a Idle>,
+}
+
 /// Why the run failed, printed with its fix; the verdict and the fix.
 pub(super) fn explain(
     ctx: &Ctx,
     plan: &Plan,
     failure: Option<Failure>,
-    (exit, script): (i32, Option<&ScriptError>),
+    left: Left,
     urls: &Urls,
     style: Style,
 ) -> (Verdict, String) {
@@ -28,8 +36,9 @@ pub(super) fn explain(
     }
     let Some(f) = failure else {
         output::err(format!(
-            "{} Prisma exited with status {exit}; see its output above",
-            style.red("migrate:")
+            "{} Prisma exited with status {}; see its output above",
+            style.red("migrate:"),
+            left.exit
         ));
         return (Verdict::Unknown, "see Prisma's output".into());
     };
@@ -41,17 +50,24 @@ pub(super) fn explain(
     let (what, fix) = codes::explain(&f, non_tty, rerun);
     output::err(format!("{} {}: {what}", style.red("migrate:"), f.code()));
     // The server's evidence, where it has some, replaces the generic fix.
-    let read = match (&f, script) {
-        (Failure::Code(ErrorCode::P3018), Some(e)) => evidence::script_failed(ctx, urls, e, style),
-        (Failure::Code(ErrorCode::P3009), _) => evidence::failed_history(ctx, urls, style),
+    let read = match (&f, left.script, left.idle) {
+        (Failure::Code(ErrorCode::P3018), Some(e), _) => {
+            evidence::script_failed(ctx, urls, e, style)
+        }
+        (Failure::Code(ErrorCode::P3009), _, _) => evidence::failed_history(ctx, urls, style),
+        (Failure::Code(ErrorCode::P1017), _, Some(idle)) => Some(evidence::idle_cut(idle, style)),
         _ => None,
     };
     if let Some((_, fix)) = read {
         return (Verdict::Prisma(f), fix);
     }
     output::err(format!("  fix: {fix}"));
-    if matches!(f, Failure::Code(ErrorCode::P1017 | ErrorCode::P1001)) {
-        explain_with_db_test(ctx, urls, style);
+    match f {
+        Failure::Code(ErrorCode::P1017 | ErrorCode::P1001) => {
+            explain_with_db_test(ctx, urls, style)
+        }
+        Failure::Code(ErrorCode::P1002) => show_lock_holder(ctx, urls, style),
+        _ => {}
     }
     (Verdict::Prisma(f), fix)
 }

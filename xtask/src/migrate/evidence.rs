@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::resolve::Urls;
+use super::watch::Idle;
 use crate::conn::Session;
 use crate::diagnose::{self, Limit};
 use crate::output::{self, Style};
@@ -144,4 +145,26 @@ fn age(secs: u64) -> String {
         s if s < 172_800 => format!("{}h", s / 3600),
         s => format!("{} days", s / 86_400),
     }
+}
+
+/// After a P1017 that came once a session of Prisma's had sat idle: the
+/// server's idle_session_timeout when one is set for the role, else a cut
+/// in the path. Either way a retry idles as long and is cut again.
+pub(super) fn idle_cut(idle: &Idle, style: Style) -> (String, String) {
+    let (what, fix) = match &idle.limit {
+        Some(l) => (
+            format!("{} ended Prisma's connection after it sat idle (seen idle {}s, pid {}): `migrate dev`'s main connection idles while the shadow database replays the history", l.describe(), idle.seconds, idle.pid),
+            format!("lift it for the migration role: {}, then run the same command again", l.fix),
+        ),
+        None => (
+            format!("Prisma's connection was cut after it sat idle (seen idle {}s, pid {}), and the server sets no idle_session_timeout: something in the path (a pooler, proxy, NAT, VPN or port-forward) cuts idle connections", idle.seconds, idle.pid),
+            format!("confirm with `cargo xtask db-test --idle-probe {}`; then raise that idle limit, or run the migration from where nothing cuts idle connections (inside the VPC, directly to the instance)", idle.seconds + 10),
+        ),
+    };
+    output::err(format!(
+        "{} {what}; not retried: a retry idles as long",
+        style.red("migrate:")
+    ));
+    output::err(format!("  fix: {fix}"));
+    (what, fix)
 }

@@ -179,13 +179,18 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
             failure,
             exit,
             script,
+            idle,
         } => (
             Exit::Child(*exit),
             Some(diagnose::explain(
                 ctx,
                 plan,
                 failure.clone(),
-                (*exit, script.as_ref()),
+                diagnose::Left {
+                    exit: *exit,
+                    script: script.as_ref(),
+                    idle: idle.as_ref(),
+                },
                 &urls,
                 style,
             )),

@@ -3,12 +3,12 @@
 //! P1002 are retried with a growing pause. Hands on every attempt, what was
 //! applied, and how the run ended.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use super::resolve::Urls;
-use super::watch::{Cancelled, Wait, Watch};
+use super::watch::{self, Cancelled, Idle, Wait, Watch};
 use super::{Attempt, Mode, Plan};
 use crate::conn::Session;
 use crate::output::{self, Style};
@@ -18,6 +18,9 @@ use crate::prisma::{table, Install};
 use crate::process;
 use crate::util::Ctx;
 
+/// Idle seconds that make a P1017 an idle cut rather than a random break.
+const IDLE_EVIDENCE: u64 = 2;
+
 /// The Prisma install a run uses, found once.
 pub(super) struct Prisma<'a> {
     pub install: &'a Install,
@@ -26,7 +29,7 @@ pub(super) struct Prisma<'a> {
 }
 
 /// How the attempts ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) enum Ended {
     Success,
     Interrupted,
@@ -37,6 +40,8 @@ pub(super) enum Ended {
         exit: i32,
         /// P3018's migration, SQLSTATE and message.
         script: Option<codes::ScriptError>,
+        /// A P1017 that came after a session of Prisma's was seen idle.
+        idle: Option<Idle>,
     },
 }
 
@@ -69,6 +74,7 @@ pub(super) fn attempts(
         applied: Vec::new(),
         waits: Vec::new(),
         cancelled: None,
+        idle: None,
     };
     let args = prisma_args(plan);
     // At a terminal Prisma writes straight to it and we cannot read its
@@ -110,6 +116,7 @@ pub(super) fn attempts(
         let out = process::run_child(cmd, plan.prisma_stdout_to_stderr, &activity);
         let seen = watch.map(Watch::finish).unwrap_or_default();
         run.waits.extend(seen.waits);
+        run.idle = seen.idle;
         run.cancelled = run.cancelled.take().or(seen.cancelled);
         let out = out.with_context(|| {
             format!(
@@ -118,6 +125,9 @@ pub(super) fn attempts(
             )
         })?;
         let ms = output::ms_since(t0);
+        if !out.succeeded() && !process::interrupted() {
+            clear_leftovers(ctx, urls, style);
+        }
         run.record_applied(&out, recorded_before.as_deref(), stdout_inherited, urls);
         if let Some(ended) = run.after_attempt(&out, ms, urls, stdout_inherited) {
             return Ok(Ran {
@@ -128,6 +138,14 @@ pub(super) fn attempts(
                 cancelled: run.cancelled,
             });
         }
+    }
+}
+
+/// After a failed attempt: this run's sessions that outlived Prisma
+/// (`watch::clear_leftovers`), before a retry or the diagnosis.
+fn clear_leftovers(ctx: &Ctx, urls: &Urls, style: Style) {
+    if let (Some(tag), Some(mut s)) = (&urls.tag, urls.connect(ctx)) {
+        watch::clear_leftovers(&mut s, tag, Duration::from_secs(1), style);
     }
 }
 
@@ -188,6 +206,8 @@ struct Run<'a> {
     applied: Vec<String>,
     waits: Vec<Wait>,
     cancelled: Option<Vec<Cancelled>>,
+    /// The longest idleness the watch saw in the last attempt.
+    idle: Option<Idle>,
 }
 
 impl Run<'_> {
@@ -246,7 +266,13 @@ impl Run<'_> {
         if out.status == Some(0) && failure.is_none() {
             return Some(Ended::Success);
         }
-        let transient = failure.as_ref().is_some_and(codes::is_transient);
+        // A connection cut after it sat idle is cut again on a retry,
+        // which idles as long: not worth one.
+        let idle = (failure == Some(Failure::Code(ErrorCode::P1017)))
+            .then(|| self.idle.take())
+            .flatten()
+            .filter(|i| i.seconds >= IDLE_EVIDENCE || i.limit.is_some());
+        let transient = failure.as_ref().is_some_and(codes::is_transient) && idle.is_none();
         if let (true, Some(f)) = (transient && (n as u32) <= self.plan.retries, &failure) {
             self.wait_before_retry(f, n, urls);
             return None;
@@ -261,6 +287,7 @@ impl Run<'_> {
             failure,
             exit,
             script,
+            idle,
         })
     }
 

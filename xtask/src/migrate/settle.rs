@@ -6,11 +6,12 @@
 //! each with whether its changes are in the database and the exact
 //! `prisma migrate resolve` that matches.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::evidence;
-use super::resolve::Urls;
+use super::resolve::{Tag, Urls};
 use super::run::Ran;
+use super::watch;
 use crate::conn::Session;
 use crate::output::{self, Style};
 use crate::prisma::table;
@@ -35,7 +36,7 @@ pub(super) fn after_interrupt(
     };
     let mut said = Vec::new();
     if let Some(tag) = &urls.tag {
-        said.extend(sessions_gone(&mut s, &tag.like(), ran, style));
+        said.extend(sessions_gone(&mut s, tag, ran, style));
     }
     match table::advisory_lock_holder(&mut s) {
         None => said.push("the migration lock is free".to_string()),
@@ -73,46 +74,23 @@ pub(super) fn after_interrupt(
 }
 
 /// Waits for this run's tagged sessions to end after their cancel; ends
-/// the ones that stay (a pooler or proxy may keep a server session whose
-/// client is gone). What happened, for the report.
-fn sessions_gone(s: &mut Session, like: &str, ran: &Ran, style: Style) -> Vec<String> {
-    let like = like.replace('\'', "''");
-    let list = format!("SELECT pid FROM pg_stat_activity WHERE application_name LIKE '{like}' AND pid <> pg_backend_pid()");
-    let left = |s: &mut Session| -> Vec<String> {
-        let b = s.batch(&list, Duration::from_secs(5));
-        b.results
-            .first()
-            .map(|r| {
-                r.iter()
-                    .filter_map(|c| c.first().cloned().flatten())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let deadline = Instant::now() + GRACE;
-    let mut pids = left(s);
-    while !pids.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        pids = left(s);
-    }
+/// the ones that stay. What happened, for the report.
+fn sessions_gone(s: &mut Session, tag: &Tag, ran: &Ran, style: Style) -> Vec<String> {
     let mut said = Vec::new();
     let cancelled = ran.cancelled.as_deref().unwrap_or_default();
     if cancelled.iter().any(|c| c.was_active) {
         said.push("its statement was cancelled on the server".to_string());
     }
-    if !pids.is_empty() {
-        let end = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE '{like}' AND pid <> pg_backend_pid()");
-        s.batch(&end, Duration::from_secs(5));
-        output::err(format!(
-            "{} this run's own sessions (pid {}) stayed on the server after Prisma was stopped: ended",
-            style.yellow("migrate:"),
-            pids.join(", ")
-        ));
+    let cleared = watch::clear_leftovers(s, tag, GRACE, style);
+    if !cleared.ended.is_empty() {
         said.push(format!(
             "this run's leftover sessions (pid {}) were ended",
-            pids.join(", ")
+            cleared.ended.join(", ")
         ));
     }
-    said.push("no session of this run is left on the server".to_string());
+    match cleared.remaining.is_empty() {
+        true => said.push("no session of this run is left on the server".to_string()),
+        false => said.push(format!("this run's sessions pid {} are still on the server: end them with `SELECT pg_terminate_backend(pid)`", cleared.remaining.join(", "))),
+    }
     said
 }

@@ -71,10 +71,21 @@ pub struct Cancelled {
     pub was_active: bool,
 }
 
+/// The longest a tagged session was seen idle (`migrate dev`'s main
+/// connection idles while the shadow database replays the history).
+#[derive(Debug, Clone)]
+pub struct Idle {
+    pub pid: i32,
+    pub seconds: u64,
+    /// The server's idle_session_timeout for the role, if one is set.
+    pub limit: Option<Limit>,
+}
+
 /// What the watch saw during one attempt.
 #[derive(Debug, Default)]
 pub struct Seen {
     pub waits: Vec<Wait>,
+    pub idle: Option<Idle>,
     /// Set when an interrupt came: the tagged sessions then (None when
     /// the server could not be reached to cancel them).
     pub cancelled: Option<Vec<Cancelled>>,
@@ -163,19 +174,38 @@ impl Watcher {
     }
 
     fn look(&mut self) {
-        let sql = watch_sql(&self.tag);
+        let sql = format!("{};\n{}", watch_sql(&self.tag), idle_sql(&self.tag));
         let Some(s) = self.session() else { return };
         let b = s.batch(&sql, Duration::from_secs(5));
         if b.error.is_some() {
             // Broken (an idle cut, a restart): open a new one next time.
             self.session = None;
         }
-        let Some(rows) = b.results.first() else {
-            return;
-        };
-        for row in rows {
+        for row in b.results.first().into_iter().flatten() {
             if let Some(wait) = self.wait(row) {
                 self.note(wait);
+            }
+        }
+        for row in b.results.get(1).into_iter().flatten() {
+            let num = |i: usize| {
+                row.get(i)
+                    .cloned()
+                    .flatten()
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            let (Some(pid), Some(seconds)) = (num(0), num(1)) else {
+                continue;
+            };
+            if self.seen.idle.as_ref().is_none_or(|i| seconds > i.seconds) {
+                self.seen.idle = Some(Idle {
+                    pid: pid as i32,
+                    seconds,
+                    limit: self
+                        .limits
+                        .iter()
+                        .find(|l| l.name == "idle_session_timeout")
+                        .cloned(),
+                });
             }
         }
     }
@@ -186,6 +216,7 @@ impl Watcher {
         let pid: i32 = text(0).parse().ok()?;
         let (event_type, event, secs, query, relation) =
             (text(1), text(2), text(3), text(4), text(5));
+        let shadow = text(13).starts_with("prisma_migrate_shadow_db_");
         let seconds = secs.parse().unwrap_or(0);
         let holder = r
             .get(6)
@@ -213,7 +244,12 @@ impl Watcher {
             }
             _ => (
                 WaitKind::Statement,
-                format!("a migration statement is running (`{query}`)"),
+                match shadow {
+                    true => format!(
+                        "a migration statement is replaying in the shadow database (`{query}`)"
+                    ),
+                    false => format!("a migration statement is running (`{query}`)"),
+                },
                 limit("statement_timeout"),
             ),
         };
@@ -293,6 +329,82 @@ impl Watcher {
     }
 }
 
+/// What `clear_leftovers` did.
+#[derive(Debug, Default)]
+pub struct Cleared {
+    /// Sessions that were still there and were cancelled or ended.
+    pub ended: Vec<String>,
+    /// Sessions still there at the end (none unless the server refuses).
+    pub remaining: Vec<String>,
+}
+
+/// After a Prisma attempt that did not succeed: this run's tagged sessions
+/// that outlive their Prisma. A backend waiting for a lock (Prisma's
+/// advisory lock after its 10 s P1002, a table lock) does not notice its
+/// client is gone: it would wait on, holding a connection slot, and take
+/// the lock when it frees. Each is given `grace` to end by itself, then
+/// cancelled, then ended: they are this run's own, and their Prisma is gone.
+pub(super) fn clear_leftovers(
+    s: &mut Session,
+    tag: &Tag,
+    grace: Duration,
+    style: Style,
+) -> Cleared {
+    let like = tag.like().replace('\'', "''");
+    let of_run = format!(
+        "FROM pg_stat_activity WHERE application_name LIKE '{like}' AND pid <> pg_backend_pid()"
+    );
+    let list = format!("SELECT pid {of_run}");
+    let left = |s: &mut Session, wait: Duration| -> Vec<String> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let b = s.batch(&list, Duration::from_secs(5));
+            let pids: Vec<String> = b
+                .results
+                .first()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|c| c.first().cloned().flatten())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if pids.is_empty() || Instant::now() >= deadline {
+                return pids;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut out = Cleared::default();
+    let pids = left(s, grace);
+    if pids.is_empty() {
+        return out;
+    }
+    for (how, sql) in [
+        (
+            "cancelled",
+            format!("SELECT pg_cancel_backend(pid) {of_run}"),
+        ),
+        (
+            "ended",
+            format!("SELECT pg_terminate_backend(pid) {of_run}"),
+        ),
+    ] {
+        s.batch(&sql, Duration::from_secs(5));
+        let now = left(s, Duration::from_secs(3));
+        if now.is_empty() {
+            output::err(format!(
+                "{} Prisma's session(s) (pid {}) outlived it on the server (a backend waiting for a lock does not see its client go): {how}",
+                style.yellow("migrate:"),
+                pids.join(", ")
+            ));
+            out.ended = pids;
+            return out;
+        }
+    }
+    out.remaining = left(s, Duration::ZERO);
+    out
+}
+
 /// The sentence for a wait, with its holder and its timeout.
 pub fn sentence(w: &Wait) -> String {
     let mut out = format!("{}, {}s so far", w.said, w.seconds);
@@ -316,6 +428,15 @@ pub fn sentence(w: &Wait) -> String {
         (WaitKind::Statement, None) => out.push_str("; no statement_timeout applies"),
     }
     out
+}
+
+/// The tagged sessions sitting idle, and for how long.
+fn idle_sql(tag: &Tag) -> String {
+    format!(
+        "SELECT pid, extract(epoch FROM now() - state_change)::bigint FROM pg_stat_activity \
+         WHERE application_name LIKE '{}' AND pid <> pg_backend_pid() AND state = 'idle'",
+        tag.like().replace('\'', "''")
+    )
 }
 
 /// What to do about the session holding a table lock: the user ends it,
@@ -346,7 +467,7 @@ fn watch_sql(tag: &Tag) -> String {
            b.pid, COALESCE(b.application_name, ''), COALESCE(b.usename::text, ''), \
            COALESCE(to_char(b.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
            COALESCE(extract(epoch FROM now() - b.state_change)::bigint, 0), \
-           COALESCE(host(b.client_addr), 'a local socket'), COALESCE(b.state, '') \
+           COALESCE(host(b.client_addr), 'a local socket'), COALESCE(b.state, ''), COALESCE(w.datname::text, '') \
          FROM pg_stat_activity w \
          LEFT JOIN LATERAL (SELECT * FROM pg_stat_activity x WHERE x.pid = ANY (pg_blocking_pids(w.pid)) ORDER BY x.backend_start LIMIT 1) b ON true \
          WHERE w.application_name LIKE '{}' AND w.pid <> pg_backend_pid() AND w.state = 'active' \

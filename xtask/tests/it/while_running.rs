@@ -384,3 +384,279 @@ fn a_role_lock_timeout_is_named_with_the_session_in_the_way() {
     psql.batch_execute("COMMIT").unwrap();
     assert_no_secret(&r.all(), &password_of(&db.url));
 }
+
+/// A session left open holds Prisma's migration lock and runs nothing: the
+/// watch names it while Prisma waits its 10 s, with the SQL that ends it;
+/// so does the diagnosis after P1002. Ended as said, the next run applies.
+#[test]
+fn a_stale_lock_holder_is_named_while_prisma_waits() {
+    let db = DevDb::start(&[]);
+    let app = deployed_app(&db);
+    let (mut psql, pid) = teammate(&db, "forgotten-psql");
+    psql.batch_execute("SELECT pg_advisory_lock(72707369)")
+        .unwrap();
+    app.add_migration(
+        "20261202000000_add_note",
+        "ALTER TABLE \"User\" ADD COLUMN \"note\" TEXT;\n",
+    );
+    let r = app.migrate_wasm(&["--deploy", "--retries", "0", "--json"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let fix = format!("`SELECT pg_terminate_backend({pid})`");
+    let said = format!("Prisma waits for its migration lock (advisory lock 72707369)");
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains(&said))
+        .unwrap_or_else(|| panic!("no wait said: {}", r.stderr));
+    assert!(
+        line.contains(&format!("held by pid {pid} (forgotten-psql)")),
+        "{line}"
+    );
+    assert!(line.contains("it is idle, running nothing"), "{line}");
+    assert!(line.contains(&fix), "{line}");
+    let s = one_json(&r);
+    assert_eq!(s["diagnosis"]["code"], "P1002", "{s}");
+    assert_eq!(s["waits"][0]["kind"], "advisory_lock", "{s}");
+    assert_eq!(s["waits"][0]["holder"]["pid"], pid, "{s}");
+    assert_eq!(s["waits"][0]["holder"]["stale"], true, "{s}");
+    // Prisma's session still queued for the lock after P1002 (its backend
+    // does not see the client go) is cleared, or it would take the lock
+    // once the holder goes.
+    assert!(
+        r.stderr.contains("outlived it on the server"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(run_sessions(&db), 0);
+    assert_no_secret(&r.all(), &password_of(&db.url));
+    // The fix as said, from another session of the same role.
+    db.app().batch_execute(&fix.replace('`', "")).unwrap();
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    drop(psql);
+}
+
+/// Another deploy is running a migration and holds the lock: the watch
+/// says so (not stale: wait), Prisma's P1002 is retried, and the run
+/// applies once the other one is done.
+#[test]
+fn a_live_lock_holder_is_named_and_waited_for() {
+    let db = DevDb::start(&[]);
+    let app = deployed_app(&db);
+    let (mut other, pid) = teammate(&db, "other-deploy");
+    app.add_migration(
+        "20261202000000_add_note",
+        "ALTER TABLE \"User\" ADD COLUMN \"note\" TEXT;\n",
+    );
+    let r = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        scope.spawn(move || {
+            other
+                .batch_execute("SELECT pg_advisory_lock(72707369)")
+                .unwrap();
+            tx.send(()).unwrap();
+            other
+                .batch_execute("SELECT pg_sleep(13); SELECT pg_advisory_unlock(72707369)")
+                .unwrap();
+        });
+        rx.recv().unwrap();
+        app.migrate_wasm(&["--deploy", "--retry-delay", "0.5", "--json"], &[])
+    });
+    assert_eq!(r.code, 0, "{}", r.all());
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Prisma waits for its migration lock"))
+        .unwrap_or_else(|| panic!("no wait said: {}", r.stderr));
+    assert!(
+        line.contains(&format!("held by pid {pid} (other-deploy)")),
+        "{line}"
+    );
+    assert!(
+        line.contains("a migration is running on it: wait for it to finish"),
+        "{line}"
+    );
+    let s = one_json(&r);
+    assert_eq!(s["attempts"][0]["error_code"], "P1002", "{s}");
+    assert_eq!(s["waits"][0]["holder"]["stale"], false, "{s}");
+    assert_eq!(db.finished().len(), 3);
+    assert_eq!(run_sessions(&db), 0);
+}
+
+/// `pg_terminate_backend` on the migration's session in the middle of its
+/// script (an admin, a failover): the diagnosis says the session was ended
+/// (not the SQL), that the changes were rolled back, and the resolve; the
+/// next run names the failed migration; the resolve lets it apply.
+#[test]
+fn a_session_ended_mid_migration_is_named_and_the_next_run_told_what_to_do() {
+    let db = DevDb::start(&[]);
+    let app = deployed_app(&db);
+    let slow = "20261202000000_slow_backfill";
+    app.add_migration(
+        slow,
+        "CREATE TABLE \"Backfill\" (\"id\" INTEGER);\nSELECT pg_sleep(20);\n",
+    );
+    let r = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut admin = db.admin();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                let n: i64 = admin
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                         WHERE query LIKE '%pg_sleep(20)%' AND state = 'active' AND pid <> pg_backend_pid()",
+                        &[],
+                    )
+                    .unwrap()
+                    .get(0);
+                if n > 0 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        app.migrate_wasm(&["--deploy", "--json"], &[])
+    });
+    assert_eq!(r.code, 1, "{}", r.all());
+    let s = one_json(&r);
+    let hint = s["diagnosis"]["hint"].as_str().unwrap();
+    assert!(
+        r.stderr
+            .contains(&format!("migration {slow}: its session was ended under it")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("none of its changes are in the database"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        hint.contains(&format!(
+            "`npx prisma migrate resolve --rolled-back {slow}`"
+        )),
+        "{hint}"
+    );
+    assert!(!hint.contains("fix the SQL"), "{hint}");
+    assert_eq!(run_sessions(&db), 0);
+    assert_no_secret(&r.all(), &password_of(&db.url));
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(one_json(&r)["diagnosis"]["code"], "P3009", "{}", r.all());
+    assert!(
+        r.stderr.contains(&format!("migration {slow} failed")),
+        "{}",
+        r.stderr
+    );
+    let hint = one_json(&r)["diagnosis"]["hint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run_resolve_from(&hint, &app, &db);
+    app.add_migration(slow, "CREATE TABLE \"Backfill\" (\"id\" INTEGER);\n");
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(db.has_table("Backfill"));
+}
+
+/// Cause 18 after the fact: a role-level idle_session_timeout ends
+/// `migrate dev`'s main connection while it idles during the shadow
+/// database's replay of the history; Prisma says P1017. The watch saw the
+/// session idle, so the diagnosis names the limit and where it is set, and
+/// the run is not retried (a retry replays and idles as long). The named
+/// fix lets the same command succeed.
+#[test]
+fn an_idle_session_timeout_during_the_shadow_replay_is_named_not_retried() {
+    let db = DevDb::start(&[]);
+    let app = deployed_app(&db);
+    app.add_migration("20261201000000_slow", "SELECT pg_sleep(6);\n");
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    db.admin()
+        .batch_execute("ALTER ROLE app SET idle_session_timeout = '3s'")
+        .unwrap();
+    let r = app.migrate_wasm(&["add_listing_notes", "--json"], &[]);
+    eprintln!("{}", r.all());
+    assert_eq!(r.code, 1, "{}", r.all());
+    let s = one_json(&r);
+    assert_eq!(s["diagnosis"]["code"], "P1017", "{s}");
+    assert_eq!(
+        s["attempts"].as_array().unwrap().len(),
+        1,
+        "not retried: {s}"
+    );
+    assert!(
+        r.stderr
+            .contains("idle_session_timeout 3s (set on role app) ended Prisma's connection"),
+        "{}",
+        r.stderr
+    );
+    let hint = s["diagnosis"]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("`ALTER ROLE \"app\" SET idle_session_timeout = 0`"),
+        "{hint}"
+    );
+    assert_eq!(run_sessions(&db), 0);
+    assert_no_secret(&r.all(), &password_of(&db.url));
+    db.admin()
+        .batch_execute("ALTER ROLE \"app\" SET idle_session_timeout = 0")
+        .unwrap();
+    let r = app.migrate_wasm(&["add_listing_notes", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+/// Cause 18 with the cut in the path: a proxy that closes connections idle
+/// for 3 s (a NAT, a VPN, a port-forward) sits between Prisma and the
+/// server, which sets no idle limit. `migrate dev`'s main connection idles
+/// through the shadow replay and is cut: P1017, named as an idle cut in
+/// the path, not retried. The check it names, run as said, confirms it.
+#[test]
+fn an_idle_cut_in_the_path_during_the_shadow_replay_is_named_not_retried() {
+    use crate::support::proxy::{Fault, Proxy};
+    let db = DevDb::start(&[]);
+    let app = deployed_app(&db);
+    app.add_migration("20261201000000_slow", "SELECT pg_sleep(6);\n");
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let proxy = Proxy::start(db.port, Fault::CloseIdle(Duration::from_secs(3)));
+    let url = db.url_at(proxy.port, "sslmode=require");
+    std::fs::write(
+        app.path().join(".env.local"),
+        format!("DATABASE_URL={url}\n"),
+    )
+    .unwrap();
+    let r = app.migrate_wasm(&["add_listing_notes", "--json"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let s = one_json(&r);
+    assert_eq!(s["diagnosis"]["code"], "P1017", "{s}");
+    assert_eq!(
+        s["attempts"].as_array().unwrap().len(),
+        1,
+        "not retried: {s}"
+    );
+    assert!(
+        r.stderr
+            .contains("and the server sets no idle_session_timeout: something in the path"),
+        "{}",
+        r.stderr
+    );
+    let hint = s["diagnosis"]["hint"].as_str().unwrap();
+    let start = hint
+        .find("`cargo xtask db-test --idle-probe ")
+        .expect("the probe")
+        + 1;
+    let probe: Vec<&str> = hint[start..start + hint[start..].find('`').unwrap()]
+        .split_whitespace()
+        .collect();
+    assert_eq!(run_sessions(&db), 0);
+    assert_no_secret(&r.all(), &password_of(&db.url));
+    // The check, as said, through the same path.
+    let mut args = vec!["--project-dir", app.path().to_str().unwrap()];
+    args.extend_from_slice(&probe[2..]);
+    let r = xtask(&args, app.path(), &[], None);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains("verdict: idle_closed at layer idle"),
+        "{}",
+        r.stdout
+    );
+}
