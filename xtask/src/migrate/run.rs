@@ -30,6 +30,8 @@ pub(super) struct Prisma<'a> {
 
 /// How the attempts ended.
 #[derive(Debug, Clone)]
+// One value per run, never stored in bulk: the size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Ended {
     Success,
     Interrupted,
