@@ -84,7 +84,7 @@ impl Code {
 }
 
 pub use crate::checklist::Status;
-pub use server::{limits, show_ms, Limit, TIMEOUTS_SQL};
+pub use server::{limits, show_ms, Limit, Setting, TIMEOUTS_SQL};
 
 #[derive(Debug, Clone)]
 pub struct Check {

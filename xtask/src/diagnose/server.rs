@@ -81,10 +81,22 @@ impl Timeout {
     }
 }
 
+stable_names! {
+    /// The session timeouts that cut a migration.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Setting {
+        Statement = "statement_timeout",
+        Lock = "lock_timeout",
+        IdleSession = "idle_session_timeout",
+        IdleInTransaction = "idle_in_transaction_session_timeout",
+    }
+}
+
 /// A timeout in force for a session, for the migrate flow's watch and
 /// diagnosis: its value, where it comes from and what lifts it.
 #[derive(Debug, Clone)]
 pub struct Limit {
+    pub setting: Setting,
     pub name: String,
     pub ms: u64,
     /// "set on role app", "the server's default (on RDS: the parameter group)", ...
@@ -94,6 +106,11 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// The one for `setting` among `limits`, if it is set.
+    pub fn find(limits: &[Limit], setting: Setting) -> Option<Limit> {
+        limits.iter().find(|l| l.setting == setting).cloned()
+    }
+
     /// "statement_timeout 1s (set on role app)".
     pub fn describe(&self) -> String {
         format!("{} {} ({})", self.name, show_ms(self.ms), self.from)
@@ -106,14 +123,16 @@ pub fn limits(rows: &crate::conn::Rows) -> Vec<Limit> {
     let (list, role, db) = timeouts_in(rows);
     list.into_iter()
         .filter(|t| t.ms > 0)
-        .map(|t| {
+        .filter_map(|t| {
+            let setting = *Setting::ALL.iter().find(|s| s.as_str() == t.name)?;
             let (from, fix) = t.origin(&role, &db);
-            Limit {
+            Some(Limit {
+                setting,
                 name: t.name,
                 ms: t.ms,
                 from,
                 fix,
-            }
+            })
         })
         .collect()
 }

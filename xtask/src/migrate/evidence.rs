@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::resolve::Urls;
 use super::watch::Idle;
 use crate::conn::Session;
-use crate::diagnose::{self, Limit};
+use crate::diagnose::{self, Limit, Setting};
 use crate::output::{self, Style};
 use crate::prisma::codes::ScriptError;
 use crate::prisma::footprint::{Footprint, Presence};
@@ -49,14 +49,12 @@ pub(super) fn script_failed(
         .first()
         .map(diagnose::limits)
         .unwrap_or_default();
-    let limit = |name: &str| limits.iter().find(|l| l.name == name).cloned();
+    let limit = |setting| Limit::find(&limits, setting);
     let msg = e.message.to_lowercase();
     let cause = match e.sqlstate.as_str() {
-        "57014" if msg.contains("statement timeout") => {
-            limit("statement_timeout").map(Cause::Limit)
-        }
+        "57014" if msg.contains("statement timeout") => limit(Setting::Statement).map(Cause::Limit),
         "57014" => Some(Cause::Cancelled),
-        "55P03" if msg.contains("lock timeout") => limit("lock_timeout").map(Cause::Limit),
+        "55P03" if msg.contains("lock timeout") => limit(Setting::Lock).map(Cause::Limit),
         "57P01" | "57P02" | "57P03" | "none" => Some(Cause::SessionEnded),
         "40P01" => Some(Cause::Deadlock),
         _ => None,

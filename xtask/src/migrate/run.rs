@@ -109,18 +109,7 @@ pub(super) fn attempts(
         cmd.envs(urls.child_env());
         prisma.setup.apply(&mut cmd);
         let t0 = Instant::now();
-        let activity = process::Activity::new();
-        let watch = urls
-            .tag
-            .clone()
-            .zip(urls.side_target(ctx))
-            .map(|(tag, target)| Watch::start(target, tag, activity.clone(), style));
-        let out = process::run_child(cmd, plan.prisma_stdout_to_stderr, &activity);
-        let seen = watch.map(Watch::finish).unwrap_or_default();
-        run.waits.extend(seen.waits);
-        run.idle = seen.idle;
-        run.cancelled = run.cancelled.take().or(seen.cancelled);
-        let out = out.with_context(|| {
+        let out = run.watched(cmd, urls).with_context(|| {
             format!(
                 "cannot start {}: is Node.js installed and on PATH?",
                 prisma.install.display(&[])
@@ -213,6 +202,26 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// One Prisma run, watched from the server's side while it is quiet.
+    fn watched(
+        &mut self,
+        cmd: std::process::Command,
+        urls: &Urls,
+    ) -> anyhow::Result<process::Output> {
+        let activity = process::Activity::new();
+        let watch = urls
+            .tag
+            .clone()
+            .zip(urls.side_target(self.ctx))
+            .map(|(tag, target)| Watch::start(target, tag, activity.clone(), self.style));
+        let out = process::run_child(cmd, self.plan.prisma_stdout_to_stderr, &activity);
+        let seen = watch.map(Watch::finish).unwrap_or_default();
+        self.waits.extend(seen.waits);
+        self.idle = seen.idle;
+        self.cancelled = self.cancelled.take().or(seen.cancelled);
+        out
+    }
+
     /// What this attempt applied: from Prisma's output, or at a terminal
     /// (where we cannot read it) from the database's record.
     fn record_applied(

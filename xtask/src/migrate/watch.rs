@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::resolve::Tag;
 use crate::conn::{self, Session, Target};
-use crate::diagnose::{self, Limit};
+use crate::diagnose::{self, Limit, Setting};
 use crate::output::{self, Style};
 use crate::prisma::table::{self, Holder};
 use crate::process::{self, Activity};
@@ -200,11 +200,7 @@ impl Watcher {
                 self.seen.idle = Some(Idle {
                     pid: pid as i32,
                     seconds,
-                    limit: self
-                        .limits
-                        .iter()
-                        .find(|l| l.name == "idle_session_timeout")
-                        .cloned(),
+                    limit: Limit::find(&self.limits, Setting::IdleSession),
                 });
             }
         }
@@ -223,7 +219,7 @@ impl Watcher {
             .cloned()
             .flatten()
             .and_then(|_| table::lock_holder(&vec![r[6..13].to_vec()]));
-        let limit = |name: &str| self.limits.iter().find(|l| l.name == name).cloned();
+        let limit = |setting| Limit::find(&self.limits, setting);
         let (kind, said, limit) = match (event_type.as_str(), event.as_str()) {
             ("Lock", "advisory") => (
                 WaitKind::AdvisoryLock,
@@ -239,7 +235,7 @@ impl Watcher {
                 (
                     WaitKind::TableLock,
                     format!("the migration waits for {on}"),
-                    limit("lock_timeout"),
+                    limit(Setting::Lock),
                 )
             }
             _ => (
@@ -250,7 +246,7 @@ impl Watcher {
                     ),
                     false => format!("a migration statement is running (`{query}`)"),
                 },
-                limit("statement_timeout"),
+                limit(Setting::Statement),
             ),
         };
         Some(Wait {

@@ -402,11 +402,11 @@ fn a_stale_lock_holder_is_named_while_prisma_waits() {
     let r = app.migrate_wasm(&["--deploy", "--retries", "0", "--json"], &[]);
     assert_eq!(r.code, 1, "{}", r.all());
     let fix = format!("`SELECT pg_terminate_backend({pid})`");
-    let said = format!("Prisma waits for its migration lock (advisory lock 72707369)");
+    let said = "Prisma waits for its migration lock (advisory lock 72707369)";
     let line = r
         .stderr
         .lines()
-        .find(|l| l.contains(&said))
+        .find(|l| l.contains(said))
         .unwrap_or_else(|| panic!("no wait said: {}", r.stderr));
     assert!(
         line.contains(&format!("held by pid {pid} (forgotten-psql)")),
