@@ -106,11 +106,11 @@ pub(super) fn failed_history(ctx: &Ctx, urls: &Urls, style: Style) -> Option<(St
     for r in &failed {
         let (state, resolve) = presence(ctx, urls, &mut s, &r.name).verdict(&r.name);
         let logs = match r.logs.is_empty() {
-            true => "no error recorded (its run was stopped)".to_string(),
-            false => format!("recorded error: {}", r.logs),
+            true => "no error was recorded: its run was stopped".to_string(),
+            false => format!("its recorded error: {}", r.logs),
         };
         output::err(format!(
-            "{} migration {} failed {} ago ({logs}): {state}",
+            "{} migration {} failed {} ago; {logs}; {state}",
             style.red("migrate:"),
             r.name,
             age(r.age)
