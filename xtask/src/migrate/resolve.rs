@@ -284,3 +284,31 @@ fn shadow_url(
         Some((v, value))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Tag;
+    use crate::pgurl::PgUrl;
+
+    #[test]
+    fn the_tag_follows_the_users_own_application_name_within_63_bytes() {
+        let tag = Tag("xtask-migrate-4242-0abcd".into());
+        let mut u = PgUrl::parse("postgresql://u:p@h/db?sslmode=require").unwrap();
+        tag.apply(&mut u);
+        assert_eq!(
+            u.param("application_name"),
+            Some("xtask-migrate-4242-0abcd")
+        );
+        let long = "a".repeat(70);
+        let mut u =
+            PgUrl::parse(&format!("postgresql://u:p@h/db?application_name={long}")).unwrap();
+        tag.apply(&mut u);
+        let v = u.param("application_name").unwrap();
+        assert!(v.len() <= 63, "{v}");
+        assert!(
+            v.starts_with("aaaa") && v.ends_with(" xtask-migrate-4242-0abcd"),
+            "{v}"
+        );
+        assert_eq!(tag.like(), "%xtask-migrate-4242-0abcd");
+    }
+}

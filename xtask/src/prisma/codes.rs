@@ -374,4 +374,23 @@ mod tests {
         let (_, fix) = explain(&Failure::EngineDownload, true, None);
         assert!(!fix.contains("--engine"), "{fix}");
     }
+
+    #[test]
+    fn reads_the_failed_script_from_p3018() {
+        // As Prisma 7.10.1 prints P3018 from the engine host
+        // (xtask/engine/errors.mjs, which writes the native engine's words;
+        // migrate.rs's P3018 test checks the same lines on a real run).
+        let out = "Error: P3018\n\nA migration failed to apply. New migrations cannot be applied before the error is recovered from. Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\nMigration name: 20261201000000_half\n\nDatabase error code: 57014\n\nDatabase error:\nERROR: canceling statement due to statement timeout\n";
+        let e = script_error(out).unwrap();
+        assert_eq!(e.migration, "20261201000000_half");
+        assert_eq!(e.sqlstate, "57014");
+        assert_eq!(
+            e.message,
+            "ERROR: canceling statement due to statement timeout"
+        );
+        assert_eq!(
+            script_error("Error: P1017\n\nServer has closed the connection."),
+            None
+        );
+    }
 }
