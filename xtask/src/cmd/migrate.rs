@@ -52,6 +52,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--engine", value: Some("native|wasm"), help: "Prisma's schema engine: native (its binary, downloaded on first use; default) or wasm (the WebAssembly build in node_modules/prisma: no download)" },
     Flag { name: "--retries", value: Some("N"), help: "retries for P1017, P1001 and P1002 (default 2)" },
     Flag { name: "--retry-delay", value: Some("SECS"), help: "first wait between attempts, doubled each time (default 2)" },
+    Flag { name: "--lock-wait", value: Some("SECS"), help: "how long to wait for Prisma's migration lock while another migration holds it, without starting Prisma or holding a connection (default 600)" },
     Flag { name: "--env-file", value: Some("PATH"), help: "read these env files instead of the usual ones (repeatable)" },
     Flag { name: "--password-from", value: Some("SOURCE"), help: "DATABASE_URL's password from aws-secret:ID[#key] or aws-rds-managed (never written to a file)" },
     Flag { name: "--iam", value: None, help: "an IAM auth token (aws rds generate-db-auth-token) as the password; sslmode=require at least" },
@@ -74,6 +75,10 @@ pub fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Exit> {
         retry_delay: Duration::from_secs_f64(
             args.parsed("--retry-delay", "seconds")?.unwrap_or(2.0),
         ),
+        lock_wait: args
+            .parsed("--lock-wait", "seconds")?
+            .map(Duration::from_secs_f64)
+            .unwrap_or(migrate::DEFAULT_LOCK_WAIT),
         env_files: args
             .values("--env-file")?
             .into_iter()

@@ -30,6 +30,7 @@ use crate::output::Style;
 use crate::prisma::codes::Failure;
 use crate::prisma::engine::{Engine, Setup};
 use crate::prisma::Install;
+use crate::process;
 use crate::util::Ctx;
 
 stable_names! {
@@ -65,6 +66,10 @@ impl Mode {
     }
 }
 
+/// `--lock-wait`'s default: long enough for the migrations of most
+/// deploys, short of the hour most CI jobs are given.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(600);
+
 /// Everything one migrate run needs.
 pub struct Plan {
     pub mode: Mode,
@@ -73,6 +78,9 @@ pub struct Plan {
     pub tune: bool,
     pub retries: u32,
     pub retry_delay: Duration,
+    /// `--lock-wait`: how long to wait for Prisma's migration lock while
+    /// a live migration holds it.
+    pub lock_wait: Duration,
     pub env_files: Vec<std::path::PathBuf>,
     pub passthrough: Vec<String>,
     /// Relay Prisma's stdout to stderr (stdout is kept for one JSON object).
@@ -106,6 +114,10 @@ pub enum Verdict {
     Unknown,
     /// Ctrl-C.
     Interrupted,
+    /// The migration lock's holder runs nothing: left behind.
+    LockStale,
+    /// `--lock-wait` ran out while a live migration held the lock.
+    LockWaitTimeout,
 }
 
 impl Verdict {
@@ -115,6 +127,8 @@ impl Verdict {
             Verdict::Prisma(f) => f.code(),
             Verdict::Unknown => "unknown".into(),
             Verdict::Interrupted => "interrupted".into(),
+            Verdict::LockStale => "lock_stale".into(),
+            Verdict::LockWaitTimeout => "lock_wait_timeout".into(),
         }
     }
 }
@@ -159,7 +173,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         Some(Ok(s)) => s,
         None => None,
     };
-    wait::for_lock(&urls);
+    process::install_interrupt_handler();
     let prisma = run::Prisma {
         install: &install,
         version: &version,
@@ -168,6 +182,14 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
     let ran = run::attempts(ctx, plan, &mut urls, &prisma, session, style)?;
     let (exit, diagnosis) = match &ran.ended {
         run::Ended::Success => (Exit::Success, None),
+        run::Ended::LockHeld {
+            holder,
+            waited,
+            stale,
+        } => (
+            Exit::Failed,
+            Some(report::lock_held(holder, *waited, *stale, plan, style)),
+        ),
         run::Ended::Interrupted => (
             Exit::Interrupted,
             Some((
@@ -175,21 +197,16 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
                 settle::after_interrupt(ctx, &urls, &ran, start.elapsed().as_secs(), style),
             )),
         ),
-        run::Ended::Failed {
-            failure,
-            exit,
-            script,
-            idle,
-        } => (
-            Exit::Child(*exit),
+        run::Ended::Failed(failed) => (
+            Exit::Child(failed.exit),
             Some(diagnose::explain(
                 ctx,
                 plan,
-                failure.clone(),
+                failed.failure.clone(),
                 diagnose::Left {
-                    exit: *exit,
-                    script: script.as_ref(),
-                    idle: idle.as_ref(),
+                    exit: failed.exit,
+                    script: failed.script.as_ref(),
+                    idle: failed.idle.as_ref(),
                 },
                 &urls,
                 style,

@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::resolve::Urls;
+use super::wait::{self, Gate, Waited};
 use super::watch::{self, Cancelled, Idle, Wait, Watch};
 use super::{Attempt, Mode, Plan};
 use crate::conn::Session;
 use crate::output::{self, Style};
 use crate::prisma::codes::{self, ErrorCode, Failure};
 use crate::prisma::engine::Setup;
-use crate::prisma::{table, Install};
+use crate::prisma::table::{self, Holder};
+use crate::prisma::Install;
 use crate::process;
 use crate::util::Ctx;
 
@@ -30,21 +32,30 @@ pub(super) struct Prisma<'a> {
 
 /// How the attempts ended.
 #[derive(Debug, Clone)]
-// One value per run, never stored in bulk: the size does not matter.
-#[allow(clippy::large_enum_variant)]
 pub(super) enum Ended {
     Success,
     Interrupted,
-    /// Not transient, or out of retries: Prisma's failure (None when its
-    /// output says nothing we know) and the exit status passed on.
-    Failed {
-        failure: Option<Failure>,
-        exit: i32,
-        /// P3018's migration, SQLSTATE and message.
-        script: Option<codes::ScriptError>,
-        /// A P1017 that came after a session of Prisma's was seen idle.
-        idle: Option<Idle>,
+    /// The migration lock stayed held: by a session left behind (stale),
+    /// or by a live migration past `--lock-wait`.
+    LockHeld {
+        holder: Holder,
+        waited: Duration,
+        stale: bool,
     },
+    /// Not transient, or out of retries.
+    Failed(Box<Failed>),
+}
+
+/// Prisma's failure (None when its output says nothing we know), the exit
+/// status passed on, and what the attempt left besides.
+#[derive(Debug, Clone)]
+pub(super) struct Failed {
+    pub failure: Option<Failure>,
+    pub exit: i32,
+    /// P3018's migration, SQLSTATE and message.
+    pub script: Option<codes::ScriptError>,
+    /// A P1017 that came after a session of Prisma's was seen idle.
+    pub idle: Option<Idle>,
 }
 
 /// What the run stage hands on.
@@ -77,6 +88,8 @@ pub(super) fn attempts(
         waits: Vec::new(),
         cancelled: None,
         idle: None,
+        lock_waited: Duration::ZERO,
+        lost_races: 0,
     };
     let args = prisma_args(plan);
     // At a terminal Prisma writes straight to it and we cannot read its
@@ -89,10 +102,13 @@ pub(super) fn attempts(
         .then(|| finished(ctx, urls, session.take()))
         .flatten();
     drop(session);
-    process::install_interrupt_handler();
     announce(prisma.setup, prisma.install, style);
     loop {
         let n = run.attempts.len() + 1;
+        let gate = match run.wait_for_lock(urls) {
+            Ok(gate) => gate,
+            Err(ended) => return Ok(run.ran(ended)),
+        };
         if n > 1 && urls.token_at.is_some() {
             urls.fetch_password(plan)?;
         }
@@ -109,7 +125,7 @@ pub(super) fn attempts(
         cmd.envs(urls.child_env());
         prisma.setup.apply(&mut cmd);
         let t0 = Instant::now();
-        let out = run.watched(cmd, urls).with_context(|| {
+        let out = run.watched(cmd, urls, gate).with_context(|| {
             format!(
                 "cannot start {}: is Node.js installed and on PATH?",
                 prisma.install.display(&[])
@@ -121,13 +137,7 @@ pub(super) fn attempts(
         }
         run.record_applied(&out, recorded_before.as_deref(), stdout_inherited, urls);
         if let Some(ended) = run.after_attempt(&out, ms, urls, stdout_inherited) {
-            return Ok(Ran {
-                attempts: run.attempts,
-                applied: run.applied,
-                ended,
-                waits: run.waits,
-                cancelled: run.cancelled,
-            });
+            return Ok(run.ran(ended));
         }
     }
 }
@@ -199,21 +209,66 @@ struct Run<'a> {
     cancelled: Option<Vec<Cancelled>>,
     /// The longest idleness the watch saw in the last attempt.
     idle: Option<Idle>,
+    /// Time spent in the wait stage so far, against `--lock-wait`.
+    lock_waited: Duration,
+    /// P1002s after the lock was seen free: another runner got it first.
+    lost_races: usize,
 }
 
 impl Run<'_> {
+    /// What the stage hands on.
+    fn ran(self, ended: Ended) -> Ran {
+        Ran {
+            attempts: self.attempts,
+            applied: self.applied,
+            ended,
+            waits: self.waits,
+            cancelled: self.cancelled,
+        }
+    }
+
+    /// Stage 3 before each attempt: the migration lock, waited for without
+    /// Prisma (`migrate status` takes no lock).
+    fn wait_for_lock(&mut self, urls: &Urls) -> Result<Gate, Ended> {
+        if self.plan.mode == Mode::Status {
+            return Ok(Gate::none());
+        }
+        let t0 = Instant::now();
+        let left = self.plan.lock_wait.saturating_sub(self.lock_waited);
+        let deploy = self.plan.mode == Mode::Deploy;
+        let waited = wait::for_lock(self.ctx, urls, left, deploy, self.style);
+        self.lock_waited += t0.elapsed();
+        match waited {
+            Waited::Free(gate) => Ok(gate),
+            Waited::Unknown => Ok(Gate::none()),
+            Waited::Interrupted => Err(Ended::Interrupted),
+            Waited::NothingToApply => Err(Ended::Success),
+            Waited::Stale { holder } => Err(Ended::LockHeld {
+                holder,
+                waited: self.lock_waited,
+                stale: true,
+            }),
+            Waited::TimedOut { holder } => Err(Ended::LockHeld {
+                holder,
+                waited: self.lock_waited,
+                stale: false,
+            }),
+        }
+    }
+
     /// One Prisma run, watched from the server's side while it is quiet.
     fn watched(
         &mut self,
         cmd: std::process::Command,
         urls: &Urls,
+        gate: Gate,
     ) -> anyhow::Result<process::Output> {
         let activity = process::Activity::new();
         let watch = urls
             .tag
             .clone()
             .zip(urls.side_target(self.ctx))
-            .map(|(tag, target)| Watch::start(target, tag, activity.clone(), self.style));
+            .map(|(tag, target)| Watch::start(target, tag, activity.clone(), gate, self.style));
         let out = process::run_child(cmd, self.plan.prisma_stdout_to_stderr, &activity);
         let seen = watch.map(Watch::finish).unwrap_or_default();
         self.waits.extend(seen.waits);
@@ -284,7 +339,21 @@ impl Run<'_> {
             .flatten()
             .filter(|i| i.seconds >= IDLE_EVIDENCE || i.limit.is_some());
         let transient = failure.as_ref().is_some_and(codes::is_transient) && idle.is_none();
-        if let (true, Some(f)) = (transient && (n as u32) <= self.plan.retries, &failure) {
+        // Prisma waited its 10 s for a lock we saw free: another runner
+        // got it first. Not a failure: back to waiting.
+        let lost_race = failure == Some(Failure::Code(ErrorCode::P1002))
+            && urls.tag.is_some()
+            && self.lock_waited < self.plan.lock_wait;
+        if lost_race {
+            self.lost_races += 1;
+            output::err(format!(
+                "{} another runner took the migration lock first (Prisma's P1002): waiting for it again",
+                self.style.dim("migrate:")
+            ));
+            return None;
+        }
+        let retried = n - self.lost_races;
+        if let (true, Some(f)) = (transient && (retried as u32) <= self.plan.retries, &failure) {
             self.wait_before_retry(f, n, urls);
             return None;
         }
@@ -294,12 +363,12 @@ impl Run<'_> {
         let script = (failure == Some(Failure::Code(ErrorCode::P3018)))
             .then(|| codes::script_error(&format!("{}\n{}", out.stdout, out.stderr)))
             .flatten();
-        Some(Ended::Failed {
+        Some(Ended::Failed(Box::new(Failed {
             failure,
             exit,
             script,
             idle,
-        })
+        })))
     }
 
     fn asked_for_help(&self) -> bool {

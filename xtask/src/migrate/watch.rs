@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::resolve::Tag;
+use super::wait::Gate;
 use crate::conn::{self, Session, Target};
 use crate::diagnose::{self, Limit, Setting};
 use crate::output::{self, Style};
@@ -24,6 +25,8 @@ use crate::process::{self, Activity};
 const QUIET: Duration = Duration::from_secs(3);
 /// How often it looks while Prisma stays quiet.
 const EVERY: Duration = Duration::from_secs(1);
+/// How often the gate checks whether Prisma holds the lock yet.
+const GATE_EVERY: Duration = Duration::from_millis(250);
 /// How often an unchanged wait is said again.
 const REPEAT: Duration = Duration::from_secs(15);
 
@@ -98,10 +101,20 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    pub(super) fn start(target: Target, tag: Tag, activity: Activity, style: Style) -> Watch {
+    /// Starts watching; `gate` (the wait stage's) is released once this
+    /// run's Prisma holds the migration lock.
+    pub(super) fn start(
+        target: Target,
+        tag: Tag,
+        activity: Activity,
+        mut gate: Gate,
+        style: Style,
+    ) -> Watch {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
+            let like = tag.like();
+            let mut gate_at = Instant::now();
             let mut w = Watcher {
                 target,
                 tag,
@@ -121,6 +134,12 @@ impl Watch {
                 }
                 if flag.load(Ordering::SeqCst) {
                     break;
+                }
+                if gate_at.elapsed() >= GATE_EVERY {
+                    if let Some(s) = gate.release_when_locked(&like) {
+                        w.adopt(s);
+                    }
+                    gate_at = Instant::now();
                 }
                 if !process::interrupted()
                     && activity.quiet_for() >= QUIET
@@ -158,19 +177,25 @@ struct Watcher {
 }
 
 impl Watcher {
-    /// The side session, opened at the first look (none while Prisma talks).
+    /// The side session, opened at the first look (none while Prisma
+    /// talks), unless the gate's was handed on.
     fn session(&mut self) -> Option<&mut Session> {
         if self.session.is_none() && !self.unreachable {
             match conn::connect(&self.target) {
-                Ok(mut s) => {
-                    let b = s.batch(diagnose::TIMEOUTS_SQL, Duration::from_secs(5));
-                    self.limits = b.results.first().map(diagnose::limits).unwrap_or_default();
-                    self.session = Some(s);
-                }
+                Ok(s) => self.adopt(s),
                 Err(_) => self.unreachable = true,
             }
         }
         self.session.as_mut()
+    }
+
+    /// Takes `s` as the side session, if there is none yet.
+    fn adopt(&mut self, mut s: Session) {
+        if self.session.is_none() {
+            let b = s.batch(diagnose::TIMEOUTS_SQL, Duration::from_secs(5));
+            self.limits = b.results.first().map(diagnose::limits).unwrap_or_default();
+            self.session = Some(s);
+        }
     }
 
     fn look(&mut self) {

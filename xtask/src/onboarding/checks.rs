@@ -214,6 +214,7 @@ fn deploy(ctx: &Ctx, o: &Opts, n: &mut Notes, engine: Engine) -> Result<Summary,
         tune: true,
         retries: 2,
         retry_delay: Duration::from_secs(2),
+        lock_wait: super::super::migrate::DEFAULT_LOCK_WAIT,
         env_files: Vec::new(),
         passthrough: Vec::new(),
         // stdout carries the step lines (or the JSON); Prisma's own output

@@ -141,6 +141,8 @@ pub struct Holder {
     /// psql left open, a crashed deploy, a lock left behind on a pooled
     /// connection).
     pub stale: bool,
+    /// Seconds in its present state.
+    pub idle_secs: u64,
 }
 
 impl Holder {
@@ -170,6 +172,7 @@ pub fn lock_holder(rows: &Rows) -> Option<Holder> {
         pid,
         described: format!("pid {pid}{app}, user {user}, from {client}, {state} for {secs}s, connected since {since}"),
         stale: state == "idle",
+        idle_secs: secs.parse().unwrap_or(0),
     })
 }
 

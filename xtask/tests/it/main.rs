@@ -15,6 +15,7 @@ mod env_fix;
 mod env_fix_stress;
 mod exit_codes;
 mod faults;
+mod many_runners;
 mod migrate;
 mod onboard;
 mod prisma_schema;
