@@ -20,6 +20,10 @@ mod proxy;
 #[path = "compare/latency.rs"]
 mod latency;
 
+#[cfg(unix)]
+#[path = "compare/runners.rs"]
+mod runners;
+
 /// Unix only: peak memory comes from wait4.
 #[cfg(unix)]
 mod bench {
@@ -54,7 +58,7 @@ mod bench {
     }
 
     /// `cargo bench -p xtask -- WORD` runs only the groups whose name
-    /// contains WORD (loopback, latency, envfix).
+    /// contains WORD (loopback, latency, envfix, runners).
     fn wanted(group: &str) -> bool {
         let words: Vec<String> = std::env::args()
             .skip(1)
@@ -238,6 +242,10 @@ mod bench {
         }
         if wanted("latency") {
             crate::latency::rows(&url, &dir, app.as_deref(), &mut rows);
+        }
+        if let (true, Some(app)) = (wanted("runners"), app.as_deref()) {
+            let host = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/schema-engine.mjs");
+            crate::runners::rows(&dir, app, &host, &mut rows);
         }
 
         let _ = Command::new(xtask())
@@ -570,7 +578,7 @@ mod bench {
         format!("{cores} cores, {cpu}")
     }
 
-    fn copy_tree(from: &Path, to: &Path) {
+    pub(crate) fn copy_tree(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
         for e in std::fs::read_dir(from).unwrap().flatten() {
             let target = to.join(e.file_name());

@@ -29,14 +29,22 @@ pool_timeout added as `env-fix` would (the file is not touched).
 ",
     flags: FLAGS,
     outro: "\
+Prisma's migration lock is waited for here, without starting Prisma: a holder running a
+migration is waited for up to --lock-wait; one that has run nothing for 10 s is named, not
+waited for. While Prisma is quiet, what its sessions wait on is shown. Ctrl-C or SIGTERM
+cancels the migration's statement on the server and says what was left; a second one exits
+at once.
+
 Exit codes: 0 success; Prisma's own status when it failed (1 if it gave none);
-1 when the preflight failed; 2 bad usage or input; 130 interrupted (Ctrl-C).
+1 when the preflight failed or the lock stayed held; 2 bad usage or input; 130 interrupted
+(Ctrl-C, SIGTERM).
 
 Example:
   cargo xtask migrate add_saved_comparables
   cargo xtask migrate --deploy --json
   cargo xtask migrate --deploy --iam            # a fresh IAM token, in Prisma's environment only
   cargo xtask migrate --deploy --engine wasm    # where Prisma cannot download its engine
+  cargo xtask migrate --deploy --lock-wait 1800 # many runners: wait up to 30 min for the lock
 ",
 };
 
@@ -50,7 +58,7 @@ const FLAGS: &[Flag] = &[
     Flag { name: "--no-preflight", value: None, help: "start Prisma without checking the connection first" },
     Flag { name: "--no-tune", value: None, help: "pass the URL exactly as written" },
     Flag { name: "--engine", value: Some("native|wasm"), help: "Prisma's schema engine: native (its binary, downloaded on first use; default) or wasm (the WebAssembly build in node_modules/prisma: no download)" },
-    Flag { name: "--retries", value: Some("N"), help: "retries for P1017, P1001 and P1002 (default 2)" },
+    Flag { name: "--retries", value: Some("N"), help: "retries for P1017, P1001 and P1002 (default 2); not for an idle cut, which a retry meets again" },
     Flag { name: "--retry-delay", value: Some("SECS"), help: "first wait between attempts, doubled each time (default 2)" },
     Flag { name: "--lock-wait", value: Some("SECS"), help: "how long to wait for Prisma's migration lock while another migration holds it, without starting Prisma or holding a connection (default 600)" },
     Flag { name: "--env-file", value: Some("PATH"), help: "read these env files instead of the usual ones (repeatable)" },
@@ -192,6 +200,7 @@ fn summary_json(s: &Summary) -> Json {
             Json::Arr(s.applied.iter().map(Json::str).collect()),
         ),
         ("waits", Json::Arr(s.waits.iter().map(wait_json).collect())),
+        ("lock_wait_ms", Json::num(s.lock_waited.as_millis() as f64)),
         ("ms", Json::num(s.elapsed.as_millis() as f64)),
         (
             "diagnosis",

@@ -143,6 +143,8 @@ pub struct Summary {
     pub applied: Vec<String>,
     /// What Prisma's sessions were seen waiting on while it was quiet.
     pub waits: Vec<Wait>,
+    /// Time spent waiting for the migration lock before Prisma started.
+    pub lock_waited: Duration,
     /// What went wrong and the fix.
     pub diagnosis: Option<(Verdict, String)>,
     pub elapsed: Duration,

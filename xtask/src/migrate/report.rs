@@ -46,8 +46,8 @@ pub(super) fn summary(
     diagnosis: Option<(Verdict, String)>,
     style: Style,
 ) -> Summary {
-    let (attempts, applied, waits) = ran
-        .map(|r| (r.attempts, r.applied, r.waits))
+    let (attempts, applied, waits, lock_waited) = ran
+        .map(|r| (r.attempts, r.applied, r.waits, r.lock_waited))
         .unwrap_or_default();
     let s = Summary {
         ok: exit == Exit::Success,
@@ -57,6 +57,7 @@ pub(super) fn summary(
         attempts,
         applied,
         waits,
+        lock_waited,
         diagnosis,
         elapsed: start.elapsed(),
     };

@@ -68,6 +68,8 @@ pub(super) struct Ran {
     /// On an interrupt: the tagged sessions then, their statements
     /// cancelled (None without an interrupt or without a watch).
     pub cancelled: Option<Vec<Cancelled>>,
+    /// Time spent waiting for the migration lock, without Prisma.
+    pub lock_waited: Duration,
 }
 
 /// Runs Prisma until it succeeds, fails for good, or is interrupted.
@@ -224,6 +226,7 @@ impl Run<'_> {
             ended,
             waits: self.waits,
             cancelled: self.cancelled,
+            lock_waited: self.lock_waited,
         }
     }
 

@@ -98,6 +98,12 @@ fn five_concurrent_deploys_of_a_long_migration_all_succeed_once() {
         .filter(|r| r.stderr.contains("waiting for the migration lock"))
         .count();
     assert!(waited >= 3, "the others waited, and said so");
+    let longest = runs
+        .iter()
+        .map(|r| one_json(r)["lock_wait_ms"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(longest >= 40_000, "waited without Prisma: {longest} ms");
     // One Prisma at a time holds one connection (the engine's); the watch
     // and the gate add one each; a waiting runner's look lasts
     // milliseconds. Five runners each holding one would be 5 or more.
