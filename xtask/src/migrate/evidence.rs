@@ -60,7 +60,11 @@ pub(super) fn script_failed(
         _ => None,
     }
     .unwrap_or(Cause::Sql);
-    let (state, resolve) = presence(ctx, urls, &mut s, &e.migration).verdict(&e.migration);
+    let (presence, commits_itself) = presence(ctx, urls, &mut s, &e.migration);
+    let (state, resolve) = match commits_itself {
+        true => presence.verdict(&e.migration),
+        false => presence.verdict_after_rollback(&e.migration),
+    };
     let (what, first) = match &cause {
         Cause::Limit(l) => (
             format!("{} stopped it: the server cancelled the statement that ran longer; the SQL is not at fault", l.describe()),
@@ -104,7 +108,7 @@ pub(super) fn failed_history(ctx: &Ctx, urls: &Urls, style: Style) -> Option<(St
     let mut fixes = Vec::new();
     let mut whats = Vec::new();
     for r in &failed {
-        let (state, resolve) = presence(ctx, urls, &mut s, &r.name).verdict(&r.name);
+        let (state, resolve) = presence(ctx, urls, &mut s, &r.name).0.verdict(&r.name);
         let logs = match r.logs.is_empty() {
             true => "no error was recorded: its run was stopped".to_string(),
             false => format!("its recorded error: {}", r.logs),
@@ -126,14 +130,16 @@ pub(super) fn failed_history(ctx: &Ctx, urls: &Urls, style: Style) -> Option<(St
     Some((whats.join("; "), fix))
 }
 
-/// Whether `name`'s changes are in the database.
-pub(super) fn presence(ctx: &Ctx, urls: &Urls, s: &mut Session, name: &str) -> Presence {
+/// Whether `name`'s changes are in the database, and whether its file
+/// commits by itself.
+pub(super) fn presence(ctx: &Ctx, urls: &Urls, s: &mut Session, name: &str) -> (Presence, bool) {
     let f = Footprint::read(&ctx.project_dir, name);
     let schema = urls.url.param("schema").unwrap_or("public");
-    match f.sql(schema) {
+    let p = match f.sql(schema) {
         Some(sql) => f.presence(s.batch(&sql, Duration::from_secs(10)).results.first()),
         None => Presence::Unknown,
-    }
+    };
+    (p, f.commits_itself)
 }
 
 fn age(secs: u64) -> String {

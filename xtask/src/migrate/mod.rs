@@ -9,6 +9,7 @@
 
 mod diagnose;
 mod evidence;
+mod leftovers;
 mod preflight;
 mod report;
 mod resolve;

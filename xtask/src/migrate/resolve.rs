@@ -43,8 +43,8 @@ pub(super) struct Urls {
 /// What marks this run's Prisma sessions on the server, so the watch and
 /// an interrupt find them, and only them: pg_stat_activity shows no other
 /// tie between a session and the process that opened it. The process id
-/// alone repeats across the machines of a CI matrix; the clock's
-/// nanoseconds make it unique enough.
+/// alone repeats across the machines of a CI matrix and the containers of
+/// one host; the clock and the stack's address make it unique enough.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Tag(String);
 
@@ -117,7 +117,10 @@ impl Urls {
             )));
         }
         // A URL written in the config itself reaches Prisma as written.
-        let tag = (plan.tune && var.is_some()).then(Tag::new);
+        // Through a pooler a pid on the server may serve another client
+        // after ours has gone: nothing is tagged, so nothing is cancelled.
+        let pooled = crate::poolers::named_by(&url).is_some();
+        let tag = (plan.tune && var.is_some() && !pooled).then(Tag::new);
         let child_url = match &tag {
             Some(tag) => {
                 for c in repair::tune(&name, &mut url) {
@@ -220,8 +223,14 @@ impl Urls {
             upto,
             ..Settings::for_migrate_url(ctx.project_dir.clone(), shadow)
         };
+        // The URL Prisma gets, without the run's tag: the preflight's
+        // session is not one of Prisma's.
+        let value = match self.tag {
+            Some(_) => self.url.render_for(Reader::Prisma),
+            None => self.child_url.clone(),
+        };
         let tuned = Found {
-            value: self.child_url.clone(),
+            value,
             ..self.found.clone()
         };
         diagnose::diagnose_keeping(self.name(), Some(&tuned), &settings, &|_| {})
@@ -235,11 +244,16 @@ impl Urls {
 
     /// Where `connect` connects, for a session opened on another thread.
     pub(super) fn side_target(&self, ctx: &Ctx) -> Option<conn::Target> {
-        let mut url = PgUrl::parse(&self.child_url).unwrap_or_else(|_| self.url.clone());
+        let mut url = match self.tag {
+            Some(_) => self.url.clone(),
+            None => PgUrl::parse(&self.child_url).unwrap_or_else(|_| self.url.clone()),
+        };
         if self.tag.is_some() {
             url.set_param("application_name", "xtask");
         }
-        conn::target(&url, &ctx.project_dir, Duration::from_secs(5), None).ok()
+        // Our own looks need no more than this, whatever the URL allows.
+        let bound = Some(Duration::from_secs(10));
+        conn::target(&url, &ctx.project_dir, Duration::from_secs(5), bound).ok()
     }
 }
 

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::leftovers;
 use super::resolve::Urls;
 use super::wait::{self, Gate, Waited};
-use super::watch::{self, Cancelled, Idle, Wait, Watch};
+use super::watch::{Cancelled, Idle, Wait, Watch};
 use super::{Attempt, Mode, Plan};
 use crate::conn::Session;
 use crate::output::{self, Style};
@@ -22,6 +23,8 @@ use crate::util::Ctx;
 
 /// Idle seconds that make a P1017 an idle cut rather than a random break.
 const IDLE_EVIDENCE: u64 = 2;
+/// Lost races before a P1002 counts as a failure again.
+const MAX_LOST_RACES: usize = 20;
 
 /// The Prisma install a run uses, found once.
 pub(super) struct Prisma<'a> {
@@ -92,6 +95,7 @@ pub(super) fn attempts(
         idle: None,
         lock_waited: Duration::ZERO,
         lost_races: 0,
+        preflight_session: None,
     };
     let args = prisma_args(plan);
     // At a terminal Prisma writes straight to it and we cannot read its
@@ -103,7 +107,9 @@ pub(super) fn attempts(
     let recorded_before = stdout_inherited
         .then(|| finished(ctx, urls, session.take()))
         .flatten();
-    drop(session);
+    // Otherwise the wait stage's first look uses it (and keeps it as the
+    // gate): no connection of our own is opened before Prisma's.
+    run.preflight_session = session;
     announce(prisma.setup, prisma.install, style);
     loop {
         let n = run.attempts.len() + 1;
@@ -148,7 +154,7 @@ pub(super) fn attempts(
 /// (`watch::clear_leftovers`), before a retry or the diagnosis.
 fn clear_leftovers(ctx: &Ctx, urls: &Urls, style: Style) {
     if let (Some(tag), Some(mut s)) = (&urls.tag, urls.connect(ctx)) {
-        watch::clear_leftovers(&mut s, tag, Duration::from_secs(1), style);
+        leftovers::clear(&mut s, tag, Duration::from_secs(1), style);
     }
 }
 
@@ -215,6 +221,8 @@ struct Run<'a> {
     lock_waited: Duration,
     /// P1002s after the lock was seen free: another runner got it first.
     lost_races: usize,
+    /// The preflight's session, for the wait stage's first look.
+    preflight_session: Option<Session>,
 }
 
 impl Run<'_> {
@@ -233,13 +241,15 @@ impl Run<'_> {
     /// Stage 3 before each attempt: the migration lock, waited for without
     /// Prisma (`migrate status` takes no lock).
     fn wait_for_lock(&mut self, urls: &Urls) -> Result<Gate, Ended> {
-        if self.plan.mode == Mode::Status {
+        // --no-preflight: nothing touches the database before Prisma.
+        if self.plan.mode == Mode::Status || !self.plan.preflight {
             return Ok(Gate::none());
         }
         let t0 = Instant::now();
         let left = self.plan.lock_wait.saturating_sub(self.lock_waited);
         let deploy = self.plan.mode == Mode::Deploy;
-        let waited = wait::for_lock(self.ctx, urls, left, deploy, self.style);
+        let first = self.preflight_session.take();
+        let waited = wait::for_lock(self.ctx, urls, first, left, deploy, self.style);
         self.lock_waited += t0.elapsed();
         match waited {
             Waited::Free(gate) => Ok(gate),
@@ -267,12 +277,19 @@ impl Run<'_> {
         gate: Gate,
     ) -> anyhow::Result<process::Output> {
         let activity = process::Activity::new();
+        // Held here until Prisma ends when there is no watch to let go of
+        // it once Prisma holds the lock.
+        let mut gate = Some(gate);
         let watch = urls
             .tag
             .clone()
             .zip(urls.side_target(self.ctx))
-            .map(|(tag, target)| Watch::start(target, tag, activity.clone(), gate, self.style));
+            .map(|(tag, target)| {
+                let gate = gate.take().unwrap_or_else(Gate::none);
+                Watch::start(target, tag, activity.clone(), gate, self.style)
+            });
         let out = process::run_child(cmd, self.plan.prisma_stdout_to_stderr, &activity);
+        drop(gate);
         let seen = watch.map(Watch::finish).unwrap_or_default();
         self.waits.extend(seen.waits);
         self.idle = seen.idle;
@@ -337,18 +354,15 @@ impl Run<'_> {
         }
         // A connection cut after it sat idle is cut again on a retry,
         // which idles as long: not worth one.
-        let idle = (failure == Some(Failure::Code(ErrorCode::P1017)))
-            .then(|| self.idle.take())
-            .flatten()
-            .filter(|i| i.seconds >= IDLE_EVIDENCE || i.limit.is_some());
+        let idle = self.idle_cut(failure.as_ref(), ms);
         let transient = failure.as_ref().is_some_and(codes::is_transient) && idle.is_none();
         // Prisma waited its 10 s for a lock we saw free: another runner
         // got it first. Not a failure: back to waiting.
-        let lost_race = failure == Some(Failure::Code(ErrorCode::P1002))
-            && urls.tag.is_some()
-            && self.lock_waited < self.plan.lock_wait;
+        let lost_race = self.lost_race(failure.as_ref(), out, urls);
         if lost_race {
             self.lost_races += 1;
+            // Prisma's own wait counts against --lock-wait too.
+            self.lock_waited += Duration::from_millis(ms);
             output::err(format!(
                 "{} another runner took the migration lock first (Prisma's P1002): waiting for it again",
                 self.style.dim("migrate:")
@@ -372,6 +386,30 @@ impl Run<'_> {
             script,
             idle,
         })))
+    }
+
+    /// The evidence of an idle cut behind a P1017: with a server limit,
+    /// only one the attempt lasted long enough to reach; without one, a
+    /// cut after a couple of idle seconds.
+    fn idle_cut(&mut self, failure: Option<&Failure>, ms: u64) -> Option<Idle> {
+        (failure == Some(&Failure::Code(ErrorCode::P1017)))
+            .then(|| self.idle.take())
+            .flatten()
+            .filter(|i| match &i.limit {
+                Some(l) => l.ms <= ms + 1000,
+                None => i.seconds >= IDLE_EVIDENCE,
+            })
+    }
+
+    /// Whether a P1002 is about the migration lock, after this run waited
+    /// for it and saw it free, within the bounds.
+    fn lost_race(&self, failure: Option<&Failure>, out: &process::Output, urls: &Urls) -> bool {
+        failure == Some(&Failure::Code(ErrorCode::P1002))
+            && codes::strip_ansi(&format!("{}{}", out.stdout, out.stderr)).contains("advisory lock")
+            && urls.tag.is_some()
+            && self.plan.preflight
+            && self.lost_races < MAX_LOST_RACES
+            && self.lock_waited < self.plan.lock_wait
     }
 
     fn asked_for_help(&self) -> bool {

@@ -9,16 +9,17 @@
 use std::time::Duration;
 
 use super::evidence;
+use super::leftovers;
 use super::resolve::{Tag, Urls};
 use super::run::Ran;
-use super::watch;
 use crate::conn::Session;
 use crate::output::{self, Style};
 use crate::prisma::table;
 use crate::util::Ctx;
 
-/// How long the cancelled sessions get to end by themselves.
-const GRACE: Duration = Duration::from_secs(10);
+/// How long the cancelled sessions get to end by themselves (a CI runner
+/// sends its second signal a few seconds after the first).
+const GRACE: Duration = Duration::from_secs(2);
 
 /// Says what the interrupt left; the hint for the summary.
 pub(super) fn after_interrupt(
@@ -38,12 +39,19 @@ pub(super) fn after_interrupt(
     if let Some(tag) = &urls.tag {
         said.extend(sessions_gone(&mut s, tag, ran, style));
     }
-    match table::advisory_lock_holder(&mut s) {
+    let other = table::advisory_lock_holder(&mut s);
+    match &other {
         None => said.push("the migration lock is free".to_string()),
         Some(h) => said.push(format!(
             "the migration lock is held by another session: {}",
             h.described
         )),
+    }
+    // Interrupted before Prisma ran, or another session migrating now: the
+    // unfinished rows are not this run's to resolve.
+    if ran.attempts.is_empty() || other.is_some() {
+        output::err(format!("{red} interrupted: {}", said.join("; ")));
+        return format!("interrupted: {}", said.join("; "));
     }
     let schema = urls.url.param("schema").unwrap_or("public").to_string();
     let b = s.batch(&table::history_sql(&schema), Duration::from_secs(10));
@@ -59,7 +67,9 @@ pub(super) fn after_interrupt(
             said.push(format!("{} was applied before the interrupt", r.name));
             continue;
         }
-        let (state, fix) = evidence::presence(ctx, urls, &mut s, &r.name).verdict(&r.name);
+        let (state, fix) = evidence::presence(ctx, urls, &mut s, &r.name)
+            .0
+            .verdict(&r.name);
         said.push(format!("{} was stopped before it finished: {state}; `_prisma_migrations` records it as failed, so the next run stops with P3009 until you run {fix}", r.name));
         fixes.push(fix);
     }
@@ -81,7 +91,7 @@ fn sessions_gone(s: &mut Session, tag: &Tag, ran: &Ran, style: Style) -> Vec<Str
     if cancelled.iter().any(|c| c.was_active) {
         said.push("its statement was cancelled on the server".to_string());
     }
-    let cleared = watch::clear_leftovers(s, tag, GRACE, style);
+    let cleared = leftovers::clear(s, tag, GRACE, style);
     if !cleared.ended.is_empty() {
         said.push(format!(
             "this run's leftover sessions (pid {}) were ended",

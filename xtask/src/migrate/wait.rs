@@ -25,7 +25,8 @@ use crate::util::Ctx;
 const GATE_SQL: &str = "SELECT pg_try_advisory_lock(72707369, 1)";
 /// Whether another runner is at the gate.
 const GATE_HELD_SQL: &str = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
-     AND classid = 72707369 AND objid = 1 AND objsubid = 2 AND granted";
+     AND classid = 72707369 AND objid = 1 AND objsubid = 2 AND granted \
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 /// How long a holder may sit idle, running nothing, before it is taken for
 /// left behind rather than between two statements of a migration: Prisma's
 /// own patience with any holder (it gives up after 10 s with P1002). A
@@ -73,7 +74,8 @@ impl Gate {
         let sql = format!(
             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 \
-             AND l.granted AND a.application_name LIKE '{}'",
+             AND l.granted AND a.application_name LIKE '{}' \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             like.replace('\'', "''")
         );
         let b = s.batch(&sql, Duration::from_secs(5));
@@ -95,11 +97,13 @@ impl Gate {
 
 /// Waits until the lock is free (and this runner holds the gate), the
 /// bound runs out, or the holder turns out to be left behind.
-/// `deploy` says whether, after a wait, the migrations on disk are checked
+/// `reuse` is a session to look with first (the preflight's); `deploy`
+/// says whether, after a wait, the migrations on disk are checked
 /// against `_prisma_migrations` before Prisma is started for nothing.
 pub(super) fn for_lock(
     ctx: &Ctx,
     urls: &Urls,
+    mut reuse: Option<Session>,
     bound: Duration,
     deploy: bool,
     style: Style,
@@ -111,7 +115,7 @@ pub(super) fn for_lock(
         if crate::process::interrupted() {
             return Waited::Interrupted;
         }
-        let Some(mut s) = urls.connect(ctx) else {
+        let Some(mut s) = reuse.take().or_else(|| urls.connect(ctx)) else {
             return Waited::Unknown;
         };
         match look(&mut s) {
@@ -125,7 +129,16 @@ pub(super) fn for_lock(
                     return Waited::NothingToApply;
                 }
                 let b = s.batch(GATE_SQL, Duration::from_secs(5));
-                if first(&b.results) == Some("t") {
+                // Another runner's Prisma may have taken the lock between
+                // the look and the gate: look again behind the gate.
+                if first(&b.results) == Some("t")
+                    && !matches!(look(&mut s), Look::Free | Look::Gate)
+                {
+                    s.batch(
+                        "SELECT pg_advisory_unlock(72707369, 1)",
+                        Duration::from_secs(5),
+                    );
+                } else if first(&b.results) == Some("t") {
                     if said.is_some() {
                         output::err(format!(
                             "{} the migration lock is free after {:.0}s: starting Prisma",
@@ -145,19 +158,8 @@ pub(super) fn for_lock(
                 if waited >= bound {
                     return Waited::TimedOut { holder };
                 }
-                let new = said.is_none_or(|(pid, at)| pid != holder.pid || at.elapsed() >= REPEAT);
-                if new {
-                    let state = match holder.stale {
-                        true => format!("idle: taken for left behind once it has run nothing for {STALE_AFTER}s"),
-                        false => "a migration in progress".to_string(),
-                    };
-                    output::err(format!(
-                        "{} waiting for the migration lock (advisory lock 72707369), {:.0}s of {}s (--lock-wait), without Prisma: held by {}, {state}",
-                        style.yellow("migrate:"),
-                        waited.as_secs_f64(),
-                        bound.as_secs(),
-                        holder.described
-                    ));
+                if said.is_none_or(|(pid, at)| pid != holder.pid || at.elapsed() >= REPEAT) {
+                    say_waiting(&holder, waited, bound, style);
                     said = Some((holder.pid, Instant::now()));
                 }
             }
@@ -167,6 +169,21 @@ pub(super) fn for_lock(
         drop(s);
         sleep_unless_interrupted(every);
     }
+}
+
+/// The progress line: who holds the lock, and how long we have waited.
+fn say_waiting(holder: &Holder, waited: Duration, bound: Duration, style: Style) {
+    let state = match holder.stale {
+        true => format!("idle: taken for left behind once it has run nothing for {STALE_AFTER}s"),
+        false => "a migration in progress".to_string(),
+    };
+    output::err(format!(
+        "{} waiting for the migration lock (advisory lock 72707369), {:.0}s of {}s (--lock-wait), without Prisma: held by {}, {state}",
+        style.yellow("migrate:"),
+        waited.as_secs_f64(),
+        bound.as_secs(),
+        holder.described
+    ));
 }
 
 enum Look {
@@ -215,6 +232,7 @@ fn siblings_sql() -> String {
     "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
      JOIN pg_stat_activity s ON s.application_name = a.application_name AND s.pid <> a.pid AND s.state = 'active' \
      WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
      AND a.application_name LIKE '%xtask-migrate-%'"
         .to_string()
 }

@@ -89,7 +89,7 @@ pub struct Idle {
 pub struct Seen {
     pub waits: Vec<Wait>,
     pub idle: Option<Idle>,
-    /// Set when an interrupt came: the tagged sessions then (None when
+    /// Set when an interrupt came: the tagged sessions then (empty when
     /// the server could not be reached to cancel them).
     pub cancelled: Option<Vec<Cancelled>>,
 }
@@ -311,10 +311,12 @@ impl Watcher {
     fn cancel(&mut self) {
         let sql = format!(
             "SELECT pid, state = 'active', CASE WHEN state = 'active' THEN pg_cancel_backend(pid) ELSE false END \
-             FROM pg_stat_activity WHERE application_name LIKE '{}' AND pid <> pg_backend_pid()",
+             FROM pg_stat_activity WHERE application_name LIKE '{}' AND pid <> pg_backend_pid() AND usename = current_user",
             self.tag.like().replace('\'', "''")
         );
         let style = self.style;
+        // An earlier failure to connect does not stop the cancel: try again.
+        self.unreachable = false;
         let Some(s) = self.session() else {
             output::err(format!("{} interrupted, and the server could not be reached to cancel the migration's statement", style.red("migrate:")));
             self.seen.cancelled = Some(Vec::new());
@@ -348,82 +350,6 @@ impl Watcher {
         }
         self.seen.cancelled = Some(cancelled);
     }
-}
-
-/// What `clear_leftovers` did.
-#[derive(Debug, Default)]
-pub struct Cleared {
-    /// Sessions that were still there and were cancelled or ended.
-    pub ended: Vec<String>,
-    /// Sessions still there at the end (none unless the server refuses).
-    pub remaining: Vec<String>,
-}
-
-/// After a Prisma attempt that did not succeed: this run's tagged sessions
-/// that outlive their Prisma. A backend waiting for a lock (Prisma's
-/// advisory lock after its 10 s P1002, a table lock) does not notice its
-/// client is gone: it would wait on, holding a connection slot, and take
-/// the lock when it frees. Each is given `grace` to end by itself, then
-/// cancelled, then ended: they are this run's own, and their Prisma is gone.
-pub(super) fn clear_leftovers(
-    s: &mut Session,
-    tag: &Tag,
-    grace: Duration,
-    style: Style,
-) -> Cleared {
-    let like = tag.like().replace('\'', "''");
-    let of_run = format!(
-        "FROM pg_stat_activity WHERE application_name LIKE '{like}' AND pid <> pg_backend_pid()"
-    );
-    let list = format!("SELECT pid {of_run}");
-    let left = |s: &mut Session, wait: Duration| -> Vec<String> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let b = s.batch(&list, Duration::from_secs(5));
-            let pids: Vec<String> = b
-                .results
-                .first()
-                .map(|r| {
-                    r.iter()
-                        .filter_map(|c| c.first().cloned().flatten())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if pids.is_empty() || Instant::now() >= deadline {
-                return pids;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let mut out = Cleared::default();
-    let pids = left(s, grace);
-    if pids.is_empty() {
-        return out;
-    }
-    for (how, sql) in [
-        (
-            "cancelled",
-            format!("SELECT pg_cancel_backend(pid) {of_run}"),
-        ),
-        (
-            "ended",
-            format!("SELECT pg_terminate_backend(pid) {of_run}"),
-        ),
-    ] {
-        s.batch(&sql, Duration::from_secs(5));
-        let now = left(s, Duration::from_secs(3));
-        if now.is_empty() {
-            output::err(format!(
-                "{} Prisma's session(s) (pid {}) outlived it on the server (a backend waiting for a lock does not see its client go): {how}",
-                style.yellow("migrate:"),
-                pids.join(", ")
-            ));
-            out.ended = pids;
-            return out;
-        }
-    }
-    out.remaining = left(s, Duration::ZERO);
-    out
 }
 
 /// The sentence for a wait, with its holder and its timeout.
@@ -476,21 +402,23 @@ fn table_lock_advice(h: &Holder) -> String {
 }
 
 /// What the tagged sessions are doing: one row per active session, with
-/// the first session in its way (`table::LOCK_HOLDER_SQL`'s columns).
-/// String literals in the statement are masked: a migration may set a
-/// password.
+/// the session in its way that is not itself waiting (the holder, not
+/// those queued ahead), in `table::LOCK_HOLDER_SQL`'s columns. The
+/// statement is shown up to its first quote or dollar sign: a literal may
+/// hold a password.
 fn watch_sql(tag: &Tag) -> String {
     format!(
         "SELECT w.pid, COALESCE(w.wait_event_type, ''), COALESCE(w.wait_event, ''), \
            COALESCE(extract(epoch FROM now() - w.query_start)::bigint, 0), \
-           left(regexp_replace(regexp_replace(COALESCE(w.query, ''), '''[^'']*''', '''…''', 'g'), '\\s+', ' ', 'g'), 60), \
+           left(regexp_replace(substring(COALESCE(w.query, '') FROM '^[^''$]*'), '\\s+', ' ', 'g'), 60), \
            COALESCE((SELECT l.relation::regclass::text FROM pg_locks l WHERE l.pid = w.pid AND NOT l.granted AND l.relation IS NOT NULL LIMIT 1), ''), \
            b.pid, COALESCE(b.application_name, ''), COALESCE(b.usename::text, ''), \
            COALESCE(to_char(b.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
            COALESCE(extract(epoch FROM now() - b.state_change)::bigint, 0), \
            COALESCE(host(b.client_addr), 'a local socket'), COALESCE(b.state, ''), COALESCE(w.datname::text, '') \
          FROM pg_stat_activity w \
-         LEFT JOIN LATERAL (SELECT * FROM pg_stat_activity x WHERE x.pid = ANY (pg_blocking_pids(w.pid)) ORDER BY x.backend_start LIMIT 1) b ON true \
+         LEFT JOIN LATERAL (SELECT * FROM pg_stat_activity x WHERE x.pid = ANY (pg_blocking_pids(w.pid)) \
+           ORDER BY cardinality(pg_blocking_pids(x.pid)) = 0 DESC, x.backend_start LIMIT 1) b ON true \
          WHERE w.application_name LIKE '{}' AND w.pid <> pg_backend_pid() AND w.state = 'active' \
          ORDER BY w.query_start",
         tag.like().replace('\'', "''")

@@ -154,6 +154,9 @@ pub enum Presence {
 /// A migration on disk and the objects it creates.
 pub struct Footprint {
     pub objects: Vec<Object>,
+    /// The file commits by itself (its own COMMIT, or a statement that
+    /// runs outside a transaction): a failure may leave part of it.
+    pub commits_itself: bool,
 }
 
 impl Footprint {
@@ -165,8 +168,11 @@ impl Footprint {
             .join(name)
             .join("migration.sql");
         let sql = std::fs::read_to_string(path).unwrap_or_default();
+        let commits =
+            regex::Regex::new(r"(?i)\b(COMMIT|END\s*;|CONCURRENTLY)\b").expect("commit pattern");
         Footprint {
             objects: created(&sql),
+            commits_itself: commits.is_match(&sql),
         }
     }
 
@@ -233,6 +239,30 @@ impl Presence {
     }
 }
 
+impl Presence {
+    /// The same after a failed script: PostgreSQL rolled its transaction
+    /// back, so what the schema has was there before it ran.
+    pub fn verdict_after_rollback(&self, name: &str) -> (String, String) {
+        match self {
+            Presence::All => (
+                "PostgreSQL rolled the failed script back, yet everything it creates exists: it was there before the script ran (made by hand, or by another tool)".into(),
+                format!("if it is what the migration makes, `npx prisma migrate resolve --applied {name}`; if not, drop it and `npx prisma migrate resolve --rolled-back {name}`"),
+            ),
+            Presence::Part { there, .. } => (
+                format!(
+                    "PostgreSQL rolled the failed script back, yet {} exist: they were there before it ran",
+                    there.iter().map(Object::describe).collect::<Vec<_>>().join(", ")
+                ),
+                format!("drop them or change the migration, then `npx prisma migrate resolve --rolled-back {name}`"),
+            ),
+            Presence::None | Presence::Unknown => (
+                "PostgreSQL rolled it back (the file runs as one transaction): none of its changes are in the database".into(),
+                format!("`npx prisma migrate resolve --rolled-back {name}`"),
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +321,7 @@ ALTER TABLE "Saved" ADD CONSTRAINT "Saved_userId_fkey" FOREIGN KEY ("userId") RE
     fn presence_from_the_answer() {
         let f = Footprint {
             objects: vec![Object::Table("A".into()), Object::Index("i".into())],
+            commits_itself: false,
         };
         let row = |a: &str, b: &str| vec![vec![Some(a.to_string()), Some(b.to_string())]];
         assert_eq!(f.presence(Some(&row("t", "t"))), Presence::All);

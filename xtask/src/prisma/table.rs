@@ -121,14 +121,16 @@ pub fn recorded(rows: &Rows) -> Vec<Recorded> {
         .collect()
 }
 
-/// Who holds Prisma's migration lock (advisory lock 72707369): no row when
-/// nobody does.
+/// Who holds Prisma's migration lock (advisory lock 72707369) in this
+/// database (an advisory lock is per database: a migration of another
+/// database on the same server is not in the way): no row when nobody does.
 pub const LOCK_HOLDER_SQL: &str = "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \
         COALESCE(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
         COALESCE(extract(epoch FROM now() - a.state_change)::bigint, 0), \
         COALESCE(host(a.client_addr), 'a local socket'), COALESCE(a.state, '') \
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
      WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
      LIMIT 1";
 
 /// Who holds Prisma's migration lock.

@@ -29,14 +29,16 @@ fn started(db: &DevDb, name: &str) -> usize {
         .count()
 }
 
-/// Samples the sessions of the app's role every 50 ms while `f` runs;
-/// the peak, with `f`'s result.
-fn peak_sessions<T>(db: &DevDb, f: impl FnOnce() -> T) -> (T, i64) {
+/// Samples the sessions of the app's role every 50 ms while `f` runs,
+/// from `after` on (past the runners' start, when each opens its
+/// preflight's session); the peak, with `f`'s result.
+fn peak_sessions<T>(db: &DevDb, after: Duration, f: impl FnOnce() -> T) -> (T, i64) {
     let done = AtomicBool::new(false);
     let peak = AtomicI64::new(0);
     let out = std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut admin = db.admin();
+            std::thread::sleep(after);
             while !done.load(Ordering::SeqCst) {
                 let n: i64 = admin
                     .query_one(
@@ -70,7 +72,7 @@ fn five_concurrent_deploys_of_a_long_migration_all_succeed_once() {
         "CREATE TABLE \"Backfill\" (\"id\" INTEGER);\nSELECT pg_sleep(50);\n",
     );
     let t0 = Instant::now();
-    let (runs, peak) = peak_sessions(&db, || {
+    let (runs, peak) = peak_sessions(&db, Duration::from_secs(15), || {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..5)
                 .map(|_| scope.spawn(|| app.migrate_wasm(&["--deploy", "--json"], &[])))
@@ -104,9 +106,9 @@ fn five_concurrent_deploys_of_a_long_migration_all_succeed_once() {
         .max()
         .unwrap();
     assert!(longest >= 40_000, "waited without Prisma: {longest} ms");
-    // One Prisma at a time holds one connection (the engine's); the watch
-    // and the gate add one each; a waiting runner's look lasts
-    // milliseconds. Five runners each holding one would be 5 or more.
+    // While the migration runs: Prisma's session and the watch's; a
+    // waiting runner's look lasts milliseconds. Five runners each holding
+    // one (Prisma alone: four queued behind the lock) would be 5.
     assert!(peak <= 4, "peak {peak} sessions of the app's role");
     eprintln!(
         "5 runners: {:.1}s, peak {peak} sessions",
@@ -116,9 +118,12 @@ fn five_concurrent_deploys_of_a_long_migration_all_succeed_once() {
 
 /// The race: this runner saw the lock free and passed the gate, and
 /// another client (a plain `prisma migrate deploy` elsewhere, which knows
-/// no gate) took the lock before this runner's Prisma did. Prisma waits
-/// its 10 s and says P1002; the runner goes back to waiting, does not count
-/// that as a failure or a retry, and applies once the other is done.
+/// no gate) took the lock before this runner's Prisma did: here the moment
+/// Prisma's first session (its connection check, tagged by the run)
+/// appears, well before its engine starts and asks for the lock. Prisma
+/// waits its 10 s and says P1002; the runner does not count that as a
+/// failure or a retry (`--retries 0`), waits again without Prisma, and
+/// applies once the other is done.
 #[test]
 fn a_runner_that_loses_the_race_waits_again_and_succeeds() {
     let db = DevDb::start(&[]);
@@ -133,24 +138,23 @@ fn a_runner_that_loses_the_race_waits_again_and_succeeds() {
             let mut other = db.app();
             let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline {
-                let gate: i64 = admin
+                let prisma: i64 = admin
                     .query_one(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
-                         AND classid = 72707369 AND objid = 1 AND objsubid = 2 AND granted",
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '%xtask-migrate-%'",
                         &[],
                     )
                     .unwrap()
                     .get(0);
-                if gate > 0 {
+                if prisma > 0 {
                     other
                         .batch_execute(
                             "SET application_name = 'plain-prisma'; SELECT pg_advisory_lock(72707369); \
-                             SELECT pg_sleep(14); SELECT pg_advisory_unlock(72707369)",
+                             SELECT pg_sleep(16); SELECT pg_advisory_unlock(72707369)",
                         )
                         .unwrap();
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(Duration::from_millis(5));
             }
         });
         app.migrate_wasm(&["--deploy", "--retries", "0", "--json"], &[])
@@ -200,19 +204,21 @@ fn lock_wait_bounds_the_wait() {
                 .batch_execute("SELECT pg_advisory_lock(72707369)")
                 .unwrap();
             tx.send(()).unwrap();
-            other
-                .batch_execute("SELECT pg_sleep(12); SELECT pg_advisory_unlock(72707369)")
-                .unwrap();
+            // Cancelled once the run is over.
+            let _ = other.batch_execute("SELECT pg_sleep(60)");
         });
         rx.recv().unwrap();
-        let t0 = Instant::now();
         let r = app.migrate_wasm(&["--deploy", "--lock-wait", "3", "--json"], &[]);
-        assert!(t0.elapsed() < Duration::from_secs(9), "{:?}", t0.elapsed());
+        db.admin()
+            .batch_execute(&format!("SELECT pg_cancel_backend({pid})"))
+            .unwrap();
         r
     });
     assert_eq!(r.code, 1, "{}", r.all());
     let s = one_json(&r);
     assert_eq!(s["diagnosis"]["code"], "lock_wait_timeout", "{s}");
+    let waited = s["lock_wait_ms"].as_u64().unwrap();
+    assert!((3_000..8_000).contains(&waited), "waited {waited} ms: {s}");
     assert_eq!(s["attempts"].as_array().unwrap().len(), 0, "{s}");
     assert!(
         r.stderr.contains(&format!("by pid {pid} (other-deploy)")),

@@ -130,11 +130,15 @@ fn a_ddl_blocked_by_a_session_idle_in_transaction_is_named_until_it_moves() {
     );
     assert!(r.stderr.contains("no lock_timeout applies"), "{}", r.stderr);
     let s = one_json(&r);
-    let w = &s["waits"][0];
-    assert_eq!(w["kind"], "table_lock", "{s}");
-    assert_eq!(w["holder"]["pid"], pid, "{s}");
-    assert!(w["seconds"].as_u64().unwrap() >= 3, "{s}");
-    assert_eq!(s["waits"].as_array().unwrap().len(), 1, "said once: {s}");
+    let locks: Vec<&serde_json::Value> = s["waits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["kind"] == "table_lock")
+        .collect();
+    assert_eq!(locks.len(), 1, "one wait, said once: {s}");
+    assert_eq!(locks[0]["holder"]["pid"], pid, "{s}");
+    assert!(locks[0]["seconds"].as_u64().unwrap() >= 3, "{s}");
     assert_eq!(db.finished(), [INIT, SAVED, note]);
     assert_eq!(run_sessions(&db), 0);
     assert_no_secret(&r.all(), &password_of(&db.url));
@@ -167,7 +171,13 @@ fn signal_while_running(app: &App, db: &DevDb, args: &[&str], sig: i32, when: &s
         std::thread::sleep(Duration::from_millis(100));
     }
     unsafe { libc_kill(child.id() as i32, sig) };
+    let killed = Instant::now();
     let out = child.wait_with_output().unwrap();
+    assert!(
+        killed.elapsed() < Duration::from_secs(12),
+        "stopped {:?} after the signal, not after the sleep",
+        killed.elapsed()
+    );
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -198,12 +208,7 @@ fn sigterm_and_sigint_mid_migration_cancel_it_on_the_server_and_name_the_resolve
             slow,
             "CREATE TABLE \"Backfill\" (\"id\" INTEGER);\nSELECT pg_sleep(20);\n",
         );
-        let t0 = Instant::now();
         let r = signal_while_running(&app, &db, &["--deploy"], sig, "pg_sleep(20)");
-        assert!(
-            t0.elapsed() < Duration::from_secs(18),
-            "{name}: waited for the sleep"
-        );
         assert_eq!(r.code, 130, "{name}: {}", r.all());
         assert!(
             r.stderr
@@ -295,7 +300,9 @@ fn run_resolve_from(hint: &str, app: &App, db: &DevDb) {
         .arg("--no-install")
         .args(&words[1..])
         .current_dir(app.path())
-        .env("DATABASE_URL", &db.url)
+        // As a user runs it: the URL from .env.local, which the app's
+        // prisma.config.ts loads.
+        .env_remove("DATABASE_URL")
         .envs(app.real_engine_env())
         .output()
         .unwrap();
@@ -304,6 +311,7 @@ fn run_resolve_from(hint: &str, app: &App, db: &DevDb) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let _ = db;
 }
 
 /// Cause 14 after the fact: a role-level statement_timeout cancels a
@@ -458,9 +466,8 @@ fn a_stale_lock_holder_is_named_not_waited_on_forever() {
     assert_eq!(r.code, 1, "{}", r.all());
     let fix = format!("`SELECT pg_terminate_backend({pid})`");
     assert!(
-        r.stderr.contains(&format!(
-            "without Prisma: held by pid {pid} (forgotten-psql)"
-        )),
+        r.stderr
+            .contains(&format!("is held by pid {pid} (forgotten-psql)")),
         "{}",
         r.stderr
     );
