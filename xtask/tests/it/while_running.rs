@@ -173,6 +173,7 @@ fn signal_while_running(app: &App, db: &DevDb, args: &[&str], sig: i32, when: &s
     unsafe { libc_kill(child.id() as i32, sig) };
     let killed = Instant::now();
     let out = child.wait_with_output().unwrap();
+    eprintln!("signal {sig}: stopped {:?} after it", killed.elapsed());
     assert!(
         killed.elapsed() < Duration::from_secs(12),
         "stopped {:?} after the signal, not after the sleep",
