@@ -12,6 +12,8 @@ mod evidence;
 mod leftovers;
 mod preflight;
 mod report;
+
+pub use report::last_run_path;
 mod resolve;
 mod run;
 mod settle;
@@ -171,7 +173,9 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
                 Exit::Failed
             };
             let diagnosis = Some((Verdict::Preflight(code), hint));
-            return Ok(report::summary(plan, start, None, exit, diagnosis, style));
+            return Ok(report::summary(
+                ctx, plan, start, None, exit, diagnosis, style,
+            ));
         }
         Some(Ok(s)) => s,
         None => None,
@@ -217,6 +221,7 @@ pub fn migrate(ctx: &Ctx, plan: &Plan) -> anyhow::Result<Summary> {
         ),
     };
     Ok(report::summary(
+        ctx,
         plan,
         start,
         Some(ran),

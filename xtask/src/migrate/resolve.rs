@@ -44,20 +44,16 @@ pub(super) struct Urls {
 /// an interrupt find them, and only them: pg_stat_activity shows no other
 /// tie between a session and the process that opened it. The process id
 /// alone repeats across the machines of a CI matrix and the containers of
-/// one host; the clock and the stack's address make it unique enough.
+/// one host; 32 random bits beside it make it unique enough.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Tag(String);
 
 impl Tag {
     fn new() -> Tag {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
         Tag(format!(
-            "xtask-migrate-{}-{:05x}",
+            "xtask-migrate-{}-{:08x}",
             std::process::id(),
-            nanos & 0xfffff
+            crate::util::random_u64() as u32
         ))
     }
 

@@ -37,7 +37,7 @@ pub fn gather(ctx: &Ctx) -> Report {
     if let Some(h) = host.filter(|h| crate::aws::is_rds_host(h)) {
         unknown.push(format!("rds-check for {h}: not gathered by this version of the report; run `cargo xtask rds-check` and attach its output"));
     }
-    unknown.push("the last migrate run: `migrate` keeps no summary of its runs yet".into());
+    let last_run = last_run(ctx, &mut unknown);
     // Every host any URL names, for --redact-hosts.
     let mut hosts: Vec<String> = [
         "DATABASE_URL",
@@ -80,9 +80,37 @@ pub fn gather(ctx: &Ctx) -> Report {
                 title: "db-test",
                 lines: verdict,
             },
+            Section {
+                title: "The last migrate run",
+                lines: last_run,
+            },
         ],
         unknown,
     }
+}
+
+/// The summary `migrate` kept of its last run for this project, with its
+/// time as a date; a line in `unknown` when there is none.
+fn last_run(ctx: &Ctx, unknown: &mut Vec<String>) -> Vec<String> {
+    let path = crate::migrate::last_run_path(ctx);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut lines = text.lines();
+    let project = format!("project: {}", ctx.project_dir.display());
+    if lines.next() != Some(project.as_str()) {
+        unknown.push(format!(
+            "the last migrate run: none kept for this project in {} (`cargo xtask migrate` keeps one)",
+            path.display()
+        ));
+        return vec!["none kept for this project (see the last section)".into()];
+    }
+    lines
+        .map(
+            |l| match l.strip_prefix("finished: ").and_then(|t| t.parse().ok()) {
+                Some(secs) => format!("finished {}", super::write::utc(secs)),
+                None => crate::secret::redact(l),
+            },
+        )
+        .collect()
 }
 
 /// A program's `--version`, first line.

@@ -23,6 +23,12 @@ pub fn default_path(project_dir: &Path) -> (PathBuf, String) {
     )
 }
 
+/// Seconds since 1970 as the report writes a time.
+pub fn utc(secs: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+}
+
 /// Writes `text` to `path`, which must not exist yet, readable by its
 /// owner only.
 pub fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {

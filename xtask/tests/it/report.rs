@@ -158,3 +158,74 @@ fn redact_hosts_replaces_host_names_and_addresses() {
     assert!(text.contains("replaced by stable placeholders"), "{text}");
     assert!(text.contains("- rds-check for host-1"), "{text}");
 }
+
+/// `migrate` keeps a summary of its last run for this project (0600, in
+/// the target directory) and the report carries it: the outcome, each
+/// attempt's code and the diagnosis, with the password masked.
+#[test]
+fn the_last_migrate_run_is_in_the_report() {
+    let db = DevDb::start(&[]);
+    let app = App::new(Some(&format!("DATABASE_URL=\"{}\"\n", db.url)));
+    let r = report(&app, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let (first, text) = written(&app);
+    assert!(
+        text.contains("- the last migrate run: none kept for this project"),
+        "{text}"
+    );
+    fs::remove_file(first).unwrap();
+    app.add_migration(
+        "20261201000000_half",
+        "CREATE TABLE \"Half\" (id int);\nSELECT 1/0;\n",
+    );
+    let m = app.migrate_wasm(&["--deploy"], &[]);
+    assert_eq!(m.code, 1, "{}", m.all());
+    let r = report(&app, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let (_, text) = written(&app);
+    for line in [
+        "## The last migrate run",
+        "- migrate --deploy on the wasm engine: failed, exit 1, 1 attempt(s)",
+        "- attempt 1: P3018 after",
+        "- diagnosis: P3018: fix the SQL in prisma/migrations/20261201000000_half/migration.sql",
+    ] {
+        assert!(text.contains(line), "{line}:\n{text}");
+    }
+    assert!(text.contains("- finished 20"), "{text}");
+    assert_no_secret(&text, &db.password);
+    // Kept readable by its owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Where the xtask keeps it: its target directory, as Ctx finds it.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .parent()
+                    .unwrap()
+                    .join("target")
+            });
+        let name = app
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let kept = fs::read_dir(target.join("xtask"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let text = fs::read_to_string(p).unwrap_or_default();
+                text.lines()
+                    .next()
+                    .is_some_and(|l| l.starts_with("project: ") && l.ends_with(&name))
+            })
+            .expect("the kept summary");
+        assert_eq!(
+            fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
