@@ -33,10 +33,8 @@ pub fn gather(ctx: &Ctx) -> Report {
         }
     };
     let urls = urls(&files, &cli);
-    let (verdict, host) = verdict(ctx, &files, &cli);
-    if let Some(h) = host.filter(|h| crate::aws::is_rds_host(h)) {
-        unknown.push(format!("rds-check for {h}: not gathered by this version of the report; run `cargo xtask rds-check` and attach its output"));
-    }
+    let (verdict, url) = verdict(ctx, &files, &cli);
+    let rds = rds(url.as_ref(), &mut unknown);
     let last_run = last_run(ctx, &mut unknown);
     // Every host any URL names, for --redact-hosts.
     let mut hosts: Vec<String> = [
@@ -79,6 +77,10 @@ pub fn gather(ctx: &Ctx) -> Report {
             Section {
                 title: "db-test",
                 lines: verdict,
+            },
+            Section {
+                title: "rds-check",
+                lines: rds,
             },
             Section {
                 title: "The last migrate run",
@@ -238,7 +240,7 @@ fn masked(value: &str) -> String {
 
 /// db-test's full verdict for the URL Prisma's CLI uses, every layer with
 /// its time; and that URL's host.
-fn verdict(ctx: &Ctx, files: &[EnvFile], cli: &CliUrl) -> (Vec<String>, Option<String>) {
+fn verdict(ctx: &Ctx, files: &[EnvFile], cli: &CliUrl) -> (Vec<String>, Option<PgUrl>) {
     let found = envload::find_cli(cli, files);
     let settings = Settings::for_migrate_url(
         ctx.project_dir.clone(),
@@ -272,5 +274,46 @@ fn verdict(ctx: &Ctx, files: &[EnvFile], cli: &CliUrl) -> (Vec<String>, Option<S
             report.diagnosis.hint
         ),
     });
-    (lines, report.url.map(|u| u.host()))
+    (lines, report.url)
+}
+
+/// rds-check's checks (read-only calls of the user's aws CLI) when the
+/// URL's host is RDS or Aurora; why not otherwise.
+fn rds(url: Option<&PgUrl>, unknown: &mut Vec<String>) -> Vec<String> {
+    let Some(url) = url.filter(|u| crate::aws::is_rds_host(&u.host())) else {
+        return vec!["not an RDS or Aurora host: rds-check does not apply".into()];
+    };
+    if crate::util::which("aws").is_none() {
+        unknown.push(format!(
+            "rds-check for {}: the aws CLI is not on PATH; install it, or run `cargo xtask rds-check` where it is and attach its output",
+            url.host()
+        ));
+        return vec!["not run: no aws CLI (see the last section)".into()];
+    }
+    let r = crate::rds::run_checks(url, &crate::rds::AwsOptions::default());
+    let mut lines = vec![format!(
+        "for {} (instance {}, region {})",
+        r.host,
+        r.instance.as_deref().unwrap_or("not found"),
+        r.region.as_deref().unwrap_or("unknown")
+    )];
+    for c in &r.checks {
+        let mut line = format!(
+            "{} {} ({} ms): {}",
+            c.name,
+            c.status.as_str(),
+            c.ms,
+            c.detail
+        );
+        if let Some(h) = &c.hint {
+            line.push_str(&format!(" (hint: {h})"));
+        }
+        lines.push(line);
+    }
+    lines.push(format!(
+        "verdict: {}: {}",
+        r.diagnosis.code.as_str(),
+        r.diagnosis.hint
+    ));
+    lines
 }

@@ -229,3 +229,71 @@ fn the_last_migrate_run_is_in_the_report() {
         );
     }
 }
+
+/// An RDS URL (moto's instance; `hostaddr=127.0.0.1` keeps db-test on
+/// loopback, where nothing listens): the report carries rds-check's checks
+/// from the real aws CLI against the emulator, and neither version of the
+/// file holds a password in any spelling: an IAM token the real CLI signed
+/// as the URL's password, a password in a `password=` parameter, and a
+/// Secrets Manager value in the account.
+#[cfg(unix)]
+#[test]
+fn an_rds_url_gets_rds_check_and_no_secret_in_either_version() {
+    use crate::support::moto::{clean_env, Moto, REGION};
+    use crate::support::rds::{host, PASSWORD};
+    let m = Moto::start();
+    let from_sm = "Sm-v4lue/with+plus&amp=";
+    m.fixture_with_secrets(
+        serde_json::json!({"allow_cidr": "198.51.100.0/24"}),
+        serde_json::json!({ "summitly/prod": format!("{{\"password\":\"{from_sm}\"}}") }),
+    );
+    let mut cmd = std::process::Command::new(m.venv.join("bin/aws"));
+    cmd.args(["rds", "generate-db-auth-token", "--hostname", &host()])
+        .args([
+            "--port",
+            "5432",
+            "--username",
+            "summitly_admin",
+            "--region",
+            REGION,
+        ]);
+    clean_env(&mut cmd, &m.env());
+    let token = String::from_utf8(cmd.output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(token.contains("X-Amz-Signature="), "{token}");
+    let port = free_port();
+    let app = App::new(Some(&format!(
+        "DATABASE_URL=postgresql://summitly_admin:{}@{}:{port}/summitly?sslmode=require&hostaddr=127.0.0.1\n\
+         DIRECT_URL=postgresql://summitly_admin@{}:{port}/summitly?password={}&hostaddr=127.0.0.1\n",
+        encode(&token),
+        host(),
+        host(),
+        encode(PASSWORD)
+    )));
+    for (args, redacted) in [(vec![], false), (vec!["--redact-hosts"], true)] {
+        let mut cmd = std::process::Command::new(xtask_bin());
+        cmd.args(["--project-dir", app.path().to_str().unwrap(), "report"])
+            .args(&args)
+            .current_dir(app.path());
+        clean_env(&mut cmd, &m.env());
+        let out = cmd.output().unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{all}");
+        let (file, text) = written(&app);
+        fs::remove_file(&file).unwrap();
+        assert!(text.contains("## rds-check"), "{text}");
+        assert!(text.contains("security_group"), "{text}");
+        assert!(text.contains("instance summitly-prod"), "{text}");
+        for secret in [token.as_str(), PASSWORD, from_sm] {
+            assert_no_secret(&text, secret);
+            assert_no_secret(&all, secret);
+        }
+        assert_eq!(!text.contains(&host()), redacted, "{text}");
+    }
+}
