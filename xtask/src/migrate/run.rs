@@ -102,13 +102,12 @@ pub(super) fn attempts(
     // list; the database's own record says what was applied instead.
     let stdout_inherited =
         std::io::IsTerminal::is_terminal(&std::io::stdout()) && !plan.prisma_stdout_to_stderr;
-    // The preflight's session answers this; it is closed before Prisma
-    // starts, so it holds no connection slot meanwhile.
-    let recorded_before = stdout_inherited
-        .then(|| finished(ctx, urls, session.take()))
-        .flatten();
-    // Otherwise the wait stage's first look uses it (and keeps it as the
-    // gate): no connection of our own is opened before Prisma's.
+    // What was applied before the run, on the preflight's session: at a
+    // terminal, and after a failure (Prisma lists what it applied only
+    // when it succeeds), the database's record says what the run applied.
+    let recorded_before = session.as_mut().and_then(|s| finished_on(s, urls));
+    // Then the wait stage's first look uses the session (and keeps it as
+    // the gate): no connection of our own is opened before Prisma's.
     run.preflight_session = session;
     announce(prisma.setup, prisma.install, style);
     loop {
@@ -194,13 +193,16 @@ fn prisma_args(plan: &Plan) -> Vec<String> {
 }
 
 /// Names of the migrations `_prisma_migrations` records as finished, asked
-/// on `session` if there is one, else on a new one; None when the database
-/// cannot be asked.
-fn finished(ctx: &Ctx, urls: &Urls, session: Option<Session>) -> Option<Vec<String>> {
-    let mut session = session.or_else(|| urls.connect(ctx))?;
+/// on a new session; None when the database cannot be asked.
+fn finished(ctx: &Ctx, urls: &Urls) -> Option<Vec<String>> {
+    finished_on(&mut urls.connect(ctx)?, urls)
+}
+
+/// The same, on `session`.
+fn finished_on(session: &mut Session, urls: &Urls) -> Option<Vec<String>> {
     let schema = urls.url.param("schema").unwrap_or("public");
     Some(
-        table::prisma_migrations(&mut session, schema)
+        table::prisma_migrations(session, schema)
             .map(|m| m.applied)
             .unwrap_or_default(),
     )
@@ -298,7 +300,8 @@ impl Run<'_> {
     }
 
     /// What this attempt applied: from Prisma's output, or at a terminal
-    /// (where we cannot read it) from the database's record.
+    /// (where we cannot read it) and after a failure (where it says
+    /// nothing) from the database's record.
     fn record_applied(
         &mut self,
         out: &process::Output,
@@ -306,16 +309,17 @@ impl Run<'_> {
         stdout_inherited: bool,
         urls: &Urls,
     ) {
-        match before {
-            Some(before) => {
-                if let Some(after) = finished(self.ctx, urls, None) {
-                    self.applied = after.into_iter().filter(|m| !before.contains(m)).collect();
-                }
-            }
-            None if !stdout_inherited => {
-                self.applied.extend(codes::applied_migrations(&out.stdout))
-            }
-            None => {}
+        let listed = codes::applied_migrations(&out.stdout);
+        // Prisma's own list, when it printed one (it does on success).
+        let printed = out.succeeded() || !listed.is_empty();
+        if printed && !stdout_inherited {
+            self.applied.extend(listed);
+            return;
+        }
+        // At a terminal, or after a failure: what the database records as
+        // finished now and did not before the run.
+        if let (Some(before), Some(after)) = (before, finished(self.ctx, urls)) {
+            self.applied = after.into_iter().filter(|m| !before.contains(m)).collect();
         }
     }
 

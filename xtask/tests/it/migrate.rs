@@ -271,8 +271,16 @@ fn p1017_mid_migration_is_retried_and_resumes() {
     assert_eq!(app.attempts(), 2);
     let s = one_json(&r);
     assert_eq!(s["attempts"][0]["error_code"], "P1017", "{s}");
-    // The cut came mid-run: the retry had only the second migration left.
-    assert_eq!(s["applied"], serde_json::json!([SAVED]), "{s}");
+    // The cut came mid-run: the first attempt applied init (read from
+    // `_prisma_migrations`: Prisma lists nothing when it fails), and the
+    // retry had only the second migration left.
+    assert_eq!(s["applied"], serde_json::json!([INIT, SAVED]), "{s}");
+    let last_list = r.stderr.rsplit("have been applied").next().unwrap();
+    assert!(
+        last_list.contains(SAVED) && !last_list.contains(INIT),
+        "{}",
+        r.stderr
+    );
     assert_eq!(db.recorded().unwrap().len(), 2);
     assert_eq!(db.finished(), [INIT, SAVED]);
     assert_no_secret(&r.all(), &db.password);
@@ -469,6 +477,9 @@ fn p3018_for_a_failing_migration_then_p3009_until_resolved() {
     // failure recorded with the server's words.
     assert_eq!(db.finished(), [INIT, SAVED]);
     assert!(!db.has_table("Half"));
+    // The summary says what the failed run did apply (Prisma lists
+    // nothing when it fails: `_prisma_migrations` does).
+    assert_eq!(s["applied"], serde_json::json!([INIT, SAVED]), "{s}");
     let failed = db.recorded().unwrap().pop().unwrap();
     assert_eq!(failed.name, half);
     assert!(!failed.finished && !failed.rolled_back, "{failed:?}");
