@@ -13,7 +13,7 @@ mod leftovers;
 mod preflight;
 mod report;
 
-pub use report::last_run_path;
+pub use report::{last_run_path, project_key};
 mod resolve;
 mod run;
 mod settle;

@@ -43,8 +43,7 @@ pub(super) fn lock_held(
 /// file per project directory (named by an FNV-1a hash of its path, stable
 /// across builds).
 pub fn last_run_path(ctx: &Ctx) -> PathBuf {
-    let hash = ctx
-        .project_dir
+    let hash = project_key(ctx)
         .to_string_lossy()
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -53,6 +52,12 @@ pub fn last_run_path(ctx: &Ctx) -> PathBuf {
     ctx.target_dir()
         .join("xtask")
         .join(format!("last-migrate-{hash:016x}.txt"))
+}
+
+/// The project directory as the kept file names it: resolved, so `app`,
+/// `app/` and a link to it are one project.
+pub fn project_key(ctx: &Ctx) -> PathBuf {
+    std::fs::canonicalize(&ctx.project_dir).unwrap_or_else(|_| ctx.project_dir.clone())
 }
 
 /// Keeps the run's summary, 0600, one file per workspace: the project,
@@ -65,7 +70,7 @@ fn keep(ctx: &Ctx, s: &Summary) {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut lines = vec![
-        format!("project: {}", ctx.project_dir.display()),
+        format!("project: {}", project_key(ctx).display()),
         format!("finished: {when}"),
         format!(
             "migrate --{} on the {} engine: {}, exit {}, {} attempt(s), {:.1}s",
@@ -161,6 +166,12 @@ pub(super) fn summary(
         s.attempts.len(),
         s.elapsed.as_secs_f64()
     ));
-    keep(ctx, &s);
+    // A status check or Prisma's help would put the run worth reporting
+    // out of the file.
+    if plan.mode != super::Mode::Status
+        && !plan.passthrough.iter().any(|a| a == "--help" || a == "-h")
+    {
+        keep(ctx, &s);
+    }
     s
 }

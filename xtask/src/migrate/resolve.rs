@@ -38,6 +38,8 @@ pub(super) struct Urls {
     /// The `application_name` ending that marks the sessions Prisma opens
     /// for this run (None with --no-tune or a URL written in the config).
     pub(super) tag: Option<Tag>,
+    /// The URL names a pooler or proxy (PgBouncer, RDS Proxy, ...).
+    pub(super) pooled: bool,
 }
 
 /// What marks this run's Prisma sessions on the server, so the watch and
@@ -128,7 +130,12 @@ impl Urls {
             }
             None => found.value.clone(),
         };
-        let shadow = shadow_url(&config, &file_vars, &files, plan, tag.as_ref());
+        // Sessions of another role could not be cancelled by ours: the
+        // shadow URL is tagged only when it uses the same role.
+        let shadow_tag = tag.as_ref().filter(|_| {
+            shadow_user(&config, &file_vars, &files).is_none_or(|u| Some(u.as_str()) == url.user())
+        });
+        let shadow = shadow_url(&config, &file_vars, &files, plan, shadow_tag);
         output::err(format!(
             "{} {name} from {}: {}",
             style.dim("migrate:"),
@@ -153,6 +160,7 @@ impl Urls {
             file_vars,
             token_at: None,
             tag,
+            pooled,
         };
         urls.fetch_password(plan)?;
         Ok(urls)
@@ -265,6 +273,26 @@ fn source_note(cli: &CliUrl, files: &[envload::EnvFile]) -> Option<String> {
         }
 }
 
+/// The user the shadow database's URL names, if there is one.
+fn shadow_user(
+    config: &prisma::config::Read,
+    file_vars: &[(String, String)],
+    files: &[envload::EnvFile],
+) -> Option<String> {
+    let var = shadow_var(config, file_vars)?;
+    let s = envload::find(&var, files)?;
+    PgUrl::parse(&s.value).ok()?.user().map(str::to_string)
+}
+
+/// The shadow database's variable: prisma.config.ts's shadowDatabaseUrl,
+/// else SHADOW_DATABASE_URL.
+fn shadow_var(config: &prisma::config::Read, file_vars: &[(String, String)]) -> Option<String> {
+    match config.datasource.as_ref().and_then(|d| d.shadow.as_deref()) {
+        Some(v) => prisma::config::var_holding(v, file_vars).map(str::to_string),
+        None => Some("SHADOW_DATABASE_URL".to_string()),
+    }
+}
+
 /// The shadow database's variable (prisma.config.ts's shadowDatabaseUrl,
 /// else SHADOW_DATABASE_URL) and its URL, with the same tuning, once for
 /// all attempts.
@@ -275,11 +303,7 @@ fn shadow_url(
     plan: &Plan,
     tag: Option<&Tag>,
 ) -> Option<(String, String)> {
-    let shadow_var = match config.datasource.as_ref().and_then(|d| d.shadow.as_deref()) {
-        Some(v) => prisma::config::var_holding(v, file_vars).map(str::to_string),
-        None => Some("SHADOW_DATABASE_URL".to_string()),
-    };
-    shadow_var.and_then(|v| {
+    shadow_var(config, file_vars).and_then(|v| {
         let s = envload::find(&v, files)?;
         let value = match PgUrl::parse(&s.value) {
             Ok(mut u) if plan.tune => {

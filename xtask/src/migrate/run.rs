@@ -81,7 +81,7 @@ pub(super) fn attempts(
     plan: &Plan,
     urls: &mut Urls,
     prisma: &Prisma,
-    mut session: Option<Session>,
+    session: Option<Session>,
     style: Style,
 ) -> anyhow::Result<Ran> {
     let mut run = Run {
@@ -102,19 +102,24 @@ pub(super) fn attempts(
     // list; the database's own record says what was applied instead.
     let stdout_inherited =
         std::io::IsTerminal::is_terminal(&std::io::stdout()) && !plan.prisma_stdout_to_stderr;
-    // What was applied before the run, on the preflight's session: at a
-    // terminal, and after a failure (Prisma lists what it applied only
-    // when it succeeds), the database's record says what the run applied.
-    let recorded_before = session.as_mut().and_then(|s| finished_on(s, urls));
-    // Then the wait stage's first look uses the session (and keeps it as
-    // the gate): no connection of our own is opened before Prisma's.
+    // The wait stage's first look uses the preflight's session (and keeps
+    // it as the gate): no connection of our own is opened before Prisma's.
     run.preflight_session = session;
     announce(prisma.setup, prisma.install, style);
     loop {
         let n = run.attempts.len() + 1;
-        let gate = match run.wait_for_lock(urls) {
+        let mut gate = match run.wait_for_lock(urls) {
             Ok(gate) => gate,
             Err(ended) => return Ok(run.ran(ended)),
+        };
+        // What is applied before this attempt, read behind the gate (no
+        // other runner migrates meanwhile): at a terminal, and after a
+        // failure (Prisma lists what it applied only when it succeeds),
+        // the database's record says what the attempt applied.
+        let before = match gate.session() {
+            Some(s) => finished_on(s, urls),
+            None if stdout_inherited => finished(ctx, urls),
+            None => None,
         };
         if n > 1 && urls.token_at.is_some() {
             urls.fetch_password(plan)?;
@@ -142,7 +147,7 @@ pub(super) fn attempts(
         if !out.succeeded() && !process::interrupted() {
             clear_leftovers(ctx, urls, style);
         }
-        run.record_applied(&out, recorded_before.as_deref(), stdout_inherited, urls);
+        run.record_applied(&out, before.as_deref(), stdout_inherited, urls);
         if let Some(ended) = run.after_attempt(&out, ms, urls, stdout_inherited) {
             return Ok(run.ran(ended));
         }
@@ -198,12 +203,23 @@ fn finished(ctx: &Ctx, urls: &Urls) -> Option<Vec<String>> {
     finished_on(&mut urls.connect(ctx)?, urls)
 }
 
-/// The same, on `session`.
+/// The same, on `session`: empty when the table is not there yet, None
+/// when it cannot be read.
 fn finished_on(session: &mut Session, urls: &Urls) -> Option<Vec<String>> {
     let schema = urls.url.param("schema").unwrap_or("public");
+    let sql = format!(
+        "{};\n{}",
+        table::migrations_table_sql(schema),
+        table::migrations_sql(schema)
+    );
+    let b = session.batch(&sql, Duration::from_secs(10));
+    if b.error.is_some() {
+        return None;
+    }
     Some(
-        table::prisma_migrations(session, schema)
-            .map(|m| m.applied)
+        b.results
+            .get(1)
+            .map(|r| table::migration_rows(r).applied)
             .unwrap_or_default(),
     )
 }
@@ -244,7 +260,10 @@ impl Run<'_> {
     /// Prisma (`migrate status` takes no lock).
     fn wait_for_lock(&mut self, urls: &Urls) -> Result<Gate, Ended> {
         // --no-preflight: nothing touches the database before Prisma.
-        if self.plan.mode == Mode::Status || !self.plan.preflight {
+        // Through a pooler the lock and the gate would sit on a server
+        // connection that outlives our client: Prisma waits by itself.
+        if self.plan.mode == Mode::Status || !self.plan.preflight || urls.pooled {
+            self.preflight_session = None;
             return Ok(Gate::none());
         }
         let t0 = Instant::now();
@@ -312,14 +331,28 @@ impl Run<'_> {
         let listed = codes::applied_migrations(&out.stdout);
         // Prisma's own list, when it printed one (it does on success).
         let printed = out.succeeded() || !listed.is_empty();
-        if printed && !stdout_inherited {
-            self.applied.extend(listed);
-            return;
-        }
-        // At a terminal, or after a failure: what the database records as
-        // finished now and did not before the run.
-        if let (Some(before), Some(after)) = (before, finished(self.ctx, urls)) {
-            self.applied = after.into_iter().filter(|m| !before.contains(m)).collect();
+        let new = if printed && !stdout_inherited {
+            listed
+        } else if codes::classify(&format!("{}\n{}", out.stdout, out.stderr))
+            == Some(Failure::Code(ErrorCode::P1002))
+        {
+            // It never held the lock: whatever was applied meanwhile was
+            // another runner's.
+            Vec::new()
+        } else {
+            // At a terminal, or after a failure: what the database records
+            // as finished now and did not before this attempt.
+            match (before, finished(self.ctx, urls)) {
+                (Some(before), Some(after)) => {
+                    after.into_iter().filter(|m| !before.contains(m)).collect()
+                }
+                _ => Vec::new(),
+            }
+        };
+        for m in new {
+            if !self.applied.contains(&m) {
+                self.applied.push(m);
+            }
         }
     }
 

@@ -66,6 +66,11 @@ impl Gate {
         Gate(None)
     }
 
+    /// The gate's session, for a read before Prisma starts.
+    pub(super) fn session(&mut self) -> Option<&mut Session> {
+        self.0.as_mut()
+    }
+
     /// Once a session tagged `like` holds the migration lock: releases the
     /// gate and hands its session on (the watch looks through it, so the
     /// gate costs no connection of its own). None until then, and after.
@@ -115,10 +120,13 @@ pub(super) fn for_lock(
         if crate::process::interrupted() {
             return Waited::Interrupted;
         }
+        let reused = reuse.is_some();
         let Some(mut s) = reuse.take().or_else(|| urls.connect(ctx)) else {
             return Waited::Unknown;
         };
         match look(&mut s) {
+            // The preflight's session may have broken meanwhile: a new one.
+            Look::Unknown if reused => continue,
             Look::Free => {
                 if deploy && said.is_some() && all_applied(ctx, urls, &mut s) {
                     output::err(format!(
@@ -149,6 +157,9 @@ pub(super) fn for_lock(
                     return Waited::Free(Gate(Some(s)));
                 }
             }
+            // Another runner is about to start Prisma; past the bound,
+            // Prisma is started and waits for the lock by itself.
+            Look::Gate if start.elapsed() >= bound => return Waited::Unknown,
             Look::Gate => {}
             Look::Held(holder, live) => {
                 if !live {

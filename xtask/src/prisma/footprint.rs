@@ -127,6 +127,19 @@ pub fn created(sql: &str) -> Vec<Object> {
     found.into_iter().map(|(_, o)| o).collect()
 }
 
+/// Whether the file commits by itself: its own COMMIT or END, or a
+/// statement that runs outside a transaction. Comments and `ON COMMIT`
+/// (a temporary table's clause) do not count.
+fn commits_itself(sql: &str) -> bool {
+    let comments = regex::Regex::new(r"--[^\n]*").expect("comment pattern");
+    let on_commit = regex::Regex::new(r"(?i)\bON\s+COMMIT\b").expect("on commit pattern");
+    let code = comments.replace_all(sql, "");
+    let code = on_commit.replace_all(&code, "");
+    let commits =
+        regex::Regex::new(r"(?i)\bCOMMIT\b|\bEND\s*;|\bCONCURRENTLY\b").expect("commit pattern");
+    commits.is_match(&code)
+}
+
 fn unquote(n: &str) -> String {
     match n.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
         Some(q) => q.replace("\"\"", "\""),
@@ -168,11 +181,9 @@ impl Footprint {
             .join(name)
             .join("migration.sql");
         let sql = std::fs::read_to_string(path).unwrap_or_default();
-        let commits =
-            regex::Regex::new(r"(?i)\b(COMMIT|END\s*;|CONCURRENTLY)\b").expect("commit pattern");
         Footprint {
             objects: created(&sql),
-            commits_itself: commits.is_match(&sql),
+            commits_itself: commits_itself(&sql),
         }
     }
 
@@ -315,6 +326,19 @@ ALTER TABLE "Saved" ADD CONSTRAINT "Saved_userId_fkey" FOREIGN KEY ("userId") RE
             [Object::Table("slow".into()), Object::Index("idx".into())]
         );
         assert!(created("SELECT pg_sleep(30);\nUPDATE \"User\" SET x = 1;").is_empty());
+    }
+
+    #[test]
+    fn files_that_commit_by_themselves() {
+        assert!(commits_itself(
+            "CREATE TABLE a (i int);\nCOMMIT;\nCREATE TABLE b (i int);"
+        ));
+        assert!(commits_itself("BEGIN; CREATE TABLE a (i int); END;\n"));
+        assert!(commits_itself("CREATE INDEX CONCURRENTLY i ON t (c);"));
+        assert!(!commits_itself(
+            "-- commit this later\nCREATE TEMP TABLE t (i int) ON COMMIT DROP;"
+        ));
+        assert!(!commits_itself("CREATE TABLE \"User\" (id int);"));
     }
 
     #[test]

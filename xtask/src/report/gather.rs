@@ -97,7 +97,7 @@ fn last_run(ctx: &Ctx, unknown: &mut Vec<String>) -> Vec<String> {
     let path = crate::migrate::last_run_path(ctx);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     let mut lines = text.lines();
-    let project = format!("project: {}", ctx.project_dir.display());
+    let project = format!("project: {}", crate::migrate::project_key(ctx).display());
     if lines.next() != Some(project.as_str()) {
         unknown.push(format!(
             "the last migrate run: none kept for this project in {} (`cargo xtask migrate` keeps one)",
