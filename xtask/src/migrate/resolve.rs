@@ -142,15 +142,7 @@ impl Urls {
             found.source,
             url.masked()
         ));
-        if let Some(note) = source_note(&source, &files) {
-            output::err(format!("{} {note}", style.dim("migrate:")));
-        }
-        if let Some(note) = &config.note {
-            output::err(format!(
-                "{} prisma.config.ts not read ({note}): using DATABASE_URL",
-                style.yellow("migrate:")
-            ));
-        }
+        say_sources(&source, &files, config.note.as_deref(), style);
         let mut urls = Urls {
             var,
             found,
@@ -258,6 +250,19 @@ impl Urls {
         // Our own looks need no more than this, whatever the URL allows.
         let bound = Some(Duration::from_secs(10));
         conn::target(&url, &ctx.project_dir, Duration::from_secs(5), bound).ok()
+    }
+}
+
+/// Where the CLI's URL comes from, when that needs saying.
+fn say_sources(cli: &CliUrl, files: &[envload::EnvFile], config_note: Option<&str>, style: Style) {
+    if let Some(note) = source_note(cli, files) {
+        output::err(format!("{} {note}", style.dim("migrate:")));
+    }
+    if let Some(note) = config_note {
+        output::err(format!(
+            "{} prisma.config.ts not read ({note}): using DATABASE_URL",
+            style.yellow("migrate:")
+        ));
     }
 }
 
