@@ -260,11 +260,18 @@ fn p1017_every_time_gives_up_with_a_diagnosis() {
 #[test]
 fn p1017_mid_migration_is_retried_and_resumes() {
     let db = DevDb::start(&[]);
-    // The first three connections (the preflight's, Prisma's connection
-    // check, the engine's) are cut after CUT_AFTER_INIT client bytes: only
-    // the engine's carries that much, and it is cut once init is applied
-    // and recorded, as add_saved_comparables begins. Later ones pass.
-    let proxy = Proxy::start_for(db.port, Fault::CloseAfterClientBytes(CUT_AFTER_INIT), 3);
+    // The third connection, the engine's (after the preflight's, which the
+    // wait stage goes on using, and Prisma's connection check), is cut
+    // after CUT_AFTER_INIT client bytes: once init is applied and
+    // recorded, as add_saved_comparables begins. The others pass.
+    let proxy = Proxy::start_plan(
+        db.port,
+        vec![
+            Fault::Pass,
+            Fault::Pass,
+            Fault::CloseAfterClientBytes(CUT_AFTER_INIT),
+        ],
+    );
     let app = app_via(&db, proxy.port);
     let r = app.migrate_real(&["--deploy", "--retry-delay", "0.1", "--json"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
