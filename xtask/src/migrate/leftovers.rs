@@ -27,10 +27,7 @@ pub struct Cleared {
 /// the lock when it frees. Each is given `grace` to end by itself, then
 /// cancelled, then ended: they are this run's own, and their Prisma is gone.
 pub(super) fn clear(s: &mut Session, tag: &Tag, grace: Duration, style: Style) -> Cleared {
-    let like = tag.like().replace('\'', "''");
-    let of_run = format!(
-        "FROM pg_stat_activity WHERE application_name LIKE '{like}' AND pid <> pg_backend_pid() AND usename = current_user"
-    );
+    let of_run = format!("FROM pg_stat_activity WHERE {}", tag.ours());
     let list = format!("SELECT pid {of_run}");
     let left = |s: &mut Session, wait: Duration| -> Vec<String> {
         let deadline = Instant::now() + wait;

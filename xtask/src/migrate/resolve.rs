@@ -80,6 +80,15 @@ impl Tag {
     pub(super) fn like(&self) -> String {
         format!("%{}", self.0)
     }
+
+    /// The `pg_stat_activity` condition for the sessions this run may
+    /// cancel or end: tagged, of the URL's own role, not the asking one.
+    pub(super) fn ours(&self) -> String {
+        format!(
+            "application_name LIKE '{}' AND pid <> pg_backend_pid() AND usename = current_user",
+            self.like().replace('\'', "''")
+        )
+    }
 }
 
 impl Urls {

@@ -203,25 +203,10 @@ fn finished(ctx: &Ctx, urls: &Urls) -> Option<Vec<String>> {
     finished_on(&mut urls.connect(ctx)?, urls)
 }
 
-/// The same, on `session`: empty when the table is not there yet, None
-/// when it cannot be read.
+/// The same, on `session`.
 fn finished_on(session: &mut Session, urls: &Urls) -> Option<Vec<String>> {
     let schema = urls.url.param("schema").unwrap_or("public");
-    let sql = format!(
-        "{};\n{}",
-        table::migrations_table_sql(schema),
-        table::migrations_sql(schema)
-    );
-    let b = session.batch(&sql, Duration::from_secs(10));
-    if b.error.is_some() {
-        return None;
-    }
-    Some(
-        b.results
-            .get(1)
-            .map(|r| table::migration_rows(r).applied)
-            .unwrap_or_default(),
-    )
+    table::prisma_migrations(session, schema).map(|m| m.applied)
 }
 
 /// The state of the attempts.

@@ -78,9 +78,8 @@ impl Gate {
         let s = self.0.as_mut()?;
         let sql = format!(
             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 \
-             AND l.granted AND a.application_name LIKE '{}' \
-             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+             WHERE {} AND a.application_name LIKE '{}'",
+            table::lock_held!(),
             like.replace('\'', "''")
         );
         let b = s.batch(&sql, Duration::from_secs(5));
@@ -215,7 +214,7 @@ fn look(s: &mut Session) -> Look {
     let sql = format!(
         "{};\n{GATE_HELD_SQL};\n{}",
         table::LOCK_HOLDER_SQL,
-        siblings_sql()
+        SIBLINGS_SQL
     );
     let b = s.batch(&sql, Duration::from_secs(5));
     if b.error.is_some() {
@@ -239,14 +238,13 @@ fn look(s: &mut Session) -> Look {
 
 /// Whether another session of the holder's run (the same xtask tag) is
 /// running a statement.
-fn siblings_sql() -> String {
+const SIBLINGS_SQL: &str = concat!(
     "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
      JOIN pg_stat_activity s ON s.application_name = a.application_name AND s.pid <> a.pid AND s.state = 'active' \
-     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
-     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-     AND a.application_name LIKE '%xtask-migrate-%'"
-        .to_string()
-}
+     WHERE ",
+    table::lock_held!(),
+    " AND a.application_name LIKE '%xtask-migrate-%'"
+);
 
 /// Whether every migration on disk is recorded as finished, none failed.
 fn all_applied(ctx: &Ctx, urls: &Urls, s: &mut Session) -> bool {

@@ -311,8 +311,8 @@ impl Watcher {
     fn cancel(&mut self) {
         let sql = format!(
             "SELECT pid, state = 'active', CASE WHEN state = 'active' THEN pg_cancel_backend(pid) ELSE false END \
-             FROM pg_stat_activity WHERE application_name LIKE '{}' AND pid <> pg_backend_pid() AND usename = current_user",
-            self.tag.like().replace('\'', "''")
+             FROM pg_stat_activity WHERE {}",
+            self.tag.ours()
         );
         let style = self.style;
         // An earlier failure to connect does not stop the cancel: try again.

@@ -56,8 +56,9 @@ pub fn migration_rows(rows: &Rows) -> MigrationRows {
     out
 }
 
-/// Reads `_prisma_migrations` in `schema` on its own; None when the table
-/// is not there (or cannot be read).
+/// Reads `_prisma_migrations` in `schema` on its own: empty when the table
+/// is not there yet, None when it cannot be read (an empty history would
+/// then pass for the truth).
 pub fn prisma_migrations(session: &mut Session, schema: &str) -> Option<MigrationRows> {
     let sql = format!(
         "{};\n{}",
@@ -65,10 +66,18 @@ pub fn prisma_migrations(session: &mut Session, schema: &str) -> Option<Migratio
         migrations_sql(schema)
     );
     let b = session.batch(&sql, Duration::from_secs(10));
-    let exists = b.results.first()?.first()?.first()?.as_deref() == Some("t");
-    exists
-        .then(|| b.results.get(1).map(migration_rows))
-        .flatten()
+    if b.error.is_some() {
+        return None;
+    }
+    Some(
+        b.results
+            .get(1)
+            .map(migration_rows)
+            .unwrap_or(MigrationRows {
+                applied: Vec::new(),
+                failed: Vec::new(),
+            }),
+    )
 }
 
 /// `_prisma_migrations`' rows in full, oldest first, read as
@@ -121,17 +130,28 @@ pub fn recorded(rows: &Rows) -> Vec<Recorded> {
         .collect()
 }
 
-/// Who holds Prisma's migration lock (advisory lock 72707369) in this
-/// database (an advisory lock is per database: a migration of another
-/// database on the same server is not in the way): no row when nobody does.
-pub const LOCK_HOLDER_SQL: &str = "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \
+/// The `pg_locks l` rows of Prisma's migration lock (advisory lock
+/// 72707369), granted, in this database (an advisory lock is per
+/// database: a migration of another database on the same server is not in
+/// the way). A macro, so that the statements built on it stay constants.
+macro_rules! lock_held {
+    () => {
+        "l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    };
+}
+pub(crate) use lock_held;
+
+/// Who holds Prisma's migration lock: no row when nobody does.
+pub const LOCK_HOLDER_SQL: &str = concat!(
+    "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \
         COALESCE(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
         COALESCE(extract(epoch FROM now() - a.state_change)::bigint, 0), \
         COALESCE(host(a.client_addr), 'a local socket'), COALESCE(a.state, '') \
-     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1 AND l.granted \
-     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-     LIMIT 1";
+     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE ",
+    lock_held!(),
+    " LIMIT 1"
+);
 
 /// Who holds Prisma's migration lock.
 #[derive(Debug, Clone)]

@@ -9,17 +9,6 @@ use crate::support::*;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-const INIT: &str = "20261101000000_init";
-const SAVED: &str = "20261124000001_add_saved_comparables";
-
-fn deployed_app(db: &DevDb) -> App {
-    let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
-    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(db.finished(), [INIT, SAVED]);
-    app
-}
-
 /// How many times `name` was started, by `_prisma_migrations`.
 fn started(db: &DevDb, name: &str) -> usize {
     db.recorded()

@@ -773,30 +773,15 @@ fn ctrl_c_reaches_prisma_and_leaves_nothing_behind() {
             .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
             .unwrap_or(false)
     };
-    let app_dir = app.path().to_str().unwrap().to_string();
-    let ours = || -> Vec<String> {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
-            .filter(|pid| running(*pid))
-            .filter_map(|pid| {
-                let c = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-                let c = String::from_utf8_lossy(&c).replace('\0', " ");
-                c.contains(&app_dir).then(|| format!("{pid}: {c}"))
-            })
-            .collect()
-    };
+    let left = left_running(app.path());
     let deadline = Instant::now() + Duration::from_secs(5);
-    while ([cli_pid, spy_pid, engine_pid].iter().any(|p| running(*p)) || !ours().is_empty())
-        && Instant::now() < deadline
-    {
+    while [cli_pid, spy_pid, engine_pid].iter().any(|p| running(*p)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     for pid in [cli_pid, spy_pid, engine_pid] {
         assert!(!running(pid), "process {pid} left behind");
     }
-    assert_eq!(ours(), Vec::<String>::new(), "processes left behind");
+    assert_eq!(left, Vec::<String>::new(), "processes left behind");
     // Nor anything in the database: the shadow database is dropped (and
     // its session with it), the slow migration never reached `summitly`.
     assert_eq!(db.shadow_databases(), Vec::<String>::new(), "{stderr}");

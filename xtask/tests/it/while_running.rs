@@ -12,15 +12,6 @@ use std::time::{Duration, Instant};
 const INIT: &str = "20261101000000_init";
 const SAVED: &str = "20261124000001_add_saved_comparables";
 
-/// The app on the dev-db, with the committed migrations applied.
-fn deployed_app(db: &DevDb) -> App {
-    let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
-    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(db.finished(), [INIT, SAVED]);
-    app
-}
-
 /// A session of the app's role, named as a teammate's tool would be.
 fn teammate(db: &DevDb, name: &str) -> (postgres::Client, i32) {
     let mut c = db.app();
@@ -28,37 +19,6 @@ fn teammate(db: &DevDb, name: &str) -> (postgres::Client, i32) {
         .unwrap();
     let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     (c, pid)
-}
-
-/// Processes on this machine that name the app's directory (Prisma's CLI,
-/// the engine host), zombies waiting for init aside: none may outlive
-/// the run.
-#[cfg(unix)]
-fn assert_nothing_left_running(app: &App) {
-    let dir = app.path().to_str().unwrap().to_string();
-    let running = |pid: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
-            .unwrap_or(false)
-    };
-    let ours = || -> Vec<String> {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|p| p.chars().all(|c| c.is_ascii_digit()) && running(p))
-            .filter_map(|p| {
-                let c = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
-                let c = String::from_utf8_lossy(&c).replace('\0', " ");
-                c.contains(&dir).then(|| format!("{p}: {c}"))
-            })
-            .collect()
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !ours().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(ours(), Vec::<String>::new(), "processes left behind");
 }
 
 /// Sessions on the server that a migrate run opened (tagged by the xtask).
@@ -243,7 +203,7 @@ fn sigterm_and_sigint_mid_migration_cancel_it_on_the_server_and_name_the_resolve
         // The server agrees: no session of the run, nothing sleeping, the
         // lock free, no table, the migration recorded as failed.
         assert_eq!(run_sessions(&db), 0, "{name}");
-        assert_nothing_left_running(&app);
+        assert_nothing_left_running(app.path());
         let mut admin = db.admin();
         let sleeping: i64 = admin
             .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()", &[])

@@ -12,6 +12,7 @@ pub mod rds;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The xtask binary cargo built for these tests, or `XTASK_BIN` (to run a
 /// test against an older build: does it fail there, as a fix's test must?).
@@ -854,4 +855,54 @@ pub fn assert_no_secret_in_files(dir: &Path, password: &str, allowed: &[&str]) {
             );
         }
     }
+}
+
+/// The app on the dev-db, with its committed migrations applied by a real
+/// `migrate --deploy --engine wasm`.
+pub fn deployed_app(db: &DevDb) -> App {
+    let app = App::new(Some(&format!("DATABASE_URL={}\n", db.url)));
+    let r = app.migrate_wasm(&["--deploy", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(db.finished(), app.migration_dirs());
+    app
+}
+
+/// Processes on this machine whose command line names `dir` (Prisma's
+/// CLI, the engine host), zombies waiting for init aside, within 5 s.
+#[cfg(unix)]
+pub fn left_running(dir: &Path) -> Vec<String> {
+    let dir = dir.to_str().unwrap().to_string();
+    let running = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+            .unwrap_or(false)
+    };
+    let ours = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|p| p.chars().all(|c| c.is_ascii_digit()) && running(p))
+            .filter_map(|p| {
+                let c = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
+                let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                c.contains(&dir).then(|| format!("{p}: {c}"))
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ours().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ours()
+}
+
+/// None of those may outlive a run.
+#[cfg(unix)]
+pub fn assert_nothing_left_running(dir: &Path) {
+    assert_eq!(
+        left_running(dir),
+        Vec::<String>::new(),
+        "processes left behind"
+    );
 }
